@@ -1,0 +1,278 @@
+#include "context.h"
+
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "engine_callbacks.h"
+#include "params.h"
+
+namespace diffusekit {
+namespace {
+
+struct ProgressEvent {
+    int step;
+    int steps;
+    float seconds;
+};
+
+struct GeneratedImage {
+    uint32_t width, height, channels;
+    uint8_t* data;
+};
+
+// Runs new_sd_ctx off the main thread.
+class LoadWorker : public Napi::AsyncWorker {
+   public:
+    LoadWorker(Napi::Env env, Napi::Object self, ContextParams params)
+        : Napi::AsyncWorker(env, "diffusekit.load"), deferred_(Napi::Promise::Deferred::New(env)), params_(std::move(params)) {
+        self_.Reset(self, 1);
+        context_ = Context::Unwrap(self);
+        job_.min_log_level = context_->min_log_level();
+        job_.on_log        = [this](int level, const std::string& text) { ForwardLog(context_->logger(), level, text); };
+    }
+
+    Napi::Promise Promise() { return deferred_.Promise(); }
+
+    void Execute() override {
+        ScopedJob scope(&job_);
+        ctx_ = new_sd_ctx(&params_.raw);
+        if (ctx_ == nullptr) {
+            SetError(job_.ErrorSummary("Model load failed"));
+        }
+    }
+
+    void OnOK() override {
+        context_->Attach(ctx_);
+        deferred_.Resolve(self_.Value());
+    }
+
+    void OnError(const Napi::Error& error) override {
+        deferred_.Reject(MakeError(Env(), "ERR_MODEL_LOAD", error.Message()).Value());
+    }
+
+   private:
+    Napi::Promise::Deferred deferred_;
+    Napi::ObjectReference self_;
+    Context* context_;
+    ContextParams params_;
+    JobBinding job_;
+    sd_ctx_t* ctx_ = nullptr;
+};
+
+// Runs generate_image off the main thread; progress reaches JS through the worker's queue.
+class GenerateWorker : public Napi::AsyncProgressQueueWorker<ProgressEvent> {
+   public:
+    GenerateWorker(Napi::Env env, Napi::Object self, GenerateParams params, Napi::Value on_progress)
+        : Napi::AsyncProgressQueueWorker<ProgressEvent>(env, "diffusekit.generate"),
+          deferred_(Napi::Promise::Deferred::New(env)),
+          params_(std::move(params)) {
+        self_.Reset(self, 1);
+        context_ = Context::Unwrap(self);
+        if (on_progress.IsFunction()) {
+            on_progress_.Reset(on_progress.As<Napi::Function>(), 1);
+        }
+        job_.min_log_level = context_->min_log_level();
+        job_.abort_flag    = context_->abort_flag();
+        job_.on_log        = [this](int level, const std::string& text) { ForwardLog(context_->logger(), level, text); };
+    }
+
+    Napi::Promise Promise() { return deferred_.Promise(); }
+
+    void Execute(const ExecutionProgress& progress) override {
+        job_.on_progress = [&progress](int step, int steps, float seconds) {
+            ProgressEvent event{step, steps, seconds};
+            progress.Send(&event, 1);
+        };
+        ScopedJob scope(&job_);
+        if (!Aborted()) {
+            params_.Finalize(context_->engine());
+            images_ = generate_image(context_->engine(), &params_.raw);
+        }
+        if (Aborted()) {
+            SetError("Generation aborted");
+        } else if (images_ == nullptr) {
+            SetError(job_.ErrorSummary("Generation failed"));
+        }
+        job_.on_progress = nullptr;
+    }
+
+    void OnProgress(const ProgressEvent* events, size_t count) override {
+        if (on_progress_.IsEmpty()) {
+            return;
+        }
+        Napi::Env env = Env();
+        for (size_t i = 0; i < count; i++) {
+            on_progress_.Call({Napi::Number::New(env, events[i].step), Napi::Number::New(env, events[i].steps),
+                               Napi::Number::New(env, events[i].seconds)});
+        }
+    }
+
+    void OnOK() override {
+        Napi::Env env = Env();
+        int count     = params_.raw.batch_count;
+        Napi::Array result = Napi::Array::New(env, count);
+        for (int i = 0; i < count; i++) {
+            const sd_image_t& image = images_[i];
+            size_t size             = static_cast<size_t>(image.width) * image.height * image.channel;
+            Napi::Object out        = Napi::Object::New(env);
+            out.Set("width", image.width);
+            out.Set("height", image.height);
+            out.Set("channels", image.channel);
+            // Copied rather than wrapped: external buffers are refused where the V8 sandbox is on (Electron).
+            out.Set("data", image.data != nullptr ? Napi::Buffer<uint8_t>::Copy(env, image.data, size).As<Napi::Value>()
+                                                   : env.Null());
+            result.Set(i, out);
+        }
+        FreeImages();
+        context_->MarkIdle();
+        deferred_.Resolve(result);
+    }
+
+    void OnError(const Napi::Error& error) override {
+        FreeImages();
+        bool aborted = Aborted();
+        context_->MarkIdle();
+        deferred_.Reject(MakeError(Env(), aborted ? "ABORT_ERR" : "ERR_GENERATION", error.Message()).Value());
+    }
+
+   private:
+    bool Aborted() const { return job_.abort_flag->load(); }
+
+    void FreeImages() {
+        if (images_ == nullptr) {
+            return;
+        }
+        for (int i = 0; i < params_.raw.batch_count; i++) {
+            free(images_[i].data);
+        }
+        free(images_);
+        images_ = nullptr;
+    }
+
+    Napi::Promise::Deferred deferred_;
+    Napi::ObjectReference self_;
+    Napi::FunctionReference on_progress_;
+    Context* context_;
+    GenerateParams params_;
+    JobBinding job_;
+    sd_image_t* images_ = nullptr;
+};
+
+}  // namespace
+
+Napi::Error MakeError(Napi::Env env, const std::string& code, const std::string& message) {
+    Napi::Error error = Napi::Error::New(env, message);
+    error.Set("code", Napi::String::New(env, code));
+    return error;
+}
+
+Napi::Function Context::Define(Napi::Env env) {
+    return DefineClass(env, "Context",
+                       {
+                           StaticMethod<&Context::Load>("load"),
+                           InstanceMethod<&Context::Generate>("generate"),
+                           InstanceMethod<&Context::Abort>("abort"),
+                           InstanceMethod<&Context::Dispose>("dispose"),
+                           InstanceAccessor<&Context::IsDisposed>("disposed"),
+                           InstanceAccessor<&Context::SupportsImages>("supportsImages"),
+                       });
+}
+
+Context::Context(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Context>(info) {}
+
+Context::~Context() {
+    FreeEngine();
+}
+
+void Context::FreeEngine() {
+    if (ctx_ != nullptr) {
+        free_sd_ctx(ctx_);
+        ctx_ = nullptr;
+    }
+    if (logger_) {
+        logger_.Release();
+        logger_ = Napi::ThreadSafeFunction();
+    }
+}
+
+void Context::MarkIdle() {
+    busy_ = false;
+    if (disposed_) {
+        FreeEngine();  // dispose() arrived while a job was running
+    }
+}
+
+// load(options, onLog?, minLogLevel?) -> Promise<Context>
+Napi::Value Context::Load(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsObject()) {
+        throw Napi::TypeError::New(env, "load expects an options object");
+    }
+    InstallEngineCallbacks();
+    ContextParams params = ContextParams::FromJs(info[0].As<Napi::Object>());
+
+    Napi::FunctionReference* constructor = env.GetInstanceData<Napi::FunctionReference>();
+    Napi::Object self                    = constructor->New({});
+    Context* context                     = Context::Unwrap(self);
+    if (info[1].IsFunction()) {
+        context->logger_ = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "diffusekit-log", 256, 1);
+        context->logger_.Unref(env);
+        context->min_log_level_ = info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : 1;
+    }
+    // The instance reaches JS only once loading succeeded, so nothing can use it half-loaded.
+    auto* worker          = new LoadWorker(env, self, std::move(params));
+    Napi::Promise promise = worker->Promise();
+    worker->Queue();
+    return promise;
+}
+
+// generate(options, onProgress?) -> Promise<Array<{ width, height, channels, data }>>
+Napi::Value Context::Generate(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (disposed_ || ctx_ == nullptr) {
+        throw MakeError(env, "ERR_DISPOSED", "The model context has been disposed");
+    }
+    if (busy_) {
+        throw MakeError(env, "ERR_BUSY", "The model context is already generating; calls must be serialized");
+    }
+    if (!info[0].IsObject()) {
+        throw Napi::TypeError::New(env, "generate expects an options object");
+    }
+    GenerateParams params = GenerateParams::FromJs(info[0].As<Napi::Object>());
+    abort_flag_.store(false);  // reset when queued, so an abort() right after generate() is not lost
+    busy_         = true;
+    auto* worker  = new GenerateWorker(env, Value(), std::move(params), info[1]);
+    Napi::Promise promise = worker->Promise();
+    worker->Queue();
+    return promise;
+}
+
+Napi::Value Context::Abort(const Napi::CallbackInfo& info) {
+    if (busy_) {
+        abort_flag_.store(true);
+    }
+    return Napi::Boolean::New(info.Env(), busy_);
+}
+
+Napi::Value Context::Dispose(const Napi::CallbackInfo& info) {
+    if (!disposed_) {
+        disposed_ = true;
+        if (busy_) {
+            abort_flag_.store(true);  // freed when the running job returns
+        } else {
+            FreeEngine();
+        }
+    }
+    return info.Env().Undefined();
+}
+
+Napi::Value Context::IsDisposed(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), disposed_);
+}
+
+Napi::Value Context::SupportsImages(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), ctx_ != nullptr && sd_ctx_supports_image_generation(ctx_));
+}
+
+}  // namespace diffusekit

@@ -1,0 +1,52 @@
+#include "diffusekit_hooks.h"
+
+namespace {
+
+thread_local const std::atomic<bool>* bound_abort_flag = nullptr;
+
+bool abort_requested(void* data) {
+    return static_cast<const std::atomic<bool>*>(data)->load(std::memory_order_relaxed);
+}
+
+// The CPU backend exposes its abort callback through the registry (it may be a loadable backend).
+ggml_backend_set_abort_callback_t abort_setter_for(ggml_backend_t backend) {
+    ggml_backend_dev_t dev = ggml_backend_get_device(backend);
+    if (dev == nullptr) {
+        return nullptr;
+    }
+    ggml_backend_reg_t reg = ggml_backend_dev_backend_reg(dev);
+    if (reg == nullptr) {
+        return nullptr;
+    }
+    return reinterpret_cast<ggml_backend_set_abort_callback_t>(
+        ggml_backend_reg_get_proc_address(reg, "ggml_backend_set_abort_callback"));
+}
+
+}  // namespace
+
+void diffusekit_bind_abort_flag(const std::atomic<bool>* flag) {
+    bound_abort_flag = flag;
+}
+
+ggml_status diffusekit_graph_compute(ggml_backend_t backend, ggml_cgraph* graph) {
+    const std::atomic<bool>* flag = bound_abort_flag;
+    if (flag == nullptr) {
+        return ggml_backend_graph_compute(backend, graph);
+    }
+    if (flag->load(std::memory_order_relaxed)) {
+        return GGML_STATUS_ABORTED;
+    }
+    ggml_backend_set_abort_callback_t set_abort = abort_setter_for(backend);
+    if (set_abort != nullptr) {
+        set_abort(backend, abort_requested, const_cast<std::atomic<bool>*>(flag));
+    }
+    ggml_status status = ggml_backend_graph_compute(backend, graph);
+    if (set_abort != nullptr) {
+        set_abort(backend, nullptr, nullptr);
+    }
+    if (status == GGML_STATUS_SUCCESS && flag->load(std::memory_order_relaxed)) {
+        // Backends without an abort callback finish the graph; report the abort all the same.
+        return GGML_STATUS_ABORTED;
+    }
+    return status;
+}

@@ -1,0 +1,120 @@
+#include "engine_callbacks.h"
+
+#include <mutex>
+
+#include "diffusekit_hooks.h"
+#include "stable-diffusion.h"
+
+namespace diffusekit {
+namespace {
+
+constexpr size_t kRecentErrors = 6;
+
+thread_local JobBinding* current_job = nullptr;
+
+std::mutex fallback_mutex;
+Napi::ThreadSafeFunction fallback_logger;
+int fallback_min_level = 4;
+
+struct LogLine {
+    int level;
+    std::string text;
+};
+
+std::string Trimmed(const char* text) {
+    std::string line(text ? text : "");
+    while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) {
+        line.pop_back();
+    }
+    return line;
+}
+
+void OnEngineLog(sd_log_level_t level, const char* text, void*) {
+    std::string line = Trimmed(text);
+    JobBinding* job  = current_job;
+    if (job != nullptr) {
+        if (level == SD_LOG_ERROR) {
+            job->recent_errors.push_back(line);
+            if (job->recent_errors.size() > kRecentErrors) {
+                job->recent_errors.pop_front();
+            }
+        }
+        if (static_cast<int>(level) >= job->min_log_level && job->on_log) {
+            job->on_log(static_cast<int>(level), line);
+        }
+        return;
+    }
+    std::lock_guard<std::mutex> lock(fallback_mutex);
+    if (static_cast<int>(level) >= fallback_min_level) {
+        ForwardLog(fallback_logger, static_cast<int>(level), std::move(line));
+    }
+}
+
+void OnEngineProgress(int step, int steps, float seconds, void*) {
+    JobBinding* job = current_job;
+    if (job != nullptr && job->on_progress) {
+        job->on_progress(step, steps, seconds);
+    }
+}
+
+}  // namespace
+
+void ForwardLog(Napi::ThreadSafeFunction& logger, int level, std::string text) {
+    if (!logger) {
+        return;
+    }
+    auto* payload      = new LogLine{level, std::move(text)};
+    napi_status status = logger.NonBlockingCall(payload, [](Napi::Env env, Napi::Function fn, LogLine* data) {
+        fn.Call({Napi::Number::New(env, data->level), Napi::String::New(env, data->text)});
+        delete data;
+    });
+    if (status != napi_ok) {
+        delete payload;
+    }
+}
+
+std::string JobBinding::ErrorSummary(const std::string& fallback) const {
+    if (recent_errors.empty()) {
+        return fallback;
+    }
+    std::string message;
+    for (const auto& line : recent_errors) {
+        // Engine lines read "file.cpp:123  - message"; keep the message.
+        auto sep = line.find(" - ");
+        message += (message.empty() ? "" : "; ") + (sep == std::string::npos ? line : line.substr(sep + 3));
+    }
+    return fallback + ": " + message;
+}
+
+ScopedJob::ScopedJob(JobBinding* job) : previous_(current_job) {
+    current_job = job;
+    diffusekit_bind_abort_flag(job->abort_flag);
+}
+
+ScopedJob::~ScopedJob() {
+    current_job = previous_;
+    diffusekit_bind_abort_flag(previous_ != nullptr ? previous_->abort_flag : nullptr);
+}
+
+void InstallEngineCallbacks() {
+    static std::once_flag once;
+    std::call_once(once, [] {
+        sd_set_log_callback(OnEngineLog, nullptr);
+        sd_set_progress_callback(OnEngineProgress, nullptr);
+    });
+}
+
+void SetFallbackLogger(Napi::Env env, const Napi::Value& fn, int min_level) {
+    std::lock_guard<std::mutex> lock(fallback_mutex);
+    if (fallback_logger) {
+        fallback_logger.Release();
+        fallback_logger = Napi::ThreadSafeFunction();
+    }
+    fallback_min_level = min_level;
+    if (fn.IsFunction()) {
+        fallback_logger = Napi::ThreadSafeFunction::New(env, fn.As<Napi::Function>(), "diffusekit-log", 256, 1);
+        fallback_logger.Unref(env);  // logging must not keep the process alive
+    }
+}
+
+}  // namespace diffusekit

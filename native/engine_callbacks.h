@@ -1,0 +1,46 @@
+// Routes the engine's process-wide log and progress callbacks to the job running on the calling thread.
+// stable-diffusion.cpp has one global callback of each kind; each of our worker threads binds its own job.
+#pragma once
+
+#include <napi.h>
+
+#include <atomic>
+#include <deque>
+#include <functional>
+#include <string>
+
+namespace diffusekit {
+
+// What one worker-thread job wants from the engine's callbacks.
+struct JobBinding {
+    int min_log_level = 4;  // engine levels 0..3 (debug..error); 4 = forward none
+    std::function<void(int level, const std::string& text)> on_log;
+    std::function<void(int step, int steps, float seconds)> on_progress;
+    const std::atomic<bool>* abort_flag = nullptr;
+    std::deque<std::string> recent_errors;  // last error lines, for the rejection message
+
+    std::string ErrorSummary(const std::string& fallback) const;
+};
+
+// Binds a job to the calling thread for its lifetime (log capture, progress, cancellation).
+class ScopedJob {
+   public:
+    explicit ScopedJob(JobBinding* job);
+    ~ScopedJob();
+    ScopedJob(const ScopedJob&)            = delete;
+    ScopedJob& operator=(const ScopedJob&) = delete;
+
+   private:
+    JobBinding* previous_;
+};
+
+// Installs the engine callbacks once per process.
+void InstallEngineCallbacks();
+
+// Queues one log line to a JS logger without blocking; drops it when the queue is full or closed.
+void ForwardLog(Napi::ThreadSafeFunction& logger, int level, std::string text);
+
+// Process-wide logger for engine lines logged outside any job (for example by loader threads).
+void SetFallbackLogger(Napi::Env env, const Napi::Value& fn, int min_level);
+
+}  // namespace diffusekit

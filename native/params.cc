@@ -1,0 +1,171 @@
+#include "params.h"
+
+namespace diffusekit {
+namespace {
+
+std::string GetString(const Napi::Object& o, const char* key) {
+    Napi::Value v = o.Get(key);
+    return v.IsString() ? v.As<Napi::String>().Utf8Value() : std::string();
+}
+
+bool Has(const Napi::Object& o, const char* key) {
+    Napi::Value v = o.Get(key);
+    return !v.IsUndefined() && !v.IsNull();
+}
+
+double GetNumber(const Napi::Object& o, const char* key, double fallback) {
+    Napi::Value v = o.Get(key);
+    return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : fallback;
+}
+
+bool GetBool(const Napi::Object& o, const char* key, bool fallback) {
+    Napi::Value v = o.Get(key);
+    return v.IsBoolean() ? v.As<Napi::Boolean>().Value() : fallback;
+}
+
+const char* OrNull(const std::string& s) {
+    return s.empty() ? nullptr : s.c_str();
+}
+
+template <typename Enum>
+Enum ParseEnum(const Napi::Env& env, const std::string& name, Enum (*parse)(const char*), Enum count, const char* what) {
+    Enum value = parse(name.c_str());
+    if (value == count) {
+        throw Napi::TypeError::New(env, "Unknown " + std::string(what) + " '" + name + "'");
+    }
+    return value;
+}
+
+OwnedImage GetImage(const Napi::Object& o, const char* key) {
+    OwnedImage image;
+    if (!Has(o, key)) {
+        return image;
+    }
+    Napi::Object img = o.Get(key).As<Napi::Object>();
+    auto data        = img.Get("data").As<Napi::Buffer<uint8_t>>();
+    image.pixels.assign(data.Data(), data.Data() + data.Length());
+    image.raw.width   = static_cast<uint32_t>(GetNumber(img, "width", 0));
+    image.raw.height  = static_cast<uint32_t>(GetNumber(img, "height", 0));
+    image.raw.channel = static_cast<uint32_t>(GetNumber(img, "channels", 3));
+    return image;
+}
+
+}  // namespace
+
+ContextParams ContextParams::FromJs(const Napi::Object& o) {
+    Napi::Env env = o.Env();
+    ContextParams p;
+    sd_ctx_params_init(&p.raw);
+    p.model           = GetString(o, "model");
+    p.diffusion_model = GetString(o, "diffusionModel");
+    p.vae             = GetString(o, "vae");
+    p.taesd           = GetString(o, "taesd");
+    p.clip_l          = GetString(o, "clipL");
+    p.clip_g          = GetString(o, "clipG");
+    p.t5xxl           = GetString(o, "t5xxl");
+    p.control_net     = GetString(o, "controlNet");
+
+    p.raw.model_path           = OrNull(p.model);
+    p.raw.diffusion_model_path = OrNull(p.diffusion_model);
+    p.raw.vae_path             = OrNull(p.vae);
+    p.raw.taesd_path           = OrNull(p.taesd);
+    p.raw.clip_l_path          = OrNull(p.clip_l);
+    p.raw.clip_g_path          = OrNull(p.clip_g);
+    p.raw.t5xxl_path           = OrNull(p.t5xxl);
+    p.raw.control_net_path     = OrNull(p.control_net);
+
+    p.raw.n_threads        = static_cast<int>(GetNumber(o, "threads", p.raw.n_threads));
+    p.raw.vae_decode_only  = GetBool(o, "vaeDecodeOnly", p.raw.vae_decode_only);
+    p.raw.flash_attn       = GetBool(o, "flashAttention", p.raw.flash_attn);
+    p.raw.diffusion_flash_attn = p.raw.flash_attn;
+    p.raw.enable_mmap      = GetBool(o, "mmap", p.raw.enable_mmap);
+    p.raw.offload_params_to_cpu = GetBool(o, "offloadToCpu", p.raw.offload_params_to_cpu);
+    p.raw.keep_vae_on_cpu  = GetBool(o, "vaeOnCpu", p.raw.keep_vae_on_cpu);
+    p.raw.keep_clip_on_cpu = GetBool(o, "clipOnCpu", p.raw.keep_clip_on_cpu);
+    if (Has(o, "weightType")) {
+        p.raw.wtype = ParseEnum(env, GetString(o, "weightType"), str_to_sd_type, SD_TYPE_COUNT, "weight type");
+    }
+    if (Has(o, "rng")) {
+        p.raw.rng_type = ParseEnum(env, GetString(o, "rng"), str_to_rng_type, RNG_TYPE_COUNT, "rng");
+        p.raw.sampler_rng_type = p.raw.rng_type;
+    }
+    return p;
+}
+
+GenerateParams GenerateParams::FromJs(const Napi::Object& o) {
+    Napi::Env env = o.Env();
+    GenerateParams p;
+    sd_img_gen_params_init(&p.raw);
+    p.prompt          = GetString(o, "prompt");
+    p.negative_prompt = GetString(o, "negativePrompt");
+    p.raw.clip_skip   = static_cast<int>(GetNumber(o, "clipSkip", p.raw.clip_skip));
+    p.raw.width       = static_cast<int>(GetNumber(o, "width", p.raw.width));
+    p.raw.height      = static_cast<int>(GetNumber(o, "height", p.raw.height));
+    p.raw.strength    = static_cast<float>(GetNumber(o, "strength", p.raw.strength));
+    p.raw.batch_count = static_cast<int>(GetNumber(o, "batchCount", 1));
+
+    Napi::Value seed = o.Get("seed");
+    if (seed.IsBigInt()) {
+        bool lossless = true;
+        p.raw.seed    = seed.As<Napi::BigInt>().Int64Value(&lossless);
+    } else {
+        p.raw.seed = static_cast<int64_t>(GetNumber(o, "seed", 42));
+    }
+
+    sd_sample_params_t& sample = p.raw.sample_params;
+    sample.sample_steps        = static_cast<int>(GetNumber(o, "steps", sample.sample_steps));
+    sample.guidance.txt_cfg    = static_cast<float>(GetNumber(o, "guidanceScale", sample.guidance.txt_cfg));
+    sample.eta                 = static_cast<float>(GetNumber(o, "eta", sample.eta));
+    p.has_sampler              = Has(o, "sampler");
+    p.has_scheduler            = Has(o, "scheduler");
+    if (p.has_sampler) {
+        sample.sample_method = ParseEnum(env, GetString(o, "sampler"), str_to_sample_method, SAMPLE_METHOD_COUNT, "sampler");
+    }
+    if (p.has_scheduler) {
+        sample.scheduler = ParseEnum(env, GetString(o, "scheduler"), str_to_scheduler, SCHEDULER_COUNT, "scheduler");
+    }
+
+    if (Has(o, "vaeTiling")) {
+        Napi::Object t                         = o.Get("vaeTiling").As<Napi::Object>();
+        p.raw.vae_tiling_params.enabled        = true;
+        p.raw.vae_tiling_params.tile_size_x    = static_cast<int>(GetNumber(t, "tileSize", p.raw.vae_tiling_params.tile_size_x));
+        p.raw.vae_tiling_params.tile_size_y    = p.raw.vae_tiling_params.tile_size_x;
+        p.raw.vae_tiling_params.target_overlap = static_cast<float>(GetNumber(t, "overlap", p.raw.vae_tiling_params.target_overlap));
+    }
+
+    if (Has(o, "loras")) {
+        Napi::Array list = o.Get("loras").As<Napi::Array>();
+        for (uint32_t i = 0; i < list.Length(); i++) {
+            Napi::Object lora = list.Get(i).As<Napi::Object>();
+            p.lora_paths.push_back(GetString(lora, "path"));
+            p.loras.push_back(sd_lora_t{false, static_cast<float>(GetNumber(lora, "multiplier", 1.0)), nullptr});
+        }
+    }
+    p.init_image = GetImage(o, "initImage");
+    p.mask_image = GetImage(o, "maskImage");
+    return p;
+}
+
+void GenerateParams::Finalize(sd_ctx_t* ctx) {
+    sd_sample_params_t& sample = raw.sample_params;
+    if (!has_sampler) {
+        sample.sample_method = sd_get_default_sample_method(ctx);
+    }
+    if (!has_scheduler) {
+        sample.scheduler = sd_get_default_scheduler(ctx, sample.sample_method);
+    }
+    raw.prompt          = prompt.c_str();
+    raw.negative_prompt = negative_prompt.c_str();
+    for (size_t i = 0; i < loras.size(); i++) {
+        loras[i].path = lora_paths[i].c_str();
+    }
+    raw.loras      = loras.empty() ? nullptr : loras.data();
+    raw.lora_count = static_cast<uint32_t>(loras.size());
+    for (OwnedImage* image : {&init_image, &mask_image}) {
+        image->raw.data = image->pixels.empty() ? nullptr : image->pixels.data();
+    }
+    raw.init_image = init_image.raw;
+    raw.mask_image = mask_image.raw;
+}
+
+}  // namespace diffusekit

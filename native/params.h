@@ -1,0 +1,40 @@
+// Marshals the plain option objects that the TypeScript layer builds into engine parameter structs.
+// Policy (defaults, ranges, name mapping) lives in TypeScript; this only copies and keeps strings alive.
+#pragma once
+
+#include <napi.h>
+
+#include <string>
+#include <vector>
+
+#include "stable-diffusion.h"
+
+namespace diffusekit {
+
+struct ContextParams {
+    std::string model, diffusion_model, vae, taesd, clip_l, clip_g, t5xxl, control_net;
+    sd_ctx_params_t raw;
+
+    static ContextParams FromJs(const Napi::Object& options);
+};
+
+struct OwnedImage {
+    std::vector<uint8_t> pixels;
+    sd_image_t raw{0, 0, 0, nullptr};
+};
+
+struct GenerateParams {
+    std::string prompt, negative_prompt;
+    std::vector<std::string> lora_paths;
+    std::vector<sd_lora_t> loras;
+    OwnedImage init_image, mask_image;
+    bool has_sampler   = false;
+    bool has_scheduler = false;
+    sd_img_gen_params_t raw;
+
+    static GenerateParams FromJs(const Napi::Object& options);
+    // Fills what depends on the loaded model (default sampler and scheduler) and fixes up pointers.
+    void Finalize(sd_ctx_t* ctx);
+};
+
+}  // namespace diffusekit

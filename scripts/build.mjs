@@ -1,0 +1,53 @@
+#!/usr/bin/env node
+// Builds the native addon: resolves the pinned engine source, then compiles engine + addon with cmake-js.
+//   node scripts/build.mjs              build (incremental; the engine is recompiled only when its source changes)
+//   node scripts/build.mjs --if-needed  skip when a prebuild or an earlier build already loads (npm install)
+//   node scripts/build.mjs --target sd-cli   build another target of the same tree (the engine's own CLI)
+// Backend: DIFFUSEKIT_BACKEND=cpu|cuda|vulkan|metal, or `npm install --diffusekit-backend=cuda`.
+import { execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { resolveEngineSource } from './engine-source.mjs';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const require = createRequire(import.meta.url);
+const args = process.argv.slice(2);
+const backend = (process.env.DIFFUSEKIT_BACKEND || process.env.npm_config_diffusekit_backend || 'cpu').toLowerCase();
+const BACKENDS = ['cpu', 'cuda', 'vulkan', 'metal'];
+
+function alreadyLoadable() {
+  if (process.env.DIFFUSEKIT_FORCE_BUILD || backend !== 'cpu') return false;
+  try {
+    require('node-gyp-build')(root);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function main() {
+  if (!BACKENDS.includes(backend)) {
+    throw new Error(`DIFFUSEKIT_BACKEND must be one of ${BACKENDS.join(', ')}; got '${backend}'`);
+  }
+  if (args.includes('--if-needed') && alreadyLoadable()) {
+    console.error('diffusekit: using the existing native build');
+    return;
+  }
+  const engineDir = await resolveEngineSource();
+  const targetIndex = args.indexOf('--target');
+  const target = targetIndex >= 0 ? args[targetIndex + 1] : undefined;
+  const cmakeJs = path.join(path.dirname(require.resolve('cmake-js/package.json')), 'bin', 'cmake-js');
+  const cmakeArgs = [
+    cmakeJs, 'build', '--directory', root, '--parallel', String(os.availableParallelism()),
+    `--CDDIFFUSEKIT_ENGINE_DIR=${engineDir}`, `--CDDIFFUSEKIT_BACKEND=${backend}`,
+    ...(target ? ['--target', target] : []),
+  ];
+  execFileSync(process.execPath, cmakeArgs, { stdio: 'inherit', cwd: root });
+}
+
+main().catch((err) => {
+  console.error(`diffusekit: native build failed: ${err.message}`);
+  process.exit(1);
+});

@@ -1,0 +1,30 @@
+import { LayoutBuilder, type TensorSpec } from '../tensor-spec.js';
+import { autoencoderKL, tinyAutoencoder } from './autoencoder.js';
+import { clipTextL } from './clip-text.js';
+import { SD1_UNET, SDXS_512_UNET, unet } from './unet.js';
+
+/** Single-file checkpoint layouts the synthesizer can write. */
+export const SYNTHETIC_ARCHITECTURES = {
+  /** Stable Diffusion 1.x (v1-5-pruned-emaonly layout): CLIP ViT-L/14, UNet, AutoencoderKL; ~1.07 B parameters. */
+  sd1: () =>
+    layout((b) => {
+      b.scoped('model.diffusion_model', (s) => unet(s, SD1_UNET));
+      b.scoped('first_stage_model', autoencoderKL);
+      b.scoped('cond_stage_model.transformer.text_model', clipTextL);
+    }),
+  /** SDXS-512: tiny one-step UNet with the tiny autoencoder (TAESD) and CLIP ViT-L/14; the smallest SD 1.x family member. */
+  sdxs: () =>
+    layout((b) => {
+      b.scoped('model.diffusion_model', (s) => unet(s, SDXS_512_UNET));
+      b.scoped('first_stage_model', tinyAutoencoder);
+      b.scoped('cond_stage_model.transformer.text_model', clipTextL);
+    }),
+} as const;
+
+export type SyntheticArchitecture = keyof typeof SYNTHETIC_ARCHITECTURES;
+
+function layout(build: (b: LayoutBuilder) => void): TensorSpec[] {
+  const b = new LayoutBuilder();
+  build(b);
+  return b.tensors;
+}

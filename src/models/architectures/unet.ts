@@ -1,0 +1,132 @@
+import { LayoutBuilder } from '../tensor-spec.js';
+
+/** Hyper-parameters of the LDM UNet (original `model.diffusion_model.*` names). */
+export interface UnetConfig {
+  inChannels: number;
+  modelChannels: number;
+  channelMult: number[];
+  numResBlocks: number;
+  /** Downsampling factors at which spatial transformers sit. */
+  attentionResolutions: number[];
+  numHeads: number;
+  contextDim: number;
+  /** Tiny UNets (BK-SDM, SDXS) drop the middle block and renumber the blocks around the removed ones. */
+  tiny: boolean;
+}
+
+export const SD1_UNET: UnetConfig = {
+  inChannels: 4,
+  modelChannels: 320,
+  channelMult: [1, 2, 4, 4],
+  numResBlocks: 2,
+  attentionResolutions: [4, 2, 1],
+  numHeads: 8,
+  contextDim: 768,
+  tiny: false,
+};
+
+/** SDXS-512: the distilled tiny UNet, attention only at the two lower resolutions. */
+export const SDXS_512_UNET: UnetConfig = {
+  ...SD1_UNET,
+  channelMult: [1, 2, 4],
+  numResBlocks: 1,
+  attentionResolutions: [4, 2],
+  tiny: true,
+};
+
+function resBlock(b: LayoutBuilder, name: string, inCh: number, outCh: number, embDim: number): void {
+  b.scoped(name, (r) => {
+    r.norm('in_layers.0', inCh);
+    r.conv('in_layers.2', inCh, outCh, 3);
+    r.linear('emb_layers.1', embDim, outCh);
+    r.norm('out_layers.0', outCh);
+    r.conv('out_layers.3', outCh, outCh, 3);
+    if (inCh !== outCh) r.conv('skip_connection', inCh, outCh, 1);
+  });
+}
+
+function spatialTransformer(b: LayoutBuilder, name: string, ch: number, contextDim: number): void {
+  b.scoped(name, (t) => {
+    t.norm('norm', ch);
+    t.conv('proj_in', ch, ch, 1);
+    t.scoped('transformer_blocks.0', (blk) => {
+      blk.linear('attn1.to_q', ch, ch, false);
+      blk.linear('attn1.to_k', ch, ch, false);
+      blk.linear('attn1.to_v', ch, ch, false);
+      blk.linear('attn1.to_out.0', ch, ch);
+      blk.linear('ff.net.0.proj', ch, ch * 8); // GEGLU: two halves of 4*ch
+      blk.linear('ff.net.2', ch * 4, ch);
+      blk.linear('attn2.to_q', ch, ch, false);
+      blk.linear('attn2.to_k', contextDim, ch, false);
+      blk.linear('attn2.to_v', contextDim, ch, false);
+      blk.linear('attn2.to_out.0', ch, ch);
+      blk.norm('norm1', ch);
+      blk.norm('norm2', ch);
+      blk.norm('norm3', ch);
+    });
+    t.conv('proj_out', ch, ch, 1);
+  });
+}
+
+/** Tensor layout of the UNet; block numbering follows the original LDM code and its tiny variants. */
+export function unet(b: LayoutBuilder, c: UnetConfig): void {
+  const mc = c.modelChannels;
+  const emb = mc * 4;
+  b.linear('time_embed.0', mc, emb);
+  b.linear('time_embed.2', emb, emb);
+  b.conv('input_blocks.0.0', c.inChannels, mc, 3);
+
+  const skipChannels = [mc];
+  let ch = mc;
+  let inputIndex = 0;
+  let ds = 1;
+  c.channelMult.forEach((mult, level) => {
+    for (let j = 0; j < c.numResBlocks; j++) {
+      inputIndex++;
+      resBlock(b, `input_blocks.${inputIndex}.0`, ch, mult * mc, emb);
+      ch = mult * mc;
+      if (c.attentionResolutions.includes(ds)) spatialTransformer(b, `input_blocks.${inputIndex}.1`, ch, c.contextDim);
+      skipChannels.push(ch);
+      if (c.tiny) inputIndex++;
+    }
+    if (level !== c.channelMult.length - 1) {
+      inputIndex++;
+      b.conv(`input_blocks.${inputIndex}.0.op`, ch, ch, 3);
+      skipChannels.push(ch);
+      ds *= 2;
+    }
+  });
+
+  if (!c.tiny) {
+    resBlock(b, 'middle_block.0', ch, ch, emb);
+    spatialTransformer(b, 'middle_block.1', ch, c.contextDim);
+    resBlock(b, 'middle_block.2', ch, ch, emb);
+  }
+
+  let outputIndex = 0;
+  for (let level = c.channelMult.length - 1; level >= 0; level--) {
+    const mult = c.channelMult[level];
+    for (let j = 0; j <= c.numResBlocks; j++) {
+      const skip = skipChannels.pop()!;
+      resBlock(b, `output_blocks.${outputIndex}.0`, ch + skip, mult * mc, emb);
+      ch = mult * mc;
+      let upIndex = 1;
+      if (c.attentionResolutions.includes(ds)) {
+        spatialTransformer(b, `output_blocks.${outputIndex}.1`, ch, c.contextDim);
+        upIndex++;
+      }
+      if (level > 0 && j === c.numResBlocks) {
+        if (c.tiny) {
+          outputIndex++;
+          if (outputIndex === 2) upIndex = 1;
+        }
+        b.conv(`output_blocks.${outputIndex}.${upIndex}.conv`, ch, ch, 3);
+        ds /= 2;
+      }
+      outputIndex++;
+    }
+  }
+
+  b.norm('out.0', mc);
+  b.conv('out.2', mc, 4, 3);
+}
