@@ -52,7 +52,11 @@ void OnEngineLog(sd_log_level_t level, const char* text, void*) {
 
 void OnEngineProgress(int step, int steps, float seconds, void*) {
     JobBinding* job = current_job;
-    if (job != nullptr && job->on_progress) {
+    if (job == nullptr) {
+        return;
+    }
+    job->abort_armed.store(true);
+    if (job->on_progress) {
         job->on_progress(step, steps, seconds);
     }
 }
@@ -88,12 +92,13 @@ std::string JobBinding::ErrorSummary(const std::string& fallback) const {
 
 ScopedJob::ScopedJob(JobBinding* job) : previous_(current_job) {
     current_job = job;
-    diffusekit_bind_abort_flag(job->abort_flag);
+    diffusekit_bind_abort_flag(job->abort_flag, &job->abort_armed);
 }
 
 ScopedJob::~ScopedJob() {
     current_job = previous_;
-    diffusekit_bind_abort_flag(previous_ != nullptr ? previous_->abort_flag : nullptr);
+    diffusekit_bind_abort_flag(previous_ != nullptr ? previous_->abort_flag : nullptr,
+                               previous_ != nullptr ? &previous_->abort_armed : nullptr);
 }
 
 void InstallEngineCallbacks() {

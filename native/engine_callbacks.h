@@ -17,6 +17,9 @@ struct JobBinding {
     std::function<void(int level, const std::string& text)> on_log;
     std::function<void(int step, int steps, float seconds)> on_progress;
     const std::atomic<bool>* abort_flag = nullptr;
+    // Set at the first progress report of sampling: from there on a failed compute is handled by the
+    // engine, so an abort may stop it (see diffusekit_hooks.h).
+    std::atomic<bool> abort_armed{false};
     std::deque<std::string> recent_errors;  // last error lines, for the rejection message
 
     std::string ErrorSummary(const std::string& fallback) const;

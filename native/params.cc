@@ -75,7 +75,9 @@ ContextParams ContextParams::FromJs(const Napi::Object& o) {
     p.raw.control_net_path     = OrNull(p.control_net);
 
     p.raw.n_threads        = static_cast<int>(GetNumber(o, "threads", p.raw.n_threads));
-    p.raw.vae_decode_only  = GetBool(o, "vaeDecodeOnly", p.raw.vae_decode_only);
+    p.raw.vae_decode_only  = GetBool(o, "vaeDecodeOnly", false);
+    // The engine's default frees weights after their first use, which makes a context single-use.
+    p.raw.free_params_immediately = GetBool(o, "freeParamsImmediately", false);
     p.raw.flash_attn       = GetBool(o, "flashAttention", p.raw.flash_attn);
     p.raw.diffusion_flash_attn = p.raw.flash_attn;
     p.raw.enable_mmap      = GetBool(o, "mmap", p.raw.enable_mmap);

@@ -3,6 +3,7 @@
 namespace {
 
 thread_local const std::atomic<bool>* bound_abort_flag = nullptr;
+thread_local const std::atomic<bool>* bound_armed_flag = nullptr;
 
 bool abort_requested(void* data) {
     return static_cast<const std::atomic<bool>*>(data)->load(std::memory_order_relaxed);
@@ -24,13 +25,14 @@ ggml_backend_set_abort_callback_t abort_setter_for(ggml_backend_t backend) {
 
 }  // namespace
 
-void diffusekit_bind_abort_flag(const std::atomic<bool>* flag) {
-    bound_abort_flag = flag;
+void diffusekit_bind_abort_flag(const std::atomic<bool>* requested, const std::atomic<bool>* armed) {
+    bound_abort_flag = requested;
+    bound_armed_flag = armed;
 }
 
 ggml_status diffusekit_graph_compute(ggml_backend_t backend, ggml_cgraph* graph) {
     const std::atomic<bool>* flag = bound_abort_flag;
-    if (flag == nullptr) {
+    if (flag == nullptr || (bound_armed_flag != nullptr && !bound_armed_flag->load())) {
         return ggml_backend_graph_compute(backend, graph);
     }
     if (flag->load(std::memory_order_relaxed)) {

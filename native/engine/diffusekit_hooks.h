@@ -6,9 +6,11 @@
 
 #include "ggml-backend.h"
 
-// Binds an abort flag to the calling thread; graph computes on this thread stop once it is set.
-// Pass nullptr to unbind. The flag must outlive the binding.
-void diffusekit_bind_abort_flag(const std::atomic<bool>* flag);
+// Binds an abort flag to the calling thread: graph computes on this thread stop once `requested` is set
+// and `armed` is set (or null). Some engine stages (text encoders) assert that their compute succeeded,
+// so the caller arms the flag only once the engine has reached a stage that handles a failed compute.
+// Pass nullptr to unbind. Both flags must outlive the binding.
+void diffusekit_bind_abort_flag(const std::atomic<bool>* requested, const std::atomic<bool>* armed);
 
 // ggml_backend_graph_compute that honours the calling thread's abort flag: it refuses to start when the
 // flag is already set and, on backends with an abort callback (CPU), stops between graph nodes.

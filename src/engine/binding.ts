@@ -1,0 +1,108 @@
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DiffusekitError } from '../errors.js';
+
+// Types of the addon in native/: plain objects in, plain objects out.
+
+export interface NativeImage {
+  width: number;
+  height: number;
+  channels: number;
+  data: Buffer;
+}
+
+export interface NativeLoadParams {
+  model?: string;
+  diffusionModel?: string;
+  vae?: string;
+  taesd?: string;
+  clipL?: string;
+  clipG?: string;
+  t5xxl?: string;
+  controlNet?: string;
+  threads?: number;
+  weightType?: string;
+  flashAttention?: boolean;
+  vaeDecodeOnly?: boolean;
+  mmap?: boolean;
+  offloadToCpu?: boolean;
+  vaeOnCpu?: boolean;
+  clipOnCpu?: boolean;
+  rng?: string;
+}
+
+export interface NativeGenerateParams {
+  prompt: string;
+  negativePrompt: string;
+  width: number;
+  height: number;
+  steps: number;
+  guidanceScale: number;
+  seed: number | bigint;
+  batchCount: number;
+  clipSkip: number;
+  sampler?: string;
+  scheduler?: string;
+  eta?: number;
+  strength?: number;
+  vaeTiling?: { tileSize?: number; overlap?: number };
+  loras?: { path: string; multiplier: number }[];
+  initImage?: NativeImage;
+  maskImage?: NativeImage;
+}
+
+export type NativeLogCallback = (level: number, text: string) => void;
+export type NativeProgressCallback = (step: number, steps: number, secondsPerStep: number) => void;
+
+export interface NativeContext {
+  generate(params: NativeGenerateParams, onProgress?: NativeProgressCallback): Promise<NativeImage[]>;
+  /** Asks the running job to stop; returns whether one was running. */
+  abort(): boolean;
+  dispose(): void;
+  readonly disposed: boolean;
+  readonly supportsImages: boolean;
+}
+
+export interface NativeEngineInfo {
+  version: string;
+  commit: string;
+  backend: 'cpu' | 'cuda' | 'vulkan' | 'metal';
+  systemInfo: string;
+  physicalCores: number;
+  samplers: string[];
+  schedulers: string[];
+  weightTypes: string[];
+}
+
+export interface NativeBinding {
+  Context: { load(params: NativeLoadParams, onLog?: NativeLogCallback, minLogLevel?: number): Promise<NativeContext> };
+  engineInfo(): NativeEngineInfo;
+  setLogger(fn: NativeLogCallback | null, minLevel: number): void;
+}
+
+/** Errors that native code rejects with carry a `code` (see native/context.cc). */
+export interface NativeError extends Error {
+  code?: string;
+}
+
+const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+let binding: NativeBinding | undefined;
+
+/** Loads the addon once: a prebuild from prebuilds/ when one matches, else build/Release. */
+export function nativeBinding(): NativeBinding {
+  if (!binding) {
+    const require = createRequire(import.meta.url);
+    try {
+      binding = require('node-gyp-build')(packageRoot) as NativeBinding;
+    } catch (err) {
+      throw new DiffusekitError(
+        'ERR_NATIVE_BINDING',
+        `diffusekit's native addon could not be loaded (${(err as Error).message}). ` +
+          'Build it with `npm run build:native` (needs cmake and a C++17 compiler).',
+        { cause: err },
+      );
+    }
+  }
+  return binding;
+}

@@ -1,0 +1,67 @@
+/** Every error diffusekit raises on purpose carries a stable `code`, like Node's own errors. */
+export type DiffusekitErrorCode =
+  | 'ERR_INVALID_ARG'
+  | 'ERR_MODEL_FILE'
+  | 'ERR_MODEL_LOAD'
+  | 'ERR_GENERATION'
+  | 'ERR_DISPOSED'
+  | 'ERR_NATIVE_BINDING'
+  | 'ABORT_ERR';
+
+export class DiffusekitError extends Error {
+  readonly code: DiffusekitErrorCode;
+
+  constructor(code: DiffusekitErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** A bad argument: wrong type, out of range, unknown name. The message names the parameter. */
+export class InvalidArgumentError extends DiffusekitError {
+  readonly parameter: string;
+
+  constructor(parameter: string, message: string) {
+    super('ERR_INVALID_ARG', message);
+    this.parameter = parameter;
+  }
+}
+
+/** A model file that is missing, unreadable, or not a (complete) model. */
+export class ModelFileError extends DiffusekitError {
+  readonly path: string;
+
+  constructor(path: string, message: string, options?: ErrorOptions) {
+    super('ERR_MODEL_FILE', message, options);
+    this.path = path;
+  }
+}
+
+/** The engine refused to load the model; the message carries the engine's own words. */
+export class ModelLoadError extends DiffusekitError {
+  constructor(message: string) {
+    super('ERR_MODEL_LOAD', message);
+  }
+}
+
+/** The engine failed during generation; the message carries the engine's own words. */
+export class GenerationError extends DiffusekitError {
+  constructor(message: string) {
+    super('ERR_GENERATION', message);
+  }
+}
+
+/** Use of a Pipeline after dispose(). */
+export class DisposedError extends DiffusekitError {
+  constructor(what = 'Pipeline') {
+    super('ERR_DISPOSED', `${what} has been disposed`);
+  }
+}
+
+/** The call was cancelled through its AbortSignal; `cause` is the signal's reason. */
+export class AbortError extends DiffusekitError {
+  constructor(message = 'The operation was aborted', options?: ErrorOptions) {
+    super('ABORT_ERR', message, options);
+  }
+}

@@ -1,0 +1,16 @@
+export { Pipeline, type ModelInfo } from './pipeline/pipeline.js';
+export { GeneratedImage } from './pipeline/generated-image.js';
+export type { GenerateOptions, LoadOptions, ProgressEvent, VaeTilingOptions, WeightType } from './pipeline/options.js';
+export { WEIGHT_TYPES } from './pipeline/options.js';
+export { SAMPLERS, SCHEDULERS, resolveSampler, resolveScheduler, type Sampler, type Scheduler, type SamplerChoice } from './pipeline/samplers.js';
+export { formatInfotext, type GenerationParameters } from './pipeline/infotext.js';
+export { readPngText } from './util/png-text.js';
+export { inspectModelFile, detectFamily, type ModelFileInfo, type ModelFamily, type ModelFormat } from './models/inspect.js';
+export { synthesizeModel, syntheticLayout, type SynthesizeOptions, type SyntheticModel } from './models/synthesize.js';
+export { SYNTHETIC_ARCHITECTURES, type SyntheticArchitecture } from './models/architectures/index.js';
+export { setEngineLogger, LOG_LEVELS, type LogLevel, type LogCallback } from './engine/logging.js';
+export { engineInfo, type EngineInfo } from './engine/info.js';
+export {
+  DiffusekitError, InvalidArgumentError, ModelFileError, ModelLoadError, GenerationError, DisposedError, AbortError, type DiffusekitErrorCode,
+} from './errors.js';
+export { VERSION } from './version.js';

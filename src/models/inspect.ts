@@ -1,0 +1,203 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { ModelFileError } from '../errors.js';
+
+export type ModelFormat = 'safetensors' | 'gguf' | 'ckpt';
+export type ModelFamily = 'sd1' | 'sd2' | 'sdxl' | 'sd3' | 'flux' | 'unknown';
+
+export interface ModelFileInfo {
+  path: string;
+  format: ModelFormat;
+  size: number;
+  /** Tensor names, where the format lists them without unpickling (safetensors, gguf). */
+  tensorNames?: string[];
+  /** Tensor names mapped to shapes, in the file's own order of dimensions. */
+  shapes?: Map<string, number[]>;
+}
+
+const MAX_HEADER = 100 * 1024 * 1024;
+
+/**
+ * Checks that a file is a whole model before the engine sees it: readable, a known format by its magic
+ * bytes, a header that parses, and every tensor's data inside the file. The engine trusts its input;
+ * a truncated file must fail here, with a message, rather than there.
+ */
+export async function inspectModelFile(file: string, role = 'model'): Promise<ModelFileInfo> {
+  const fail = (why: string, cause?: unknown) => new ModelFileError(file, `${role} file ${file}: ${why}`, { cause });
+  let handle: fs.FileHandle;
+  try {
+    handle = await fs.open(file, 'r');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw fail(code === 'ENOENT' ? 'not found' : code === 'EACCES' ? 'permission denied' : `cannot be opened (${code})`, err);
+  }
+  try {
+    const stat = await handle.stat();
+    if (!stat.isFile()) throw fail('is not a regular file');
+    const read = async (position: number, length: number): Promise<Buffer> => {
+      const buf = Buffer.alloc(length);
+      const { bytesRead } = await handle.read(buf, 0, length, position);
+      return buf.subarray(0, bytesRead);
+    };
+    const magic = await read(0, 8);
+    if (magic.length < 8) throw fail(`is only ${stat.size} bytes: not a model`);
+    if (magic.toString('latin1', 0, 4) === 'GGUF') return await inspectGguf(file, stat.size, read, fail);
+    if (magic[0] === 0x50 && magic[1] === 0x4b) return await inspectZip(file, stat.size, read, fail);
+    if (magic[0] === 0x80 && magic[1] >= 2 && magic[1] <= 5) return { path: file, format: 'ckpt', size: stat.size };
+    const headerLength = Number(magic.readBigUInt64LE(0));
+    if (headerLength > 1 && headerLength < MAX_HEADER) {
+      const first = await read(8, 1);
+      if (first.toString() === '{') return await inspectSafetensors(file, stat.size, headerLength, read, fail);
+    }
+    throw fail(`is not a model: unrecognized format (expected .safetensors, .gguf or .ckpt; ${path.extname(file) || 'no extension'})`);
+  } finally {
+    await handle.close();
+  }
+}
+
+type Reader = (position: number, length: number) => Promise<Buffer>;
+type Fail = (why: string, cause?: unknown) => ModelFileError;
+
+const SAFETENSORS_DTYPE_BYTES: Record<string, number> = {
+  F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1, F8_E4M3: 1, F8_E5M2: 1,
+};
+
+async function inspectSafetensors(file: string, size: number, headerLength: number, read: Reader, fail: Fail): Promise<ModelFileInfo> {
+  if (8 + headerLength > size) throw fail(`truncated header: it declares ${headerLength} bytes, the file has ${size - 8}`);
+  const raw = await read(8, headerLength);
+  let header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
+  try {
+    header = JSON.parse(raw.toString('utf8'));
+  } catch (err) {
+    throw fail('corrupt safetensors header (not valid JSON)', err);
+  }
+  const dataSize = size - 8 - headerLength;
+  const shapes = new Map<string, number[]>();
+  for (const [name, t] of Object.entries(header)) {
+    if (name === '__metadata__') continue;
+    if (!t || !Array.isArray(t.shape) || !Array.isArray(t.data_offsets)) throw fail(`corrupt safetensors header entry for ${name}`);
+    const [begin, end] = t.data_offsets;
+    if (end > dataSize) {
+      throw fail(`truncated data: tensor ${name} ends at byte ${end} of the data section, which has only ${dataSize} bytes`);
+    }
+    const width = SAFETENSORS_DTYPE_BYTES[t.dtype];
+    if (width !== undefined && (end - begin) !== width * t.shape.reduce((a, b) => a * b, 1)) {
+      throw fail(`corrupt safetensors header: tensor ${name} has ${end - begin} bytes for shape [${t.shape}] of ${t.dtype}`);
+    }
+    shapes.set(name, t.shape);
+  }
+  if (shapes.size === 0) throw fail('holds no tensors');
+  return { path: file, format: 'safetensors', size, tensorNames: [...shapes.keys()], shapes };
+}
+
+async function inspectZip(file: string, size: number, read: Reader, fail: Fail): Promise<ModelFileInfo> {
+  // A whole zip ends with its end-of-central-directory record (PK\5\6) within the last 64 KiB + 22 bytes.
+  const tailLength = Math.min(size, 65536 + 22);
+  const tail = await read(size - tailLength, tailLength);
+  if (tail.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06])) < 0) {
+    throw fail('truncated or corrupt checkpoint: the zip archive has no end-of-central-directory record');
+  }
+  return { path: file, format: 'ckpt', size };
+}
+
+// Bytes per block and elements per block of the ggml types gguf files use.
+const GGML_TYPE_SIZES: Record<number, [number, number]> = {
+  0: [4, 1], 1: [2, 1], 2: [18, 32], 3: [20, 32], 6: [22, 32], 7: [24, 32], 8: [34, 32], 9: [36, 32],
+  10: [84, 256], 11: [110, 256], 12: [144, 256], 13: [176, 256], 14: [210, 256], 15: [292, 256],
+  24: [1, 1], 25: [2, 1], 26: [4, 1], 27: [8, 1], 28: [8, 1], 30: [2, 1],
+};
+
+async function inspectGguf(file: string, size: number, read: Reader, fail: Fail): Promise<ModelFileInfo> {
+  // Header and metadata are read through a growing window; a file that ends inside them is truncated.
+  let window = await read(0, Math.min(size, 1 << 20));
+  let pos = 0;
+  const need = async (n: number) => {
+    if (pos + n <= window.length) return;
+    if (pos + n > size) throw fail('truncated header (the file ends inside the gguf metadata)');
+    window = await read(0, Math.min(size, Math.max(window.length * 2, pos + n)));
+  };
+  const u32 = async () => (await need(4), (pos += 4), window.readUInt32LE(pos - 4));
+  const u64 = async () => (await need(8), (pos += 8), Number(window.readBigUInt64LE(pos - 8)));
+  const str = async () => {
+    const n = await u64();
+    if (n > MAX_HEADER) throw fail('corrupt gguf header (string length out of range)');
+    await need(n);
+    pos += n;
+    return window.toString('utf8', pos - n, pos);
+  };
+  const scalarBytes: Record<number, number> = { 0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8 };
+  const skipValue = async (type: number): Promise<void> => {
+    if (type === 8) return void (await str());
+    if (type === 9) {
+      const inner = await u32();
+      const count = await u64();
+      if (inner === 8) for (let i = 0; i < count; i++) await str();
+      else if (scalarBytes[inner] !== undefined) (await need(count * scalarBytes[inner]), (pos += count * scalarBytes[inner]));
+      else throw fail(`corrupt gguf metadata (array of type ${inner})`);
+      return;
+    }
+    if (scalarBytes[type] === undefined) throw fail(`corrupt gguf metadata (value type ${type})`);
+    await need(scalarBytes[type]);
+    pos += scalarBytes[type];
+  };
+
+  pos = 4;
+  const version = await u32();
+  if (version < 1 || version > 3) throw fail(`unsupported gguf version ${version}`);
+  const tensorCount = await u64();
+  const kvCount = await u64();
+  let alignment = 32;
+  for (let i = 0; i < kvCount; i++) {
+    const key = await str();
+    const type = await u32();
+    if (key === 'general.alignment' && type === 4) alignment = await u32();
+    else await skipValue(type);
+  }
+  const shapes = new Map<string, number[]>();
+  let dataEnd = 0;
+  for (let i = 0; i < tensorCount; i++) {
+    const name = await str();
+    const dims = await u32();
+    if (dims > 8) throw fail(`corrupt gguf tensor info for ${name}`);
+    const shape: number[] = [];
+    for (let d = 0; d < dims; d++) shape.push(await u64());
+    const type = await u32();
+    const offset = await u64();
+    const ts = GGML_TYPE_SIZES[type];
+    if (ts) dataEnd = Math.max(dataEnd, offset + (shape.reduce((a, b) => a * b, 1) / ts[1]) * ts[0]);
+    shapes.set(name, shape);
+  }
+  const dataStart = Math.ceil(pos / alignment) * alignment;
+  if (dataStart + dataEnd > size) {
+    throw fail(`truncated data: tensors need ${dataStart + dataEnd} bytes, the file has ${size}`);
+  }
+  return { path: file, format: 'gguf', size, tensorNames: [...shapes.keys()], shapes };
+}
+
+/** The model family, from tensor names alone; 'unknown' when the format hides them (pickled .ckpt). */
+export function detectFamily(info: ModelFileInfo): ModelFamily {
+  const names = info.tensorNames;
+  if (!names) return 'unknown';
+  const has = (part: string) => names.some((n) => n.includes(part));
+  if (has('double_blocks.') || has('single_blocks.')) return 'flux';
+  if (has('joint_blocks.')) return 'sd3';
+  if (has('conditioner.embedders.1') || has('label_emb.0.0')) return 'sdxl';
+  const token = [...(info.shapes?.entries() ?? [])].find(([n]) => n.endsWith('token_embedding.weight'));
+  if (token) {
+    const width = info.format === 'gguf' ? token[1][0] : token[1][token[1].length - 1];
+    if (width === 1024) return 'sd2';
+    if (width === 768) return 'sd1';
+  }
+  if (has('model.diffusion_model.input_blocks.')) return 'sd1';
+  return 'unknown';
+}
+
+/** The native resolution of each family: the default width and height of a generation. */
+export const FAMILY_DEFAULT_SIZE: Record<ModelFamily, number> = {
+  sd1: 512,
+  sd2: 768,
+  sdxl: 1024,
+  sd3: 1024,
+  flux: 1024,
+  unknown: 512,
+};

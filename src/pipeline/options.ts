@@ -1,0 +1,82 @@
+import type { LogCallback, LogLevel } from '../engine/logging.js';
+import type { Sampler, Scheduler } from './samplers.js';
+
+/** Weight types the engine can convert to at load time. */
+export const WEIGHT_TYPES = ['f32', 'f16', 'bf16', 'q8_0', 'q5_0', 'q5_1', 'q4_0', 'q4_1', 'q2_K', 'q3_K', 'q4_K', 'q5_K', 'q6_K'] as const;
+export type WeightType = (typeof WEIGHT_TYPES)[number];
+
+export interface VaeTilingOptions {
+  /** Tile edge in latent pixels (engine default 32). */
+  tileSize?: number;
+  /** Overlap between tiles, as a fraction of the tile (engine default 0.5). */
+  overlap?: number;
+}
+
+export interface LoadOptions {
+  /** A single-file checkpoint (.safetensors, .ckpt, .gguf) holding all components. */
+  model?: string;
+  /** The diffusion model alone (UNet / DiT), for checkpoints split into components. */
+  diffusionModel?: string;
+  /** A separate VAE, replacing the checkpoint's own. */
+  vae?: string;
+  /** A tiny autoencoder (TAESD) used for decoding. */
+  taesd?: string;
+  clipL?: string;
+  clipG?: string;
+  t5xxl?: string;
+  /** Convert weights to this type while loading (quantize); default: keep the file's types. */
+  weightType?: WeightType;
+  /** CPU threads; default: the number of physical cores. */
+  threads?: number;
+  flashAttention?: boolean;
+  /** Decode the image in tiles to bound memory; `true` for the engine's tile defaults. */
+  vaeTiling?: boolean | VaeTilingOptions;
+  /** Folder searched for `<lora:name:weight>` prompt tags. */
+  loraDir?: string;
+  /** Load only the VAE decoder (text-to-image only; saves memory). Default false. */
+  vaeDecodeOnly?: boolean;
+  /** Memory-map the weights instead of reading them. Default: the engine's choice. */
+  mmap?: boolean;
+  /** Receives engine log lines at `logLevel` and above. Without it the engine is quiet. */
+  onLog?: LogCallback;
+  logLevel?: LogLevel;
+}
+
+export interface ProgressEvent {
+  /** 'sampling' for the denoising steps, 'decoding' for tiled VAE decode. */
+  phase: 'sampling' | 'decoding';
+  /** 1-based step within the phase. */
+  step: number;
+  steps: number;
+  /** Index of the batch image being sampled. */
+  image: number;
+  images: number;
+  /** Seconds since generate() started working (queue time excluded). */
+  elapsed: number;
+}
+
+export interface GenerateOptions {
+  prompt: string;
+  negativePrompt?: string;
+  /** Multiple of 8; default per model family (512 for SD 1.x, 768 for SD 2.x, 1024 for SDXL/SD3/Flux). */
+  width?: number;
+  height?: number;
+  /** Sampling steps, 1-150. Default 20. */
+  steps?: number;
+  /** Classifier-free guidance scale (CFG), 0-30. Default 7 (1 for Flux). */
+  guidanceScale?: number;
+  /** Seed; random when omitted (and reported on each image). Image i of a batch uses seed + i. */
+  seed?: number;
+  /** Engine name ('euler_a'), or an A1111 / diffusers name ('DPM++ 2M Karras', 'EulerAncestralDiscreteScheduler'). */
+  sampler?: Sampler | (string & {});
+  scheduler?: Scheduler | (string & {});
+  /** Images from one call, 1-16. Default 1. */
+  batchSize?: number;
+  /** Skip the last N-1 CLIP layers (A1111 convention: 1 = none, 2 = penultimate). */
+  clipSkip?: number;
+  /** Ancestral / SDE noise amount. */
+  eta?: number;
+  vaeTiling?: boolean | VaeTilingOptions;
+  signal?: AbortSignal;
+  onProgress?: (event: ProgressEvent) => void;
+}

@@ -1,0 +1,224 @@
+import crypto from 'node:crypto';
+import path from 'node:path';
+import { nativeBinding, type NativeContext, type NativeError, type NativeGenerateParams, type NativeImage, type NativeLoadParams } from '../engine/binding.js';
+import { logLevelFromNative, logLevelToNative } from '../engine/logging.js';
+import { AbortError, DisposedError, GenerationError, ModelLoadError } from '../errors.js';
+import { detectFamily, FAMILY_DEFAULT_SIZE, inspectModelFile, type ModelFamily, type ModelFileInfo } from '../models/inspect.js';
+import {
+  defined, integerIn, invalidParameter, isPlainObject, isString, numberIn, oneOf, optionalBoolean, optionalFunction, optionalSignal, optionalString,
+} from '../util/is.js';
+import { VERSION } from '../version.js';
+import { GeneratedImage } from './generated-image.js';
+import { formatInfotext, type GenerationParameters } from './infotext.js';
+import { extractLoras } from './loras.js';
+import { WEIGHT_TYPES, type GenerateOptions, type LoadOptions, type ProgressEvent, type VaeTilingOptions } from './options.js';
+import { resolveSampler, resolveScheduler, type Sampler, type Scheduler } from './samplers.js';
+import { abortErrorFor, SerialQueue } from './serial-queue.js';
+
+const COMPONENT_KEYS = ['model', 'diffusionModel', 'vae', 'taesd', 'clipL', 'clipG', 't5xxl'] as const;
+const MAX_SEED = 2 ** 53 - 1;
+
+export interface ModelInfo {
+  /** Name used in infotext: the checkpoint's file name without extension. */
+  name: string;
+  family: ModelFamily;
+  files: ModelFileInfo[];
+}
+
+/**
+ * A loaded model. Calls run one at a time in call order on a worker thread; the event loop stays free.
+ * Free the native memory with `dispose()` (or `await using`).
+ */
+export class Pipeline {
+  readonly model: ModelInfo;
+  #native: NativeContext;
+  #queue = new SerialQueue();
+  #loraDir: string | undefined;
+  #vaeTiling: VaeTilingOptions | undefined;
+  #disposed = false;
+
+  private constructor(native: NativeContext, model: ModelInfo, loraDir: string | undefined, vaeTiling: VaeTilingOptions | undefined) {
+    this.#native = native;
+    this.model = model;
+    this.#loraDir = loraDir;
+    this.#vaeTiling = vaeTiling;
+  }
+
+  /** Validates the model files, then loads them on a worker thread. */
+  static async load(options: LoadOptions): Promise<Pipeline> {
+    if (!isPlainObject(options)) throw invalidParameter('options', 'object', options);
+    const params: NativeLoadParams = {};
+    const files: ModelFileInfo[] = [];
+    for (const key of COMPONENT_KEYS) {
+      const file = optionalString(key, options[key]);
+      if (file === undefined) continue;
+      if (file.length === 0) throw invalidParameter(key, 'non-empty path', file);
+      files.push(await inspectModelFile(path.resolve(file), key === 'model' ? 'model' : `${key} model`));
+      params[key] = path.resolve(file);
+    }
+    if (!params.model && !params.diffusionModel) throw invalidParameter('model', 'path to a checkpoint (or diffusionModel)', options.model);
+    if (defined(options.weightType)) params.weightType = oneOf('weightType', options.weightType, WEIGHT_TYPES);
+    if (defined(options.threads)) params.threads = integerIn('threads', options.threads, 1, 1024);
+    params.flashAttention = optionalBoolean('flashAttention', options.flashAttention);
+    params.vaeDecodeOnly = optionalBoolean('vaeDecodeOnly', options.vaeDecodeOnly) ?? false;
+    params.mmap = optionalBoolean('mmap', options.mmap);
+    const loraDir = optionalString('loraDir', options.loraDir);
+    const vaeTiling = normalizeVaeTiling('vaeTiling', options.vaeTiling);
+    const onLog = optionalFunction<NonNullable<LoadOptions['onLog']>>('onLog', options.onLog);
+    const minLevel = logLevelToNative('logLevel', options.logLevel ?? 'info');
+
+    const main = files[0];
+    const model: ModelInfo = {
+      name: path.basename(main.path, path.extname(main.path)),
+      family: files.map(detectFamily).find((f) => f !== 'unknown') ?? 'unknown',
+      files,
+    };
+    const log = onLog ? (level: number, text: string) => onLog(logLevelFromNative(level), text) : undefined;
+    let native: NativeContext;
+    try {
+      native = await nativeBinding().Context.load(params, log, minLevel);
+    } catch (err) {
+      throw new ModelLoadError((err as Error).message);
+    }
+    return new Pipeline(native, model, loraDir, vaeTiling);
+  }
+
+  get disposed(): boolean {
+    return this.#disposed;
+  }
+
+  /** Text to image. Resolves with `batchSize` images; rejects with AbortError when `signal` aborts. */
+  generate(options: GenerateOptions): Promise<GeneratedImage[]> {
+    if (this.#disposed) return Promise.reject(new DisposedError());
+    let job: PreparedJob;
+    try {
+      job = this.#prepare(options);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.#queue.push(() => this.#run(job), () => this.#native.abort(), job.signal);
+  }
+
+  /** Cancels waiting and running calls, waits for the worker to stop, then frees the model. Idempotent. */
+  async dispose(): Promise<void> {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    await this.#queue.close();
+    this.#native.dispose();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.dispose();
+  }
+
+  #prepare(options: GenerateOptions): PreparedJob {
+    if (!isPlainObject(options)) throw invalidParameter('options', 'object', options);
+    if (!isString(options.prompt)) throw invalidParameter('prompt', 'string', options.prompt);
+    const negativePrompt = optionalString('negativePrompt', options.negativePrompt) ?? '';
+    const size = FAMILY_DEFAULT_SIZE[this.model.family];
+    const width = dimension('width', options.width, size);
+    const height = dimension('height', options.height, size);
+    const steps = integerIn('steps', options.steps, 1, 150, 20);
+    const flow = this.model.family === 'flux' || this.model.family === 'sd3';
+    const guidanceScale = numberIn('guidanceScale', options.guidanceScale, 0, 30, flow ? 1 : 7);
+    const batchSize = integerIn('batchSize', options.batchSize, 1, 16, 1);
+    const clipSkip = defined(options.clipSkip) ? integerIn('clipSkip', options.clipSkip, 1, 12) : undefined;
+    const eta = defined(options.eta) ? numberIn('eta', options.eta, 0, 10) : undefined;
+    const seed = defined(options.seed) ? integerIn('seed', options.seed, 0, MAX_SEED) : crypto.randomInt(0, 2 ** 32);
+    const choice = defined(options.sampler) ? resolveSampler('sampler', options.sampler) : { sampler: (flow ? 'euler' : 'euler_a') as Sampler };
+    const scheduler: Scheduler | undefined = defined(options.scheduler) ? resolveScheduler('scheduler', options.scheduler) : choice.scheduler;
+    const vaeTiling = defined(options.vaeTiling) ? normalizeVaeTiling('vaeTiling', options.vaeTiling) : this.#vaeTiling;
+    const signal = optionalSignal('signal', options.signal);
+    const onProgress = optionalFunction<(e: ProgressEvent) => void>('onProgress', options.onProgress);
+    const { prompt, loras } = extractLoras(options.prompt, this.#loraDir);
+
+    const native: NativeGenerateParams = {
+      prompt, negativePrompt, width: align64(width), height: align64(height), steps, guidanceScale, seed, batchCount: batchSize,
+      clipSkip: clipSkip ?? -1, sampler: choice.sampler, scheduler, eta, vaeTiling, loras,
+    };
+    const parameters: GenerationParameters = {
+      prompt: options.prompt, negativePrompt, steps, sampler: choice.sampler, scheduler, guidanceScale, seed, width, height,
+      model: this.model.name, clipSkip, batchSize, batchIndex: 0,
+    };
+    return { native, parameters, signal, onProgress };
+  }
+
+  async #run(job: PreparedJob): Promise<GeneratedImage[]> {
+    if (this.#disposed) throw new DisposedError();
+    const started = performance.now();
+    const report = job.onProgress ? progressReporter(job.onProgress, job.native.batchCount, started) : undefined;
+    let images: NativeImage[];
+    try {
+      images = await this.#native.generate(job.native, report);
+    } catch (err) {
+      const code = (err as NativeError).code;
+      if (code === 'ABORT_ERR') {
+        if (this.#disposed) throw new DisposedError();
+        throw job.signal?.aborted ? abortErrorFor(job.signal) : new AbortError();
+      }
+      throw new GenerationError((err as Error).message);
+    }
+    const { width, height } = job.parameters;
+    return images.map((image, i) => {
+      const parameters = { ...job.parameters, seed: job.parameters.seed + i, batchIndex: i };
+      const cropped = centerCrop(image, width, height);
+      return new GeneratedImage({ ...cropped, parameters, infotext: formatInfotext(parameters, VERSION) });
+    });
+  }
+}
+
+interface PreparedJob {
+  native: NativeGenerateParams;
+  parameters: GenerationParameters;
+  signal?: AbortSignal;
+  onProgress?: (e: ProgressEvent) => void;
+}
+
+function dimension(parameter: string, value: unknown, fallback: number): number {
+  const v = integerIn(parameter, value, 64, 4096, fallback);
+  if (v % 8 !== 0) throw invalidParameter(parameter, 'multiple of 8 between 64 and 4096', value);
+  return v;
+}
+
+/** UNet models sample at multiples of 64; the engine rounds up and the result is cropped back. */
+function align64(v: number): number {
+  return Math.ceil(v / 64) * 64;
+}
+
+function normalizeVaeTiling(parameter: string, value: unknown): VaeTilingOptions | undefined {
+  if (value === undefined || value === false) return undefined;
+  if (value === true) return {};
+  if (!isPlainObject(value)) throw invalidParameter(parameter, 'boolean or { tileSize, overlap }', value);
+  return {
+    tileSize: defined(value.tileSize) ? integerIn(`${parameter}.tileSize`, value.tileSize, 8, 1024) : undefined,
+    overlap: defined(value.overlap) ? numberIn(`${parameter}.overlap`, value.overlap, 0, 0.9) : undefined,
+  };
+}
+
+/** Crops the engine's (possibly larger, 64-aligned) canvas to the requested size around its centre. */
+function centerCrop(image: NativeImage, width: number, height: number): NativeImage {
+  if (image.width === width && image.height === height) return image;
+  const left = Math.floor((image.width - width) / 2);
+  const top = Math.floor((image.height - height) / 2);
+  const rowBytes = width * image.channels;
+  const data = Buffer.allocUnsafe(rowBytes * height);
+  for (let y = 0; y < height; y++) {
+    const from = ((top + y) * image.width + left) * image.channels;
+    image.data.copy(data, y * rowBytes, from, from + rowBytes);
+  }
+  return { width, height, channels: image.channels, data };
+}
+
+/**
+ * Turns the engine's progress callbacks into ProgressEvents: step 0 announcements are dropped, each
+ * image's sampling runs 1..steps, and callbacks after the last image's last step are tiled VAE decode.
+ */
+function progressReporter(onProgress: (e: ProgressEvent) => void, images: number, started: number) {
+  let image = 0;
+  let decoding = false;
+  return (step: number, steps: number) => {
+    if (step === 0) return;
+    onProgress({ phase: decoding ? 'decoding' : 'sampling', step, steps, image: Math.min(image, images - 1), images, elapsed: (performance.now() - started) / 1000 });
+    if (!decoding && step === steps && ++image === images) decoding = true;
+  };
+}

@@ -1,0 +1,178 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AbortError, DisposedError, Pipeline, readPngText, type ProgressEvent } from '../src/index.js';
+import { tempDir, tinyModel } from './helpers/models.js';
+
+const small = { width: 64, height: 64, steps: 2 } as const;
+
+describe('Pipeline on the synthetic SDXS-512 model', () => {
+  let pipe: Pipeline;
+
+  beforeAll(async () => {
+    pipe = await Pipeline.load({ model: tinyModel(), threads: 2 });
+  });
+  afterAll(async () => {
+    await pipe?.dispose();
+  });
+
+  it('reports what it loaded', () => {
+    expect(pipe.model.family).toBe('sd1');
+    expect(pipe.model.files[0].format).toBe('safetensors');
+  });
+
+  it('returns an image of the requested size that decodes as PNG with A1111 parameters', async () => {
+    const [img] = await pipe.generate({ prompt: 'a cabin, watercolor', negativePrompt: 'blurry', width: 64, height: 72, steps: 2, seed: 42, sampler: 'euler_a', guidanceScale: 7.5 });
+    expect([img.width, img.height, img.channels, img.seed]).toEqual([64, 72, 3, 42]);
+    expect(img.data.length).toBe(64 * 72 * 3);
+
+    const png = await img.toPNG();
+    const meta = await sharp(png).metadata();
+    expect([meta.format, meta.width, meta.height]).toEqual(['png', 64, 72]);
+    const { parameters } = readPngText(png);
+    expect(parameters).toBe(
+      'a cabin, watercolor\nNegative prompt: blurry\n' +
+        `Steps: 2, Sampler: Euler a, CFG scale: 7.5, Seed: 42, Size: 64x72, Model: ${pipe.model.name}, Version: diffusekit 0.1.0`,
+    );
+
+    const dir = tempDir();
+    await img.save(path.join(dir, 'out.png'));
+    expect(readPngText(fs.readFileSync(path.join(dir, 'out.png'))).parameters).toBe(parameters);
+    await img.save(path.join(dir, 'out.jpg'));
+    expect((await sharp(path.join(dir, 'out.jpg')).metadata()).format).toBe('jpeg');
+  });
+
+  it('gives the same pixels for the same seed and different pixels for another', async () => {
+    const [a] = await pipe.generate({ prompt: 'a lighthouse', ...small, seed: 7 });
+    const [b] = await pipe.generate({ prompt: 'a lighthouse', ...small, seed: 7 });
+    const [c] = await pipe.generate({ prompt: 'a lighthouse', ...small, seed: 8 });
+    expect(a.data.equals(b.data)).toBe(true);
+    expect(a.data.equals(c.data)).toBe(false);
+  });
+
+  it('picks a random seed when none is given and reports it', async () => {
+    const [a] = await pipe.generate({ prompt: 'x', ...small, steps: 1 });
+    expect(Number.isInteger(a.seed)).toBe(true);
+    const [again] = await pipe.generate({ prompt: 'x', ...small, steps: 1, seed: a.seed });
+    expect(again.data.equals(a.data)).toBe(true);
+  });
+
+  it('gives each batch image its own seed (seed + index)', async () => {
+    const batch = await pipe.generate({ prompt: 'x', ...small, steps: 1, seed: 100, batchSize: 2 });
+    expect(batch.map((i) => i.seed)).toEqual([100, 101]);
+    const [second] = await pipe.generate({ prompt: 'x', ...small, steps: 1, seed: 101 });
+    expect(batch[1].data.equals(second.data)).toBe(true);
+    expect(batch[1].infotext).toContain('Batch pos: 1');
+  });
+
+  it('calls onProgress once per step, in order', async () => {
+    const events: ProgressEvent[] = [];
+    await pipe.generate({ prompt: 'x', ...small, steps: 4, seed: 1, onProgress: (e) => events.push(e) });
+    expect(events.map((e) => [e.phase, e.step, e.steps])).toEqual([
+      ['sampling', 1, 4],
+      ['sampling', 2, 4],
+      ['sampling', 3, 4],
+      ['sampling', 4, 4],
+    ]);
+    expect(events.every((e, i) => i === 0 || e.elapsed >= events[i - 1].elapsed)).toBe(true);
+  });
+
+  it('stops within one step on abort, and the next call succeeds', async () => {
+    const controller = new AbortController();
+    const steps: number[] = [];
+    let stepsAfterAbort = -1;
+    const run = pipe.generate({
+      prompt: 'x', width: 128, height: 128, steps: 12, seed: 1, signal: controller.signal,
+      onProgress: (e) => {
+        steps.push(e.step);
+        if (controller.signal.aborted) stepsAfterAbort++;
+        if (e.step === 2) {
+          controller.abort();
+          stepsAfterAbort = 0;
+        }
+      },
+    });
+    const error = await run.then(() => null, (e: unknown) => e);
+    expect(error).toBeInstanceOf(AbortError);
+    expect((error as AbortError).code).toBe('ABORT_ERR');
+    expect(stepsAfterAbort).toBeLessThanOrEqual(1);
+    expect(steps.length).toBeLessThan(12);
+
+    const [img] = await pipe.generate({ prompt: 'x', ...small, seed: 7 });
+    const [reference] = await pipe.generate({ prompt: 'x', ...small, seed: 7 });
+    expect(img.data.equals(reference.data)).toBe(true);
+  });
+
+  it('rejects at once when the signal is already aborted, and removes aborted calls from the queue', async () => {
+    await expect(pipe.generate({ prompt: 'x', ...small, signal: AbortSignal.abort() })).rejects.toBeInstanceOf(AbortError);
+    const controller = new AbortController();
+    const first = pipe.generate({ prompt: 'x', ...small, seed: 1 });
+    const queued = pipe.generate({ prompt: 'x', ...small, seed: 2, signal: controller.signal });
+    controller.abort();
+    await expect(queued).rejects.toBeInstanceOf(AbortError);
+    expect((await first).length).toBe(1);
+  });
+
+  it('reports a timeout signal as an AbortError caused by the TimeoutError', async () => {
+    const error = await pipe.generate({ prompt: 'x', width: 128, height: 128, steps: 50, signal: AbortSignal.timeout(50) }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(AbortError);
+    expect(((error as AbortError).cause as Error).name).toBe('TimeoutError');
+  });
+
+  it('serializes concurrent calls: both finish, each with its own result', async () => {
+    const [a, b] = await Promise.all([
+      pipe.generate({ prompt: 'x', ...small, seed: 11 }),
+      pipe.generate({ prompt: 'x', ...small, seed: 12 }),
+    ]);
+    const [a2] = await pipe.generate({ prompt: 'x', ...small, seed: 11 });
+    expect(a[0].seed).toBe(11);
+    expect(b[0].seed).toBe(12);
+    expect(a[0].data.equals(a2.data)).toBe(true);
+    expect(a[0].data.equals(b[0].data)).toBe(false);
+  });
+
+  it('keeps the event loop free while generating', async () => {
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 5);
+    const started = performance.now();
+    await pipe.generate({ prompt: 'x', ...small, steps: 3, seed: 1 });
+    const elapsed = performance.now() - started;
+    clearInterval(timer);
+    // A blocked loop would tick at most once; a free one ticks about every 5 ms.
+    expect(ticks).toBeGreaterThan(Math.min(20, elapsed / 20));
+  });
+});
+
+describe('Pipeline lifecycle', () => {
+  it('fails cleanly on generate after dispose, and dispose is idempotent', async () => {
+    const pipe = await Pipeline.load({ model: tinyModel() });
+    await pipe.dispose();
+    await pipe.dispose();
+    expect(pipe.disposed).toBe(true);
+    await expect(pipe.generate({ prompt: 'x', ...small })).rejects.toBeInstanceOf(DisposedError);
+  });
+
+  it('dispose cancels the running and the queued calls', async () => {
+    const pipe = await Pipeline.load({ model: tinyModel() });
+    let started!: () => void;
+    const running = new Promise<void>((resolve) => (started = resolve));
+    const first = pipe.generate({ prompt: 'x', width: 128, height: 128, steps: 30, onProgress: () => started() });
+    const second = pipe.generate({ prompt: 'x', ...small });
+    const outcomes = Promise.allSettled([first, second]);
+    await running;
+    await pipe.dispose();
+    const [a, b] = await outcomes;
+    expect(a.status === 'rejected' && a.reason).toBeInstanceOf(DisposedError);
+    expect(b.status === 'rejected' && b.reason).toBeInstanceOf(DisposedError);
+  });
+
+  it('passes engine log lines to onLog at the chosen level', async () => {
+    const lines: [string, string][] = [];
+    const pipe = await Pipeline.load({ model: tinyModel(), onLog: (level, message) => lines.push([level, message]), logLevel: 'info' });
+    await pipe.generate({ prompt: 'x', ...small, steps: 1 });
+    await pipe.dispose();
+    expect(lines.some(([level, m]) => level === 'info' && m.includes('Version: SDXS'))).toBe(true);
+    expect(lines.some(([level]) => level === 'debug')).toBe(false);
+  });
+});
