@@ -71,7 +71,8 @@ export function synthesizeModel(options: SynthesizeOptions): SyntheticModel {
   return { ...result, created: true };
 }
 
-function tensorBytes(spec: TensorSpec, seed: number, dtype: 'f16' | 'f32'): Uint8Array {
+/** The bytes of one synthetic tensor; exported for tests. */
+export function tensorBytes(spec: TensorSpec, seed: number, dtype: 'f16' | 'f32'): Uint8Array {
   const n = elementCount(spec.shape);
   const values = new Float32Array(n);
   if (spec.init === 'ones') values.fill(1);

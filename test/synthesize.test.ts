@@ -1,0 +1,80 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { inspectModelFile, Pipeline, synthesizeModel, syntheticLayout } from '../src/index.js';
+import { tensorBytes } from '../src/models/synthesize.js';
+import { elementCount } from '../src/models/tensor-spec.js';
+import { sd1Model, tempDir, tinyModel } from './helpers/models.js';
+
+const count = (prefix: string, arch: 'sd1' | 'sdxs') =>
+  syntheticLayout(arch).filter((t) => t.name.startsWith(prefix)).reduce((n, t) => n + elementCount(t.shape), 0);
+
+describe('synthetic checkpoints', () => {
+  it('has the parameter counts of the released SD 1.5 components', () => {
+    expect(count('model.diffusion_model.', 'sd1')).toBe(859_520_964);
+    expect(count('first_stage_model.', 'sd1')).toBe(83_653_863);
+    expect(count('cond_stage_model.', 'sd1')).toBe(123_060_480);
+  });
+
+  it('uses the original single-file tensor names and PyTorch shapes', () => {
+    const sd1 = new Map(syntheticLayout('sd1').map((t) => [t.name, t.shape]));
+    expect(sd1.get('model.diffusion_model.input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight')).toEqual([320, 768]);
+    expect(sd1.get('model.diffusion_model.middle_block.1.proj_in.weight')).toEqual([1280, 1280, 1, 1]);
+    expect(sd1.get('model.diffusion_model.output_blocks.2.1.conv.weight')).toEqual([1280, 1280, 3, 3]);
+    expect(sd1.get('first_stage_model.decoder.up.1.block.0.nin_shortcut.weight')).toEqual([256, 512, 1, 1]);
+    expect(sd1.get('cond_stage_model.transformer.text_model.embeddings.token_embedding.weight')).toEqual([49408, 768]);
+    const sdxs = new Map(syntheticLayout('sdxs').map((t) => [t.name, t.shape]));
+    expect(sdxs.has('model.diffusion_model.middle_block.1.norm.weight')).toBe(false);
+    expect(sdxs.get('first_stage_model.decoder.layers.18.weight')).toEqual([3, 64, 3, 3]);
+  });
+
+  it('is deterministic per seed, with tame weights', () => {
+    const spec = syntheticLayout('sd1').find((t) => t.name === 'model.diffusion_model.input_blocks.4.0.in_layers.2.weight')!;
+    const a = Buffer.from(tensorBytes(spec, 0, 'f32'));
+    expect(a.equals(Buffer.from(tensorBytes(spec, 0, 'f32')))).toBe(true);
+    expect(a.equals(Buffer.from(tensorBytes(spec, 1, 'f32')))).toBe(false);
+    const values = new Float32Array(a.buffer, a.byteOffset, a.length / 4);
+    const variance = values.reduce((s, v) => s + v * v, 0) / values.length;
+    expect(variance).toBeCloseTo(1 / (320 * 9), 5); // 1/fan_in
+    const norm = syntheticLayout('sd1').find((t) => t.name.endsWith('in_layers.0.weight'))!;
+    expect(new Float32Array(tensorBytes(norm, 0, 'f32').buffer).every((v) => v === 1)).toBe(true);
+  });
+
+  it('writes a valid safetensors file, reused from the cache', () => {
+    const file = tinyModel();
+    const again = synthesizeModel({ architecture: 'sdxs' });
+    expect(again.path).toBe(file);
+    expect(again.created).toBe(false);
+  });
+
+  it('writes to a chosen path', async () => {
+    const out = path.join(tempDir(), 'tiny.safetensors');
+    const model = synthesizeModel({ architecture: 'sdxs', seed: 3, output: out });
+    expect(model.created).toBe(true);
+    const info = await inspectModelFile(out);
+    expect(info.tensorNames!.length).toBe(model.tensors);
+    expect(fs.statSync(out).size).toBe(fs.statSync(tinyModel()).size);
+    fs.rmSync(out);
+  });
+
+  it('rejects an unknown architecture and a bad seed', () => {
+    expect(() => synthesizeModel({ architecture: 'sd9' as never })).toThrow(/Unknown synthetic architecture 'sd9'/);
+    expect(() => synthesizeModel({ architecture: 'sdxs', seed: -2 })).toThrow(/for seed but received -2/);
+  });
+
+  it.each([
+    ['sdxs', tinyModel, 'SDXS (512-DS)'],
+    ['sd1 (full size, ~1.07 B parameters)', sd1Model, 'SD 1.x'],
+  ])('%s loads with no unknown or missing tensors and generates', async (_, model, version) => {
+    const lines: string[] = [];
+    const pipe = await Pipeline.load({ model: model(), logLevel: 'info', onLog: (level, m) => lines.push(`${level} ${m}`) });
+    const [img] = await pipe.generate({ prompt: 'a cabin in misty mountains', width: 64, height: 64, steps: 1, seed: 5 });
+    await pipe.dispose();
+    expect(lines.some((l) => l.includes(`Version: ${version}`))).toBe(true);
+    expect(lines.filter((l) => l.startsWith('warn') || l.startsWith('error'))).toEqual([]);
+    expect(img.data.length).toBe(64 * 64 * 3);
+    // Tame weights give an image, not a flat or saturated field.
+    const distinct = new Set(img.data).size;
+    expect(distinct).toBeGreaterThan(16);
+  });
+});
