@@ -44,7 +44,9 @@ async function main() {
     `--CDDIFFUSEKIT_ENGINE_DIR=${engineDir}`, `--CDDIFFUSEKIT_BACKEND=${backend}`,
     ...(target ? ['--target', target] : []),
   ];
-  execFileSync(process.execPath, cmakeArgs, { stdio: 'inherit', cwd: root });
+  // Paths relative to the checkout let ccache reuse objects across clones (CI builds a fresh clone).
+  const env = { CCACHE_BASEDIR: root, CCACHE_NOHASHDIR: '1', ...process.env };
+  execFileSync(process.execPath, cmakeArgs, { stdio: 'inherit', cwd: root, env });
 }
 
 main().catch((err) => {

@@ -24,14 +24,17 @@ function patchesDigest() {
 }
 
 async function downloadSdist(target) {
-  const { package: pkg, version, file, sha256: want } = pin.pypi;
-  const meta = await (await fetch(`https://pypi.org/pypi/${pkg}/${version}/json`)).json();
-  const entry = (meta.urls || []).find((u) => u.filename === file);
-  if (!entry) throw new Error(`PyPI has no ${file} for ${pkg} ${version}`);
+  const { package: pkg, file, sha256: want } = pin.pypi;
+  // The simple index (PEP 691 JSON) is what pip itself reads; mirrors serve it where the JSON API is absent.
+  const index = (process.env.DIFFUSEKIT_PYPI_INDEX || process.env.PIP_INDEX_URL || 'https://pypi.org/simple').replace(/\/$/, '');
+  const res = await fetch(`${index}/${pkg}/`, { headers: { Accept: 'application/vnd.pypi.simple.v1+json' } });
+  if (!res.ok) throw new Error(`${index}/${pkg}/: HTTP ${res.status}`);
+  const entry = (await res.json()).files?.find((f) => f.filename === file);
+  if (!entry) throw new Error(`the index lists no ${file}`);
   log(`downloading ${entry.url}`);
-  const res = await fetch(entry.url);
-  if (!res.ok) throw new Error(`download failed: HTTP ${res.status}`);
-  const buf = Buffer.from(await res.arrayBuffer());
+  const download = await fetch(new URL(entry.url, `${index}/${pkg}/`));
+  if (!download.ok) throw new Error(`download failed: HTTP ${download.status}`);
+  const buf = Buffer.from(await download.arrayBuffer());
   const got = sha256(buf);
   if (got !== want) throw new Error(`sha256 mismatch for ${file}: expected ${want}, got ${got}`);
   fs.mkdirSync(path.dirname(target), { recursive: true });

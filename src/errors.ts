@@ -54,8 +54,8 @@ export class GenerationError extends DiffusekitError {
 
 /** Use of a Pipeline after dispose(). */
 export class DisposedError extends DiffusekitError {
-  constructor(what = 'Pipeline') {
-    super('ERR_DISPOSED', `${what} has been disposed`);
+  constructor(what = 'Pipeline', state = 'has been disposed') {
+    super('ERR_DISPOSED', `${what} ${state}`);
   }
 }
 

@@ -176,3 +176,14 @@ describe('Pipeline lifecycle', () => {
     expect(lines.some(([level]) => level === 'debug')).toBe(false);
   });
 });
+
+describe('freeParamsImmediately', () => {
+  it('generates once, then refuses and disposes itself', async () => {
+    const pipe = await Pipeline.load({ model: tinyModel(), freeParamsImmediately: true, vaeDecodeOnly: true });
+    const [img] = await pipe.generate({ prompt: 'x', ...small, seed: 7 });
+    expect(img.width).toBe(64);
+    await expect(pipe.generate({ prompt: 'x', ...small })).rejects.toThrow('Pipeline was loaded with freeParamsImmediately and has already generated');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(pipe.disposed).toBe(true);
+  });
+});

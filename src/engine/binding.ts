@@ -25,6 +25,7 @@ export interface NativeLoadParams {
   weightType?: string;
   flashAttention?: boolean;
   vaeDecodeOnly?: boolean;
+  freeParamsImmediately?: boolean;
   mmap?: boolean;
   offloadToCpu?: boolean;
   vaeOnCpu?: boolean;

@@ -35,6 +35,12 @@ export interface LoadOptions {
   loraDir?: string;
   /** Load only the VAE decoder (text-to-image only; saves memory). Default false. */
   vaeDecodeOnly?: boolean;
+  /**
+   * Free each component's weights right after its first use, as stable-diffusion.cpp's own CLI does:
+   * the lowest peak memory for a one-off image, but the Pipeline can then generate only once and
+   * disposes itself afterwards. Default false.
+   */
+  freeParamsImmediately?: boolean;
   /** Memory-map the weights instead of reading them. Default: the engine's choice. */
   mmap?: boolean;
   /** Receives engine log lines at `logLevel` and above. Without it the engine is quiet. */

@@ -35,13 +35,17 @@ export class Pipeline {
   #queue = new SerialQueue();
   #loraDir: string | undefined;
   #vaeTiling: VaeTilingOptions | undefined;
+  /** Loaded with freeParamsImmediately: the weights are gone after one generation. */
+  #oneShot: boolean;
+  #spent = false;
   #disposed = false;
 
-  private constructor(native: NativeContext, model: ModelInfo, loraDir: string | undefined, vaeTiling: VaeTilingOptions | undefined) {
+  private constructor(native: NativeContext, model: ModelInfo, settings: { loraDir?: string; vaeTiling?: VaeTilingOptions; oneShot: boolean }) {
     this.#native = native;
     this.model = model;
-    this.#loraDir = loraDir;
-    this.#vaeTiling = vaeTiling;
+    this.#loraDir = settings.loraDir;
+    this.#vaeTiling = settings.vaeTiling;
+    this.#oneShot = settings.oneShot;
   }
 
   /** Validates the model files, then loads them on a worker thread. */
@@ -61,6 +65,7 @@ export class Pipeline {
     if (defined(options.threads)) params.threads = integerIn('threads', options.threads, 1, 1024);
     params.flashAttention = optionalBoolean('flashAttention', options.flashAttention);
     params.vaeDecodeOnly = optionalBoolean('vaeDecodeOnly', options.vaeDecodeOnly) ?? false;
+    params.freeParamsImmediately = optionalBoolean('freeParamsImmediately', options.freeParamsImmediately) ?? false;
     params.mmap = optionalBoolean('mmap', options.mmap);
     const loraDir = optionalString('loraDir', options.loraDir);
     const vaeTiling = normalizeVaeTiling('vaeTiling', options.vaeTiling);
@@ -80,7 +85,7 @@ export class Pipeline {
     } catch (err) {
       throw new ModelLoadError((err as Error).message);
     }
-    return new Pipeline(native, model, loraDir, vaeTiling);
+    return new Pipeline(native, model, { loraDir, vaeTiling, oneShot: params.freeParamsImmediately });
   }
 
   get disposed(): boolean {
@@ -89,6 +94,7 @@ export class Pipeline {
 
   /** Text to image. Resolves with `batchSize` images; rejects with AbortError when `signal` aborts. */
   generate(options: GenerateOptions): Promise<GeneratedImage[]> {
+    if (this.#spent) return Promise.reject(new DisposedError('Pipeline', 'was loaded with freeParamsImmediately and has already generated'));
     if (this.#disposed) return Promise.reject(new DisposedError());
     let job: PreparedJob;
     try {
@@ -96,7 +102,12 @@ export class Pipeline {
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.#queue.push(() => this.#run(job), () => this.#native.abort(), job.signal);
+    const result = this.#queue.push(() => this.#run(job), () => this.#native.abort(), job.signal);
+    if (this.#oneShot) {
+      this.#spent = true; // the engine frees the weights as it uses them
+      result.finally(() => this.dispose()).catch(() => {});
+    }
+    return result;
   }
 
   /** Cancels waiting and running calls, waits for the worker to stop, then frees the model. Idempotent. */
