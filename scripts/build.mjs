@@ -4,6 +4,7 @@
 //   node scripts/build.mjs --if-needed  skip when a prebuild or an earlier build already loads (npm install)
 //   node scripts/build.mjs --target sd-cli   build another target of the same tree (the engine's own CLI)
 // Backend: DIFFUSEKIT_BACKEND=cpu|cuda|vulkan|metal, or `npm install --diffusekit-backend=cuda`.
+// DIFFUSEKIT_PORTABLE=1 targets the platform's baseline CPU (for prebuilds) instead of this machine's.
 import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import os from 'node:os';
@@ -42,6 +43,7 @@ async function main() {
   const cmakeArgs = [
     cmakeJs, 'build', '--directory', root, '--parallel', String(os.availableParallelism()),
     `--CDDIFFUSEKIT_ENGINE_DIR=${engineDir}`, `--CDDIFFUSEKIT_BACKEND=${backend}`,
+    `--CDDIFFUSEKIT_PORTABLE=${process.env.DIFFUSEKIT_PORTABLE ? 'ON' : 'OFF'}`,
     ...(target ? ['--target', target] : []),
   ];
   // Paths relative to the checkout let ccache reuse objects across clones (CI builds a fresh clone).

@@ -19,6 +19,8 @@ export const SYNTHETIC_ARCHITECTURES = {
       b.scoped('first_stage_model', tinyAutoencoder);
       b.scoped('cond_stage_model.transformer.text_model', clipTextL);
     }),
+  /** TAESD alone (diffusers AutoencoderTiny names), the separate `taesd` component. */
+  taesd: () => layout(tinyAutoencoder),
 } as const;
 
 export type SyntheticArchitecture = keyof typeof SYNTHETIC_ARCHITECTURES;

@@ -1,0 +1,59 @@
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ModelLoadError, Pipeline, synthesizeModel, type ProgressEvent } from '../src/index.js';
+import { writeSafetensors } from '../src/models/safetensors.js';
+import { sd1Model, tempDir, tinyModel } from './helpers/models.js';
+
+function collect() {
+  const lines: string[] = [];
+  return { lines, onLog: (level: string, m: string) => lines.push(`${level} ${m}`) };
+}
+
+describe('load options reach the engine', () => {
+  it('a separate taesd component replaces the checkpoint’s VAE', async () => {
+    const log = collect();
+    const taesd = synthesizeModel({ architecture: 'taesd' }).path;
+    const pipe = await Pipeline.load({ model: sd1Model(), taesd, onLog: log.onLog });
+    const [img] = await pipe.generate({ prompt: 'x', width: 64, height: 64, steps: 1, seed: 1 });
+    await pipe.dispose();
+    expect(pipe.model.files.map((f) => path.basename(f.path))).toEqual([path.basename(sd1Model()), path.basename(taesd)]);
+    expect(log.lines.some((l) => l.startsWith('info') && l.includes('using TAE for encoding / decoding'))).toBe(true);
+    expect(img.width).toBe(64);
+  });
+
+  it('weightType converts the weights while loading', async () => {
+    const paramsMiB = async (weightType?: 'q8_0') => {
+      const log = collect();
+      const pipe = await Pipeline.load({ model: tinyModel(), weightType, onLog: log.onLog });
+      const [img] = await pipe.generate({ prompt: 'x', width: 64, height: 64, steps: 1, seed: 1 });
+      await pipe.dispose();
+      expect(img.data.length).toBe(64 * 64 * 3);
+      return Number(/total params memory size = ([\d.]+)MB/.exec(log.lines.join('\n'))![1]);
+    };
+    const f16 = await paramsMiB();
+    const q8 = await paramsMiB('q8_0');
+    // q8_0 stores 34 bytes per 32 weights against f16's 64; small tensors stay f16/f32.
+    expect(q8).toBeLessThan(f16 * 0.8);
+  });
+
+  it('vaeTiling decodes in tiles and reports them as the decoding phase', async () => {
+    const pipe = await Pipeline.load({ model: sd1Model(), vaeTiling: { tileSize: 8, overlap: 0.25 } });
+    const events: ProgressEvent[] = [];
+    const [img] = await pipe.generate({ prompt: 'x', width: 128, height: 128, steps: 1, seed: 1, onProgress: (e) => events.push(e) });
+    await pipe.dispose();
+    expect(events[0]).toMatchObject({ phase: 'sampling', step: 1, steps: 1 });
+    const decoding = events.filter((e) => e.phase === 'decoding');
+    expect(decoding.length).toBeGreaterThan(1);
+    expect(decoding.at(-1)!.step).toBe(decoding.at(-1)!.steps);
+    expect(img.width).toBe(128);
+  });
+
+  it('an engine refusal becomes a ModelLoadError carrying the engine’s words', async () => {
+    const file = path.join(tempDir(), 'not-diffusion.safetensors');
+    writeSafetensors(file, [{ name: 'classifier.weight', dtype: 'F32', shape: [2, 2], byteLength: 16 }], () => new Uint8Array(16));
+    const error = await Pipeline.load({ model: file }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ModelLoadError);
+    expect((error as ModelLoadError).code).toBe('ERR_MODEL_LOAD');
+    expect((error as Error).message).toMatch(/^Model load failed: .*get sd version from file failed/);
+  });
+});
