@@ -6,6 +6,7 @@ export { SAMPLERS, SCHEDULERS, resolveSampler, resolveScheduler, type Sampler, t
 export { formatInfotext, type GenerationParameters } from './pipeline/infotext.js';
 export { readPngText } from './util/png-text.js';
 export { inspectModelFile, detectFamily, type ModelFileInfo, type ModelFamily, type ModelFormat } from './models/inspect.js';
+export type { ModelComponents } from './models/components.js';
 export { synthesizeModel, syntheticLayout, type SynthesizeOptions, type SyntheticModel } from './models/synthesize.js';
 export { SYNTHETIC_ARCHITECTURES, type SyntheticArchitecture } from './models/architectures/index.js';
 export { setEngineLogger, LOG_LEVELS, type LogLevel, type LogCallback } from './engine/logging.js';

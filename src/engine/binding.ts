@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DiffusekitError } from '../errors.js';
+import type { ModelComponents } from '../models/components.js';
 
 // Types of the addon in native/: plain objects in, plain objects out.
 
@@ -12,15 +13,7 @@ export interface NativeImage {
   data: Buffer;
 }
 
-export interface NativeLoadParams {
-  model?: string;
-  diffusionModel?: string;
-  vae?: string;
-  taesd?: string;
-  clipL?: string;
-  clipG?: string;
-  t5xxl?: string;
-  controlNet?: string;
+export interface NativeLoadParams extends ModelComponents {
   threads?: number;
   weightType?: string;
   flashAttention?: boolean;

@@ -1,4 +1,5 @@
 import type { LogCallback, LogLevel } from '../engine/logging.js';
+import type { ModelComponents } from '../models/components.js';
 import type { Sampler, Scheduler } from './samplers.js';
 
 /** Weight types the engine can convert to at load time. */
@@ -12,18 +13,7 @@ export interface VaeTilingOptions {
   overlap?: number;
 }
 
-export interface LoadOptions {
-  /** A single-file checkpoint (.safetensors, .ckpt, .gguf) holding all components. */
-  model?: string;
-  /** The diffusion model alone (UNet / DiT), for checkpoints split into components. */
-  diffusionModel?: string;
-  /** A separate VAE, replacing the checkpoint's own. */
-  vae?: string;
-  /** A tiny autoencoder (TAESD) used for decoding. */
-  taesd?: string;
-  clipL?: string;
-  clipG?: string;
-  t5xxl?: string;
+export interface LoadOptions extends ModelComponents {
   /** Convert weights to this type while loading (quantize); default: keep the file's types. */
   weightType?: WeightType;
   /** CPU threads; default: the number of physical cores. */

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { nativeBinding, type NativeContext, type NativeError, type NativeGenerateParams, type NativeImage, type NativeLoadParams } from '../engine/binding.js';
 import { logLevelFromNative, logLevelToNative } from '../engine/logging.js';
 import { AbortError, DisposedError, GenerationError, ModelLoadError } from '../errors.js';
+import { COMPONENT_KEYS } from '../models/components.js';
 import { detectFamily, FAMILY_DEFAULT_SIZE, inspectModelFile, type ModelFamily, type ModelFileInfo } from '../models/inspect.js';
 import {
   defined, integerIn, invalidParameter, isPlainObject, isString, numberIn, oneOf, optionalBoolean, optionalFunction, optionalSignal, optionalString,
@@ -15,7 +16,6 @@ import { WEIGHT_TYPES, type GenerateOptions, type LoadOptions, type ProgressEven
 import { resolveSampler, resolveScheduler, type Sampler, type Scheduler } from './samplers.js';
 import { abortErrorFor, SerialQueue } from './serial-queue.js';
 
-const COMPONENT_KEYS = ['model', 'diffusionModel', 'vae', 'taesd', 'clipL', 'clipG', 't5xxl'] as const;
 const MAX_SEED = 2 ** 53 - 1;
 
 export interface ModelInfo {
