@@ -177,6 +177,18 @@ describe('Pipeline lifecycle', () => {
   });
 });
 
+describe('several pipelines', () => {
+  it('generate at the same time on different worker threads with the same results as one at a time', async () => {
+    const [a, b] = await Promise.all([Pipeline.load({ model: tinyModel(), threads: 1 }), Pipeline.load({ model: tinyModel(), threads: 1 })]);
+    const [x, y] = await Promise.all([a.generate({ prompt: 'x', ...small, seed: 21 }), b.generate({ prompt: 'y', ...small, seed: 22 })]);
+    const [x2] = await b.generate({ prompt: 'x', ...small, seed: 21 });
+    const [y2] = await a.generate({ prompt: 'y', ...small, seed: 22 });
+    await Promise.all([a.dispose(), b.dispose()]);
+    expect(x[0].data.equals(x2.data)).toBe(true);
+    expect(y[0].data.equals(y2.data)).toBe(true);
+  });
+});
+
 describe('freeParamsImmediately', () => {
   it('generates once, then refuses and disposes itself', async () => {
     const pipe = await Pipeline.load({ model: tinyModel(), freeParamsImmediately: true, vaeDecodeOnly: true });

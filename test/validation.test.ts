@@ -2,6 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidArgumentError, ModelFileError, Pipeline, type GenerateOptions } from '../src/index.js';
+import { inspectModelFile, detectFamily } from '../src/index.js';
+import { writeGguf } from './helpers/gguf.js';
 import { tempDir, tinyModel } from './helpers/models.js';
 
 /** Writes the first `bytes` bytes of the tiny model. */
@@ -32,6 +34,22 @@ describe('Pipeline.load rejects bad model files with a message', () => {
     expect(error).toBeInstanceOf(ModelFileError);
     expect((error as ModelFileError).code).toBe('ERR_MODEL_FILE');
     expect((error as Error).message).toMatch(message);
+  });
+
+  it('reads a whole gguf and refuses one whose tensor data is cut short', async () => {
+    const tensors = [
+      { name: 'cond_stage_model.transformer.text_model.embeddings.token_embedding.weight', shape: [768, 4] },
+      { name: 'model.diffusion_model.input_blocks.0.0.weight', shape: [3, 3, 4, 320] },
+    ];
+    const whole = path.join(dir, 'whole.gguf');
+    writeGguf(whole, tensors);
+    const info = await inspectModelFile(whole);
+    expect(info.format).toBe('gguf');
+    expect(info.tensorNames).toEqual(tensors.map((t) => t.name));
+    expect(detectFamily(info)).toBe('sd1');
+    const cut = path.join(dir, 'cut.gguf');
+    writeGguf(cut, tensors, 100);
+    await expect(inspectModelFile(cut)).rejects.toThrow(/truncated data: tensors need \d+ bytes, the file has \d+/);
   });
 
   it('rejects bad load options by name', async () => {
