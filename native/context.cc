@@ -36,7 +36,12 @@ class LoadWorker : public Napi::AsyncWorker {
 
     void Execute() override {
         ScopedJob scope(&job_);
-        ctx_ = new_sd_ctx(&params_.raw);
+        try {
+            ctx_ = new_sd_ctx(&params_.raw);
+        } catch (const EngineAssertion& failure) {
+            SetError("Model load failed: engine check failed: " + failure.message);
+            return;
+        }
         if (ctx_ == nullptr) {
             SetError(job_.ErrorSummary("Model load failed"));
         }
@@ -85,11 +90,19 @@ class GenerateWorker : public Napi::AsyncProgressQueueWorker<ProgressEvent> {
             progress.Send(&event, 1);
         };
         ScopedJob scope(&job_);
-        if (!Aborted()) {
-            params_.Finalize(context_->engine());
-            images_ = generate_image(context_->engine(), &params_.raw);
+        try {
+            if (!Aborted()) {
+                params_.Finalize(context_->engine());
+                images_ = generate_image(context_->engine(), &params_.raw);
+            }
+        } catch (const EngineAssertion& failure) {
+            engine_check_failed_ = true;
+            SetError("Engine check failed: " + failure.message +
+                     " (this model context can no longer be used: dispose it and load the model again)");
         }
-        if (Aborted()) {
+        if (engine_check_failed_) {
+            // reported above
+        } else if (Aborted()) {
             SetError("Generation aborted");
         } else if (images_ == nullptr) {
             SetError(job_.ErrorSummary("Generation failed"));
@@ -131,9 +144,12 @@ class GenerateWorker : public Napi::AsyncProgressQueueWorker<ProgressEvent> {
 
     void OnError(const Napi::Error& error) override {
         FreeImages();
-        bool aborted = Aborted();
+        if (engine_check_failed_) {
+            context_->MarkBroken(error.Message());
+        }
+        const char* code = engine_check_failed_ ? "ERR_ENGINE_STATE" : Aborted() ? "ABORT_ERR" : "ERR_GENERATION";
         context_->MarkIdle();
-        deferred_.Reject(MakeError(Env(), aborted ? "ABORT_ERR" : "ERR_GENERATION", error.Message()).Value());
+        deferred_.Reject(MakeError(Env(), code, error.Message()).Value());
     }
 
    private:
@@ -156,7 +172,8 @@ class GenerateWorker : public Napi::AsyncProgressQueueWorker<ProgressEvent> {
     Context* context_;
     GenerateParams params_;
     JobBinding job_;
-    sd_image_t* images_ = nullptr;
+    sd_image_t* images_       = nullptr;
+    bool engine_check_failed_ = false;
 };
 
 }  // namespace
@@ -232,6 +249,9 @@ Napi::Value Context::Generate(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (disposed_ || ctx_ == nullptr) {
         throw MakeError(env, "ERR_DISPOSED", "The model context has been disposed");
+    }
+    if (!broken_reason_.empty()) {
+        throw MakeError(env, "ERR_ENGINE_STATE", broken_reason_);
     }
     if (busy_) {
         throw MakeError(env, "ERR_BUSY", "The model context is already generating; calls must be serialized");

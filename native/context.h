@@ -4,6 +4,7 @@
 #include <napi.h>
 
 #include <atomic>
+#include <string>
 
 #include "stable-diffusion.h"
 
@@ -23,6 +24,8 @@ class Context : public Napi::ObjectWrap<Context> {
 
     void Attach(sd_ctx_t* ctx) { ctx_ = ctx; }
     void MarkIdle();
+    // After an engine check failed mid-call the engine's state is unknown: refuse further calls.
+    void MarkBroken(const std::string& reason) { broken_reason_ = reason; }
 
    private:
     static Napi::Value Load(const Napi::CallbackInfo& info);
@@ -37,6 +40,7 @@ class Context : public Napi::ObjectWrap<Context> {
     sd_ctx_t* ctx_ = nullptr;
     bool busy_     = false;
     bool disposed_ = false;
+    std::string broken_reason_;
     std::atomic<bool> abort_flag_{false};
     Napi::ThreadSafeFunction logger_;
     int min_log_level_ = 4;

@@ -1,8 +1,10 @@
 #include "engine_callbacks.h"
 
+#include <cstdio>
 #include <mutex>
 
 #include "diffusekit_hooks.h"
+#include "ggml.h"
 #include "stable-diffusion.h"
 
 namespace diffusekit {
@@ -61,6 +63,16 @@ void OnEngineProgress(int step, int steps, float seconds, void*) {
     }
 }
 
+// ggml calls this before abort(). On a job's thread, outside ggml's compute threads, the check failed
+// while building a graph: unwinding to the worker (ggml's C code is built with -fexceptions) turns the
+// process abort into a rejected promise. Anywhere else the abort goes ahead.
+void OnGgmlAbort(const char* message) {
+    if (current_job != nullptr && !diffusekit_in_graph_compute()) {
+        throw EngineAssertion{message};
+    }
+    fprintf(stderr, "%s\n", message);
+}
+
 }  // namespace
 
 void ForwardLog(Napi::ThreadSafeFunction& logger, int level, std::string text) {
@@ -106,6 +118,7 @@ void InstallEngineCallbacks() {
     std::call_once(once, [] {
         sd_set_log_callback(OnEngineLog, nullptr);
         sd_set_progress_callback(OnEngineProgress, nullptr);
+        ggml_set_abort_callback(OnGgmlAbort);
     });
 }
 

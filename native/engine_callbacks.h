@@ -37,6 +37,12 @@ class ScopedJob {
     JobBinding* previous_;
 };
 
+// Thrown (on a worker thread with a bound job) in place of the process abort of a failed GGML_ASSERT /
+// GGML_ABORT outside graph compute, such as a shape mismatch while the engine builds a graph.
+struct EngineAssertion {
+    std::string message;
+};
+
 // Installs the engine callbacks once per process.
 void InstallEngineCallbacks();
 

@@ -87,6 +87,10 @@ ContextParams ContextParams::FromJs(const Napi::Object& o) {
     if (Has(o, "weightType")) {
         p.raw.wtype = ParseEnum(env, GetString(o, "weightType"), str_to_sd_type, SD_TYPE_COUNT, "weight type");
     }
+    if (Has(o, "loraApplyMode")) {
+        p.raw.lora_apply_mode =
+            ParseEnum(env, GetString(o, "loraApplyMode"), str_to_lora_apply_mode, LORA_APPLY_MODE_COUNT, "LoRA apply mode");
+    }
     if (Has(o, "rng")) {
         p.raw.rng_type = ParseEnum(env, GetString(o, "rng"), str_to_rng_type, RNG_TYPE_COUNT, "rng");
         p.raw.sampler_rng_type = p.raw.rng_type;

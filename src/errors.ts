@@ -5,6 +5,7 @@ export type DiffusekitErrorCode =
   | 'ERR_MODEL_LOAD'
   | 'ERR_GENERATION'
   | 'ERR_DISPOSED'
+  | 'ERR_ENGINE_STATE'
   | 'ERR_NATIVE_BINDING'
   | 'ABORT_ERR';
 
@@ -49,6 +50,17 @@ export class ModelLoadError extends DiffusekitError {
 export class GenerationError extends DiffusekitError {
   constructor(message: string) {
     super('ERR_GENERATION', message);
+  }
+}
+
+/**
+ * An internal check of the engine failed during a call (for example a LoRA made for another architecture
+ * whose shapes do not fit). The call is rejected instead of the process aborting; the model context is
+ * left in an unknown state, so later calls are refused: dispose the Pipeline and load the model again.
+ */
+export class EngineStateError extends DiffusekitError {
+  constructor(message: string) {
+    super('ERR_ENGINE_STATE', message);
   }
 }
 

@@ -12,6 +12,6 @@ export { SYNTHETIC_ARCHITECTURES, type SyntheticArchitecture } from './models/ar
 export { setEngineLogger, LOG_LEVELS, type LogLevel, type LogCallback } from './engine/logging.js';
 export { engineInfo, type EngineInfo } from './engine/info.js';
 export {
-  DiffusekitError, InvalidArgumentError, ModelFileError, ModelLoadError, GenerationError, DisposedError, AbortError, type DiffusekitErrorCode,
+  DiffusekitError, InvalidArgumentError, ModelFileError, ModelLoadError, GenerationError, EngineStateError, DisposedError, AbortError, type DiffusekitErrorCode,
 } from './errors.js';
 export { VERSION } from './version.js';

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ModelLoadError, Pipeline, synthesizeModel, type ProgressEvent } from '../src/index.js';
+import { EngineStateError, ModelLoadError, Pipeline, synthesizeModel, type ProgressEvent } from '../src/index.js';
 import { writeSafetensors } from '../src/models/safetensors.js';
 import { sd1Model, tempDir, tinyModel } from './helpers/models.js';
 
@@ -55,5 +55,46 @@ describe('load options reach the engine', () => {
     expect(error).toBeInstanceOf(ModelLoadError);
     expect((error as ModelLoadError).code).toBe('ERR_MODEL_LOAD');
     expect((error as Error).message).toMatch(/^Model load failed: .*get sd version from file failed/);
+  });
+});
+
+describe('LoRAs from prompt tags', () => {
+  it('applies <lora:name:weight> from loraDir, and a call without it gives exactly the base image again', async () => {
+    const loraDir = tempDir();
+    synthesizeModel({ architecture: 'sd1-lora', output: path.join(loraDir, 'style.safetensors') });
+    const log = collect();
+    const pipe = await Pipeline.load({ model: sd1Model(), loraDir, onLog: log.onLog });
+    const o = { width: 64, height: 64, steps: 1, seed: 3 };
+    const [base] = await pipe.generate({ prompt: 'a cabin', ...o });
+    const [styled] = await pipe.generate({ prompt: 'a cabin <lora:style:0.8>', ...o });
+    const [again] = await pipe.generate({ prompt: 'a cabin', ...o });
+    await pipe.dispose();
+    expect(styled.data.equals(base.data)).toBe(false);
+    expect(again.data.equals(base.data)).toBe(true);
+    expect(styled.infotext.startsWith('a cabin <lora:style:0.8>\n')).toBe(true);
+    expect(log.lines.some((l) => /\((\d+) \/ \1\) LoRA tensors have been applied/.test(l))).toBe(true);
+    await expect(Pipeline.load({ model: tinyModel(), loraDir }).then(async (p) => {
+      try {
+        return await p.generate({ prompt: '<lora:missing:1>', ...o });
+      } finally {
+        await p.dispose();
+      }
+    })).rejects.toThrow(`LoRA 'missing' not found in ${loraDir}`);
+  });
+
+  it('a LoRA whose shapes do not fit the model rejects the call instead of aborting the process', async () => {
+    const loraDir = tempDir();
+    synthesizeModel({ architecture: 'sd1-lora', output: path.join(loraDir, 'sd1-style.safetensors') });
+    const pipe = await Pipeline.load({ model: tinyModel(), loraDir });
+    const o = { width: 64, height: 64, steps: 1, seed: 3 };
+    const error = await pipe.generate({ prompt: 'x <lora:sd1-style:1>', ...o }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(EngineStateError);
+    expect((error as Error).message).toMatch(/^Engine check failed: .*GGML_ASSERT\(ggml_can_mul_mat\(a, b\)\) failed/);
+    await expect(pipe.generate({ prompt: 'x', ...o })).rejects.toBeInstanceOf(EngineStateError);
+    await pipe.dispose();
+    const fresh = await Pipeline.load({ model: tinyModel() });
+    const [img] = await fresh.generate({ prompt: 'x', ...o });
+    await fresh.dispose();
+    expect(img.width).toBe(64);
   });
 });

@@ -4,6 +4,13 @@ namespace {
 
 thread_local const std::atomic<bool>* bound_abort_flag = nullptr;
 thread_local const std::atomic<bool>* bound_armed_flag = nullptr;
+thread_local bool computing                             = false;
+
+// Marks the calling thread as inside a graph compute for the scope's lifetime.
+struct ComputeScope {
+    ComputeScope() { computing = true; }
+    ~ComputeScope() { computing = false; }
+};
 
 bool abort_requested(void* data) {
     return static_cast<const std::atomic<bool>*>(data)->load(std::memory_order_relaxed);
@@ -30,7 +37,12 @@ void diffusekit_bind_abort_flag(const std::atomic<bool>* requested, const std::a
     bound_armed_flag = armed;
 }
 
+bool diffusekit_in_graph_compute() {
+    return computing;
+}
+
 ggml_status diffusekit_graph_compute(ggml_backend_t backend, ggml_cgraph* graph) {
+    ComputeScope scope;
     const std::atomic<bool>* flag = bound_abort_flag;
     if (flag == nullptr || (bound_armed_flag != nullptr && !bound_armed_flag->load())) {
         return ggml_backend_graph_compute(backend, graph);

@@ -12,6 +12,9 @@
 // Pass nullptr to unbind. Both flags must outlive the binding.
 void diffusekit_bind_abort_flag(const std::atomic<bool>* requested, const std::atomic<bool>* armed);
 
+// True while diffusekit_graph_compute runs on the calling thread (inside ggml's compute threads' region).
+bool diffusekit_in_graph_compute();
+
 // ggml_backend_graph_compute that honours the calling thread's abort flag: it refuses to start when the
 // flag is already set and, on backends with an abort callback (CPU), stops between graph nodes.
 ggml_status diffusekit_graph_compute(ggml_backend_t backend, ggml_cgraph* graph);

@@ -12,7 +12,7 @@ const HELP = `diffusekit ${VERSION}: local Stable Diffusion
 
 Usage:
   diffusekit generate --model FILE --prompt TEXT [options]   text to image
-  diffusekit synth [--arch sd1|sdxs|taesd] [--seed N] [--out FILE]  write a synthetic test checkpoint
+  diffusekit synth [--arch NAME] [--seed N] [--out FILE]       write a synthetic test checkpoint
   diffusekit info                                             engine build, backend and samplers
 
 generate options:
@@ -32,8 +32,8 @@ generate options:
   -v, --verbose           print engine log lines
 
 synth options:
-      --arch NAME         sd1 (full SD 1.x layout, ~2 GiB), sdxs (tiny, ~0.9 GiB) or taesd (tiny
-                          autoencoder alone, ~5 MiB); default sdxs
+      --arch NAME         sd1 (full SD 1.x layout, ~2 GiB), sdxs (tiny, ~0.9 GiB), taesd (tiny
+                          autoencoder alone, ~5 MiB) or sd1-lora (a LoRA for sd1); default sdxs
       --seed N            weight seed (default 0)
       --dtype f16|f32     storage type (default f16)
       --out FILE          output path (default: the cache, ~/.cache/diffusekit/models)

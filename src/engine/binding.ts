@@ -19,6 +19,7 @@ export interface NativeLoadParams extends ModelComponents {
   flashAttention?: boolean;
   vaeDecodeOnly?: boolean;
   freeParamsImmediately?: boolean;
+  loraApplyMode?: 'auto' | 'immediately' | 'at_runtime';
   mmap?: boolean;
   offloadToCpu?: boolean;
   vaeOnCpu?: boolean;

@@ -6,6 +6,8 @@ import type { Sampler, Scheduler } from './samplers.js';
 export const WEIGHT_TYPES = ['f32', 'f16', 'bf16', 'q8_0', 'q5_0', 'q5_1', 'q4_0', 'q4_1', 'q2_K', 'q3_K', 'q4_K', 'q5_K', 'q6_K'] as const;
 export type WeightType = (typeof WEIGHT_TYPES)[number];
 
+export const LORA_APPLY_MODES = ['at_runtime', 'immediately'] as const;
+
 export interface VaeTilingOptions {
   /** Tile edge in latent pixels (engine default 32). */
   tileSize?: number;
@@ -23,6 +25,12 @@ export interface LoadOptions extends ModelComponents {
   vaeTiling?: boolean | VaeTilingOptions;
   /** Folder searched for `<lora:name:weight>` prompt tags. */
   loraDir?: string;
+  /**
+   * How LoRAs reach the model. 'at_runtime' (default) adds them inside each step and leaves the weights
+   * untouched, so a call without the LoRA gives exactly what it gave before. 'immediately' merges them into
+   * the weights: faster steps, but removing a LoRA later leaves rounding drift in f16 weights.
+   */
+  loraApplyMode?: (typeof LORA_APPLY_MODES)[number];
   /** Load only the VAE decoder (text-to-image only; saves memory). Default false. */
   vaeDecodeOnly?: boolean;
   /**

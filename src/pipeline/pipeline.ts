@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import path from 'node:path';
 import { nativeBinding, type NativeContext, type NativeError, type NativeGenerateParams, type NativeImage, type NativeLoadParams } from '../engine/binding.js';
 import { logLevelFromNative, logLevelToNative } from '../engine/logging.js';
-import { AbortError, DisposedError, GenerationError, ModelLoadError } from '../errors.js';
+import { AbortError, DisposedError, EngineStateError, GenerationError, ModelLoadError } from '../errors.js';
 import { COMPONENT_KEYS } from '../models/components.js';
 import { detectFamily, FAMILY_DEFAULT_SIZE, inspectModelFile, type ModelFamily, type ModelFileInfo } from '../models/inspect.js';
 import {
@@ -12,7 +12,7 @@ import { VERSION } from '../version.js';
 import { GeneratedImage } from './generated-image.js';
 import { formatInfotext, type GenerationParameters } from './infotext.js';
 import { extractLoras } from './loras.js';
-import { WEIGHT_TYPES, type GenerateOptions, type LoadOptions, type ProgressEvent, type VaeTilingOptions } from './options.js';
+import { LORA_APPLY_MODES, WEIGHT_TYPES, type GenerateOptions, type LoadOptions, type ProgressEvent, type VaeTilingOptions } from './options.js';
 import { resolveSampler, resolveScheduler, type Sampler, type Scheduler } from './samplers.js';
 import { abortErrorFor, SerialQueue } from './serial-queue.js';
 
@@ -68,6 +68,7 @@ export class Pipeline {
     params.freeParamsImmediately = optionalBoolean('freeParamsImmediately', options.freeParamsImmediately) ?? false;
     params.mmap = optionalBoolean('mmap', options.mmap);
     const loraDir = optionalString('loraDir', options.loraDir);
+    params.loraApplyMode = defined(options.loraApplyMode) ? oneOf('loraApplyMode', options.loraApplyMode, LORA_APPLY_MODES) : 'at_runtime';
     const vaeTiling = normalizeVaeTiling('vaeTiling', options.vaeTiling);
     const onLog = optionalFunction<NonNullable<LoadOptions['onLog']>>('onLog', options.onLog);
     const minLevel = logLevelToNative('logLevel', options.logLevel ?? 'info');
@@ -167,6 +168,7 @@ export class Pipeline {
         if (this.#disposed) throw new DisposedError();
         throw job.signal?.aborted ? abortErrorFor(job.signal) : new AbortError();
       }
+      if (code === 'ERR_ENGINE_STATE') throw new EngineStateError((err as Error).message);
       throw new GenerationError((err as Error).message);
     }
     const { width, height } = job.parameters;

@@ -1,6 +1,7 @@
 import { LayoutBuilder, type TensorSpec } from '../tensor-spec.js';
 import { autoencoderKL, tinyAutoencoder } from './autoencoder.js';
 import { clipTextL } from './clip-text.js';
+import { sd1UnetLora } from './lora.js';
 import { SD1_UNET, SDXS_512_UNET, unet } from './unet.js';
 
 /** Single-file checkpoint layouts the synthesizer can write. */
@@ -21,6 +22,8 @@ export const SYNTHETIC_ARCHITECTURES = {
     }),
   /** TAESD alone (diffusers AutoencoderTiny names), the separate `taesd` component. */
   taesd: () => layout(tinyAutoencoder),
+  /** A rank-4 kohya-format LoRA over the SD 1.x UNet attention projections (also fits SDXS-512). */
+  'sd1-lora': () => layout((b) => sd1UnetLora(b)),
 } as const;
 
 export type SyntheticArchitecture = keyof typeof SYNTHETIC_ARCHITECTURES;
