@@ -12,8 +12,8 @@ const HELP = `diffusekit ${VERSION}: local Stable Diffusion
 
 Usage:
   diffusekit generate --model FILE --prompt TEXT [options]   text to image
-  diffusekit synth [--arch NAME] [--seed N] [--out FILE]       write a synthetic test checkpoint
-  diffusekit info                                             engine build, backend and samplers
+  diffusekit synth [--arch NAME] [--seed N] [--out FILE]     write a synthetic test checkpoint
+  diffusekit info                                            engine build, backend and samplers
 
 generate options:
   -m, --model FILE        checkpoint (.safetensors, .ckpt, .gguf)

@@ -1,0 +1,44 @@
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { readPngText } from '../src/index.js';
+import { tempDir, tinyModel } from './helpers/models.js';
+
+// The built CLI (lib/ is made by `npm install`'s prepare step, or `npm run build:ts`).
+const cli = path.resolve(import.meta.dirname, '..', 'lib', 'cli', 'main.js');
+const run = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
+
+describe('diffusekit command', () => {
+  it('generate writes the image with its parameters', () => {
+    const out = path.join(tempDir(), 'cabin.png');
+    const r = run('generate', '-m', tinyModel(), '-p', 'a cabin', '-W', '64', '-H', '64', '--steps', '1', '--seed', '9', '--sampler', 'Euler a', '-o', out);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe(`${out}  seed 9\n`);
+    expect(readPngText(fs.readFileSync(out)).parameters).toMatch(/^a cabin\nSteps: 1, Sampler: Euler a, CFG scale: 7, Seed: 9, Size: 64x64/);
+  });
+
+  it('synth prints the cached model path', () => {
+    const r = run('synth', '--arch', 'sdxs');
+    expect(r.status).toBe(0);
+    expect(r.stdout.trim()).toBe(tinyModel());
+  });
+
+  it('exits 2 on usage errors and 1 on bad input, with a message', () => {
+    const usage = run('generate', '-p', 'x');
+    expect(usage.status).toBe(2);
+    expect(usage.stderr).toContain('generate needs --model');
+    const missing = run('generate', '-m', '/nonexistent.safetensors', '-p', 'x');
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toBe('diffusekit: model file /nonexistent.safetensors: not found\n');
+    const steps = run('generate', '-m', tinyModel(), '-p', 'x', '--steps', '0');
+    expect(steps.status).toBe(1);
+    expect(steps.stderr).toContain('Expected integer between 1 and 150 for steps but received 0');
+  });
+
+  it('--help describes the commands', () => {
+    const r = run('--help');
+    expect(r.status).toBe(0);
+    for (const command of ['generate', 'synth', 'info']) expect(r.stdout).toContain(`diffusekit ${command}`);
+  });
+});
