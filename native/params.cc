@@ -47,6 +47,10 @@ OwnedImage GetImage(const Napi::Object& o, const char* key) {
     image.raw.width   = static_cast<uint32_t>(GetNumber(img, "width", 0));
     image.raw.height  = static_cast<uint32_t>(GetNumber(img, "height", 0));
     image.raw.channel = static_cast<uint32_t>(GetNumber(img, "channels", 3));
+    // Memory safety, not policy: the engine reads width * height * channel bytes.
+    if (static_cast<size_t>(image.raw.width) * image.raw.height * image.raw.channel != image.pixels.size()) {
+        throw Napi::TypeError::New(o.Env(), std::string(key) + ": pixel buffer size does not match width * height * channels");
+    }
     return image;
 }
 

@@ -1,6 +1,10 @@
 export { Pipeline, type ModelInfo } from './pipeline/pipeline.js';
 export { GeneratedImage } from './pipeline/generated-image.js';
-export type { GenerateOptions, LoadOptions, ProgressEvent, VaeTilingOptions, WeightType } from './pipeline/options.js';
+export type {
+  GenerateOptions, Img2ImgOptions, InpaintOptions, OutpaintOptions, LoadOptions, ProgressEvent, VaeTilingOptions, WeightType,
+} from './pipeline/options.js';
+export type { ImageInput, RawImage, FitMode } from './pipeline/image-input.js';
+export type { OutpaintExtend } from './pipeline/image-tasks.js';
 export { WEIGHT_TYPES } from './pipeline/options.js';
 export { SAMPLERS, SCHEDULERS, resolveSampler, resolveScheduler, type Sampler, type Scheduler, type SamplerChoice } from './pipeline/samplers.js';
 export { formatInfotext, type GenerationParameters } from './pipeline/infotext.js';

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { cacheDir } from '../util/cache.js';
 import { float32ToFloat16 } from '../util/float16.js';
+import { xorshift32 } from '../util/prng.js';
 import { SYNTHETIC_ARCHITECTURES, type SyntheticArchitecture } from './architectures/index.js';
 import { writeSafetensors, type SafetensorsEntry } from './safetensors.js';
 import { elementCount, type TensorSpec } from './tensor-spec.js';
@@ -95,14 +96,9 @@ function hashString(text: string, seed: number): number {
   return h;
 }
 
-/** xorshift32 stream mapped to [-amplitude, amplitude). */
+/** A xorshift32 stream mapped to [-amplitude, amplitude). */
 function fillUniform(out: Float32Array, state: number, amplitude: number): void {
-  let x = state || 0x9e3779b9;
+  const next = xorshift32(state);
   const scale = (2 * amplitude) / 4294967296;
-  for (let i = 0; i < out.length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = (x >>> 0) * scale - amplitude;
-  }
+  for (let i = 0; i < out.length; i++) out[i] = next() * scale - amplitude;
 }

@@ -15,6 +15,10 @@ export interface GenerationParameters {
   clipSkip?: number;
   batchSize: number;
   batchIndex: number;
+  /** Image to image, inpainting and outpainting: how much of the input was replaced (0-1). */
+  denoisingStrength?: number;
+  /** Inpainting: the mask's blur in pixels. */
+  maskBlur?: number;
 }
 
 /** A1111's quoting: values with a comma, colon or quote are written as JSON strings. */
@@ -33,6 +37,8 @@ export function formatInfotext(p: GenerationParameters, version: string): string
     ['Size', `${p.width}x${p.height}`],
     ['Model', p.model],
     ['Clip skip', p.clipSkip],
+    ['Denoising strength', p.denoisingStrength],
+    ['Mask blur', p.maskBlur],
     ['Batch size', p.batchSize > 1 ? p.batchSize : undefined],
     ['Batch pos', p.batchSize > 1 ? p.batchIndex : undefined],
     ['Version', `diffusekit ${version}`],

@@ -1,5 +1,7 @@
 import type { LogCallback, LogLevel } from '../engine/logging.js';
 import type { ModelComponents } from '../models/components.js';
+import type { FitMode, ImageInput } from './image-input.js';
+import type { OutpaintExtend } from './image-tasks.js';
 import type { Sampler, Scheduler } from './samplers.js';
 
 /** Weight types the engine can convert to at load time. */
@@ -83,4 +85,32 @@ export interface GenerateOptions {
   vaeTiling?: boolean | VaeTilingOptions;
   signal?: AbortSignal;
   onProgress?: (event: ProgressEvent) => void;
+}
+
+export interface Img2ImgOptions extends GenerateOptions {
+  /** A path, an encoded image (any format sharp reads), a sharp instance, raw pixels or a GeneratedImage. */
+  initImage: ImageInput;
+  /** How much of the input to replace: 0 keeps it, 1 ignores it. Default 0.75. */
+  strength?: number;
+  /** How the input is brought to width x height: 'cover' (crop, default), 'contain' (pad) or 'fill' (stretch). */
+  fit?: FitMode;
+}
+
+export interface InpaintOptions extends Img2ImgOptions {
+  /** White = repaint, black = keep; any image sharp reads (colour counts by luminance), the size of initImage. */
+  maskImage: ImageInput;
+  /** Gaussian blur of the mask edge, in pixels. Default 4. */
+  maskBlur?: number;
+  /** Keep pixels under black exactly as in initImage (blending across the soft edge). Default true. */
+  preserveUnmasked?: boolean;
+}
+
+export interface OutpaintOptions extends Omit<GenerateOptions, 'width' | 'height'> {
+  initImage: ImageInput;
+  /** Pixels to add on each side. */
+  extend: OutpaintExtend;
+  /** What the new area starts from: 'edge' (repeated border pixels, default) or 'noise' (seeded). */
+  fill?: 'edge' | 'noise';
+  /** Default 1: the new area is painted from scratch. */
+  strength?: number;
 }

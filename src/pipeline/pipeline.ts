@@ -11,8 +11,11 @@ import {
 import { VERSION } from '../version.js';
 import { GeneratedImage } from './generated-image.js';
 import { formatInfotext, type GenerationParameters } from './infotext.js';
+import { align64, img2imgTask, inpaintTask, outpaintTask, type ImageTask } from './image-tasks.js';
 import { extractLoras } from './loras.js';
-import { LORA_APPLY_MODES, WEIGHT_TYPES, type GenerateOptions, type LoadOptions, type ProgressEvent, type VaeTilingOptions } from './options.js';
+import {
+  LORA_APPLY_MODES, WEIGHT_TYPES, type GenerateOptions, type Img2ImgOptions, type InpaintOptions, type OutpaintOptions, type LoadOptions, type ProgressEvent, type VaeTilingOptions,
+} from './options.js';
 import { resolveSampler, resolveScheduler, type Sampler, type Scheduler } from './samplers.js';
 import { abortErrorFor, SerialQueue } from './serial-queue.js';
 
@@ -95,11 +98,44 @@ export class Pipeline {
 
   /** Text to image. Resolves with `batchSize` images; rejects with AbortError when `signal` aborts. */
   generate(options: GenerateOptions): Promise<GeneratedImage[]> {
+    return this.#submit(options);
+  }
+
+  /**
+   * Image to image: `initImage` is fitted to the size (default: its own, rounded to multiples of 8),
+   * noised to `strength` (0 keeps it, 1 replaces it; default 0.75) and denoised towards the prompt.
+   */
+  img2img(options: Img2ImgOptions): Promise<GeneratedImage[]> {
+    return this.#submit(options, () => img2imgTask(options));
+  }
+
+  /**
+   * Inpainting: repaints where `maskImage` is white (soft edges blend; `maskBlur` softens), with a regular or
+   * an inpainting (9-channel) checkpoint. With `preserveUnmasked` (default) pixels under black stay exactly the input's.
+   */
+  inpaint(options: InpaintOptions): Promise<GeneratedImage[]> {
+    return this.#submit(options, () => inpaintTask(options));
+  }
+
+  /**
+   * Outpainting: extends the canvas by `extend` pixels per side, pre-fills the new area (`fill`: repeated
+   * edges or seeded noise), and inpaints it. The original region is kept exactly.
+   */
+  outpaint(options: OutpaintOptions): Promise<GeneratedImage[]> {
+    const { width, height } = options as GenerateOptions;
+    if (width !== undefined || height !== undefined) {
+      return Promise.reject(invalidParameter(width !== undefined ? 'width' : 'height', 'no value: the size follows from initImage and extend', width ?? height));
+    }
+    return this.#submit(options, () => outpaintTask(options));
+  }
+
+  #submit(options: GenerateOptions, makeTask?: () => ImageTask): Promise<GeneratedImage[]> {
     if (this.#spent) return Promise.reject(new DisposedError('Pipeline', 'was loaded with freeParamsImmediately and has already generated'));
     if (this.#disposed) return Promise.reject(new DisposedError());
     let job: PreparedJob;
     try {
-      job = this.#prepare(options);
+      job = this.#prepare(options, makeTask !== undefined);
+      job.task = makeTask?.();
     } catch (err) {
       return Promise.reject(err);
     }
@@ -123,13 +159,21 @@ export class Pipeline {
     await this.dispose();
   }
 
-  #prepare(options: GenerateOptions): PreparedJob {
+  /** Checks and resolves everything but the images; `fromImage`: the size defaults to the input image's. */
+  #prepare(options: GenerateOptions, fromImage: boolean): PreparedJob {
     if (!isPlainObject(options)) throw invalidParameter('options', 'object', options);
     if (!isString(options.prompt)) throw invalidParameter('prompt', 'string', options.prompt);
     const negativePrompt = optionalString('negativePrompt', options.negativePrompt) ?? '';
     const size = FAMILY_DEFAULT_SIZE[this.model.family];
-    const width = dimension('width', options.width, size);
-    const height = dimension('height', options.height, size);
+    const requested = {
+      width: fromImage && options.width === undefined ? undefined : dimension('width', options.width, size),
+      height: fromImage && options.height === undefined ? undefined : dimension('height', options.height, size),
+    };
+    if (fromImage && (requested.width === undefined) !== (requested.height === undefined)) {
+      throw invalidParameter(requested.width === undefined ? 'width' : 'height', 'a value when the other side is given', undefined);
+    }
+    const width = requested.width ?? size;
+    const height = requested.height ?? size;
     const steps = integerIn('steps', options.steps, 1, 150, 20);
     const flow = this.model.family === 'flux' || this.model.family === 'sd3';
     const guidanceScale = numberIn('guidanceScale', options.guidanceScale, 0, 30, flow ? 1 : 7);
@@ -152,11 +196,13 @@ export class Pipeline {
       prompt: options.prompt, negativePrompt, steps, sampler: choice.sampler, scheduler, guidanceScale, seed, width, height,
       model: this.model.name, clipSkip, batchSize, batchIndex: 0,
     };
-    return { native, parameters, signal, onProgress };
+    return { native, parameters, signal, onProgress, requested };
   }
 
   async #run(job: PreparedJob): Promise<GeneratedImage[]> {
     if (this.#disposed) throw new DisposedError();
+    const finish = job.task ? await job.task.prepare({ native: job.native, parameters: job.parameters, ...job.requested }) : undefined;
+    if (job.signal?.aborted) throw abortErrorFor(job.signal);
     const started = performance.now();
     const report = job.onProgress ? progressReporter(job.onProgress, job.native.batchCount, started) : undefined;
     let images: NativeImage[];
@@ -175,7 +221,8 @@ export class Pipeline {
     return images.map((image, i) => {
       const parameters = { ...job.parameters, seed: job.parameters.seed + i, batchIndex: i };
       const cropped = centerCrop(image, width, height);
-      return new GeneratedImage({ ...cropped, parameters, infotext: formatInfotext(parameters, VERSION) });
+      const final = finish ? finish(cropped) : cropped;
+      return new GeneratedImage({ ...final, parameters, infotext: formatInfotext(parameters, VERSION) });
     });
   }
 }
@@ -185,17 +232,15 @@ interface PreparedJob {
   parameters: GenerationParameters;
   signal?: AbortSignal;
   onProgress?: (e: ProgressEvent) => void;
+  /** The size the caller asked for; undefined sides come from the input image. */
+  requested: { width?: number; height?: number };
+  task?: ImageTask;
 }
 
 function dimension(parameter: string, value: unknown, fallback: number): number {
   const v = integerIn(parameter, value, 64, 4096, fallback);
   if (v % 8 !== 0) throw invalidParameter(parameter, 'multiple of 8 between 64 and 4096', value);
   return v;
-}
-
-/** UNet models sample at multiples of 64; the engine rounds up and the result is cropped back. */
-function align64(v: number): number {
-  return Math.ceil(v / 64) * 64;
 }
 
 function normalizeVaeTiling(parameter: string, value: unknown): VaeTilingOptions | undefined {

@@ -13,6 +13,11 @@ export function sd1Model(): string {
   return synthesizeModel({ architecture: 'sd1' }).path;
 }
 
+/** The SD 1.x inpainting layout (9-channel UNet input), cached between runs. */
+export function sd1InpaintModel(): string {
+  return synthesizeModel({ architecture: 'sd1-inpaint' }).path;
+}
+
 export function tempDir(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'diffusekit-test-'));
 }

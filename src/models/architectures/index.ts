@@ -13,6 +13,13 @@ export const SYNTHETIC_ARCHITECTURES = {
       b.scoped('first_stage_model', autoencoderKL);
       b.scoped('cond_stage_model.transformer.text_model', clipTextL);
     }),
+  /** Stable Diffusion 1.x inpainting (sd-v1-5-inpainting layout): the UNet takes 9 channels (latent, mask, masked image). */
+  'sd1-inpaint': () =>
+    layout((b) => {
+      b.scoped('model.diffusion_model', (s) => unet(s, { ...SD1_UNET, inChannels: 9 }));
+      b.scoped('first_stage_model', autoencoderKL);
+      b.scoped('cond_stage_model.transformer.text_model', clipTextL);
+    }),
   /** SDXS-512: tiny one-step UNet with the tiny autoencoder (TAESD) and CLIP ViT-L/14; the smallest SD 1.x family member. */
   sdxs: () =>
     layout((b) => {
