@@ -4,6 +4,7 @@
 
 #include "context.h"
 #include "engine_callbacks.h"
+#include "upscaler.h"
 #include "stable-diffusion.h"
 
 namespace diffusekit {
@@ -44,9 +45,11 @@ Napi::Value SetLogger(const Napi::CallbackInfo& info) {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-    Napi::Function context = Context::Define(env);
-    env.SetInstanceData(new Napi::FunctionReference(Napi::Persistent(context)));
+    Napi::Function context  = Context::Define(env);
+    Napi::Function upscaler = Upscaler::Define(env);
+    env.SetInstanceData(new Constructors{Napi::Persistent(context), Napi::Persistent(upscaler)});
     exports.Set("Context", context);
+    exports.Set("Upscaler", upscaler);
     exports.Set("engineInfo", Napi::Function::New(env, EngineInfo, "engineInfo"));
     exports.Set("setLogger", Napi::Function::New(env, SetLogger, "setLogger"));
     return exports;

@@ -229,8 +229,7 @@ Napi::Value Context::Load(const Napi::CallbackInfo& info) {
     InstallEngineCallbacks();
     ContextParams params = ContextParams::FromJs(info[0].As<Napi::Object>());
 
-    Napi::FunctionReference* constructor = env.GetInstanceData<Napi::FunctionReference>();
-    Napi::Object self                    = constructor->New({});
+    Napi::Object self                    = env.GetInstanceData<Constructors>()->context.New({});
     Context* context                     = Context::Unwrap(self);
     if (info[1].IsFunction()) {
         context->logger_ = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "diffusekit-log", 256, 1);

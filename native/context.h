@@ -46,6 +46,12 @@ class Context : public Napi::ObjectWrap<Context> {
     int min_log_level_ = 4;
 };
 
+// Per-environment constructors, kept as the addon's instance data.
+struct Constructors {
+    Napi::FunctionReference context;
+    Napi::FunctionReference upscaler;
+};
+
 // Rejection reasons carry a code the TypeScript layer maps to its error classes.
 Napi::Error MakeError(Napi::Env env, const std::string& code, const std::string& message);
 

@@ -1,5 +1,6 @@
 export { Pipeline, type ModelInfo } from './pipeline/pipeline.js';
-export { GeneratedImage } from './pipeline/generated-image.js';
+export { GeneratedImage, PixelImage } from './pipeline/generated-image.js';
+export { Upscaler, type UpscalerLoadOptions, type UpscaleOptions } from './pipeline/upscaler.js';
 export type {
   GenerateOptions, Img2ImgOptions, InpaintOptions, OutpaintOptions, LoadOptions, ProgressEvent, VaeTilingOptions, WeightType,
 } from './pipeline/options.js';

@@ -70,8 +70,19 @@ export interface NativeEngineInfo {
   weightTypes: string[];
 }
 
+export interface NativeUpscaler {
+  upscale(image: NativeImage, onProgress?: (tile: number, tiles: number) => void): Promise<NativeImage>;
+  abort(): boolean;
+  dispose(): void;
+  /** The model's own factor (4 for RealESRGAN x4plus). */
+  readonly scale: number;
+}
+
 export interface NativeBinding {
   Context: { load(params: NativeLoadParams, onLog?: NativeLogCallback, minLogLevel?: number): Promise<NativeContext> };
+  Upscaler: {
+    load(params: { model: string; threads?: number; tileSize?: number }, onLog?: NativeLogCallback, minLogLevel?: number): Promise<NativeUpscaler>;
+  };
   engineInfo(): NativeEngineInfo;
   setLogger(fn: NativeLogCallback | null, minLevel: number): void;
 }

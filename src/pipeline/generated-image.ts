@@ -5,48 +5,44 @@ import { addPngText } from '../util/png-text.js';
 import { invalidParameter, isString } from '../util/is.js';
 import type { GenerationParameters } from './infotext.js';
 
-/** One generated image: raw 8-bit pixels plus the parameters that made it. Encoding goes through sharp. */
-export class GeneratedImage {
+/** Raw 8-bit pixels with encoders through sharp. PNGs carry `infotext`, when there is one, as A1111 does. */
+export class PixelImage {
   readonly width: number;
   readonly height: number;
   /** 3 (RGB) for images from the engine. */
   readonly channels: number;
   /** Raw pixels, row-major, `channels` bytes per pixel. */
   readonly data: Buffer;
-  readonly seed: number;
-  readonly parameters: GenerationParameters;
-  /** The parameters as AUTOMATIC1111 infotext, as written into PNGs. */
-  readonly infotext: string;
+  /** How the image was made, as AUTOMATIC1111 infotext; written into PNGs as the `parameters` text chunk. */
+  readonly infotext: string | undefined;
 
-  constructor(init: { width: number; height: number; channels: number; data: Buffer; parameters: GenerationParameters; infotext: string }) {
+  constructor(init: { width: number; height: number; channels: number; data: Buffer; infotext?: string }) {
     this.width = init.width;
     this.height = init.height;
     this.channels = init.channels;
     this.data = init.data;
-    this.parameters = init.parameters;
-    this.seed = init.parameters.seed;
     this.infotext = init.infotext;
   }
 
   /** A sharp pipeline over the raw pixels, for any further processing. */
   toSharp(): Sharp {
-    return sharp(this.data, { raw: { width: this.width, height: this.height, channels: this.channels as 3 | 4 } });
+    return sharp(this.data, { raw: { width: this.width, height: this.height, channels: this.channels as 1 | 2 | 3 | 4 } });
   }
 
-  /** PNG with the generation parameters in a text chunk named `parameters` (A1111's infotext). */
+  /** PNG with the infotext in a text chunk named `parameters`. */
   async toPNG(options?: PngOptions): Promise<Buffer> {
     const png = await this.toSharp().png(options).toBuffer();
-    return addPngText(png, 'parameters', this.infotext);
+    return this.infotext === undefined ? png : addPngText(png, 'parameters', this.infotext);
   }
 
-  /** JPEG with the parameters in the EXIF ImageDescription. */
+  /** JPEG with the infotext in the EXIF ImageDescription. */
   async toJPEG(options?: JpegOptions): Promise<Buffer> {
-    return this.toSharp().jpeg(options).withExif({ IFD0: { ImageDescription: this.infotext } }).toBuffer();
+    return this.#withExif(this.toSharp().jpeg(options)).toBuffer();
   }
 
-  /** WebP with the parameters in the EXIF ImageDescription. */
+  /** WebP with the infotext in the EXIF ImageDescription. */
   async toWebP(options?: WebpOptions): Promise<Buffer> {
-    return this.toSharp().webp(options).withExif({ IFD0: { ImageDescription: this.infotext } }).toBuffer();
+    return this.#withExif(this.toSharp().webp(options)).toBuffer();
   }
 
   /** Writes the image; the format follows the extension (.png, .jpg/.jpeg, .webp). */
@@ -56,5 +52,22 @@ export class GeneratedImage {
     const encode = { '.png': () => this.toPNG(), '.jpg': () => this.toJPEG(), '.jpeg': () => this.toJPEG(), '.webp': () => this.toWebP() }[ext];
     if (!encode) throw invalidParameter('file', 'path ending in .png, .jpg, .jpeg or .webp', file);
     await fs.writeFile(file, await encode());
+  }
+
+  #withExif(pipeline: Sharp): Sharp {
+    return this.infotext === undefined ? pipeline : pipeline.withExif({ IFD0: { ImageDescription: this.infotext } });
+  }
+}
+
+/** One generated image: its pixels plus the parameters that made it. */
+export class GeneratedImage extends PixelImage {
+  readonly seed: number;
+  readonly parameters: GenerationParameters;
+  declare readonly infotext: string;
+
+  constructor(init: { width: number; height: number; channels: number; data: Buffer; parameters: GenerationParameters; infotext: string }) {
+    super(init);
+    this.parameters = init.parameters;
+    this.seed = init.parameters.seed;
   }
 }

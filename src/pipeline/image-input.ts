@@ -3,7 +3,7 @@ import sharp, { type Sharp } from 'sharp';
 import type { NativeImage } from '../engine/binding.js';
 import { InvalidArgumentError } from '../errors.js';
 import { invalidParameter, isString } from '../util/is.js';
-import { GeneratedImage } from './generated-image.js';
+import { PixelImage } from './generated-image.js';
 
 /** Raw 8-bit pixels, row-major. */
 export interface RawImage {
@@ -13,8 +13,8 @@ export interface RawImage {
   data: Buffer;
 }
 
-/** An image argument: a file path, an encoded image (any format sharp reads), a sharp instance, raw pixels or a GeneratedImage. */
-export type ImageInput = string | Buffer | Uint8Array | Sharp | RawImage | GeneratedImage;
+/** An image argument: a file path, an encoded image (any format sharp reads), a sharp instance, raw pixels or a PixelImage / GeneratedImage. */
+export type ImageInput = string | Buffer | Uint8Array | Sharp | RawImage | PixelImage;
 
 /** How an input image is brought to the requested size: crop to fill, pad to fit, or stretch. */
 export const FIT_MODES = ['cover', 'contain', 'fill'] as const;
@@ -25,7 +25,7 @@ const isRaw = (v: unknown): v is RawImage =>
 
 /** Opens any ImageInput as a sharp pipeline; the parameter name goes into every error. */
 export function openImage(parameter: string, input: unknown): Sharp {
-  if (input instanceof GeneratedImage) return input.toSharp();
+  if (input instanceof PixelImage) return input.toSharp();
   if (isString(input)) {
     if (!fs.existsSync(input)) throw new InvalidArgumentError(parameter, `${parameter} file not found: ${input}`);
     return sharp(input);
@@ -52,7 +52,7 @@ async function decode(parameter: string, pipeline: Sharp): Promise<RawImage> {
 
 /** The input's size in pixels, after EXIF orientation. */
 export async function imageSize(parameter: string, input: unknown): Promise<{ width: number; height: number }> {
-  if (input instanceof GeneratedImage || isRaw(input)) return { width: input.width, height: input.height };
+  if (input instanceof PixelImage || isRaw(input)) return { width: input.width, height: input.height };
   const raw = await decode(parameter, openImage(parameter, input).rotate());
   return { width: raw.width, height: raw.height };
 }

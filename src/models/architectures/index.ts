@@ -1,6 +1,7 @@
 import { LayoutBuilder, type TensorSpec } from '../tensor-spec.js';
 import { autoencoderKL, tinyAutoencoder } from './autoencoder.js';
 import { clipTextL } from './clip-text.js';
+import { rrdbNet } from './esrgan.js';
 import { sd1UnetLora } from './lora.js';
 import { SD1_UNET, SDXS_512_UNET, unet } from './unet.js';
 
@@ -29,6 +30,10 @@ export const SYNTHETIC_ARCHITECTURES = {
     }),
   /** TAESD alone (diffusers AutoencoderTiny names), the separate `taesd` component. */
   taesd: () => layout(tinyAutoencoder),
+  /** RealESRGAN_x4plus: the 4x super-resolution RRDBNet with 23 blocks (16.7 M parameters). */
+  'esrgan-x4plus': () => layout((b) => rrdbNet(b, 23)),
+  /** RealESRGAN_x4plus_anime_6B: the same network with 6 blocks. */
+  'esrgan-x4plus-anime': () => layout((b) => rrdbNet(b, 6)),
   /** A rank-4 kohya-format LoRA over the SD 1.x UNet attention projections (also fits SDXS-512). */
   'sd1-lora': () => layout((b) => sd1UnetLora(b)),
 } as const;
