@@ -3,6 +3,7 @@
 #include <napi.h>
 
 #include "context.h"
+#include "convert.h"
 #include "engine_callbacks.h"
 #include "upscaler.h"
 #include "stable-diffusion.h"
@@ -52,6 +53,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     exports.Set("Upscaler", upscaler);
     exports.Set("engineInfo", Napi::Function::New(env, EngineInfo, "engineInfo"));
     exports.Set("setLogger", Napi::Function::New(env, SetLogger, "setLogger"));
+    exports.Set("convert", Napi::Function::New(env, ConvertModel, "convert"));
     return exports;
 }
 

@@ -12,6 +12,7 @@ export { formatInfotext, type GenerationParameters } from './pipeline/infotext.j
 export { readPngText } from './util/png-text.js';
 export { inspectModelFile, detectFamily, type ModelFileInfo, type ModelFamily, type ModelFormat } from './models/inspect.js';
 export type { ModelComponents } from './models/components.js';
+export { convertModel, type ConvertOptions } from './models/convert.js';
 export { synthesizeModel, syntheticLayout, type SynthesizeOptions, type SyntheticModel } from './models/synthesize.js';
 export { SYNTHETIC_ARCHITECTURES, type SyntheticArchitecture } from './models/architectures/index.js';
 export { setEngineLogger, LOG_LEVELS, type LogLevel, type LogCallback } from './engine/logging.js';

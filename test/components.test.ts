@@ -1,6 +1,7 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { EngineStateError, ModelLoadError, Pipeline, synthesizeModel, type ProgressEvent } from '../src/index.js';
+import { convertModel, EngineStateError, ModelFileError, ModelLoadError, Pipeline, synthesizeModel, type ProgressEvent } from '../src/index.js';
 import { writeSafetensors } from '../src/models/safetensors.js';
 import { sd1Model, tempDir, tinyModel } from './helpers/models.js';
 
@@ -96,5 +97,30 @@ describe('LoRAs from prompt tags', () => {
     const [img] = await fresh.generate({ prompt: 'x', ...o });
     await fresh.dispose();
     expect(img.width).toBe(64);
+  });
+});
+
+describe('convertModel', () => {
+  it('writes a quantized gguf that loads and generates', async () => {
+    const out = path.join(tempDir(), 'sdxs-q8_0.gguf');
+    const info = await convertModel(tinyModel(), out, { weightType: 'q8_0' });
+    expect(info.format).toBe('gguf');
+    expect(info.size).toBeLessThan(fs.statSync(tinyModel()).size * 0.85);
+    const log = collect();
+    const pipe = await Pipeline.load({ model: out, onLog: log.onLog });
+    const [img] = await pipe.generate({ prompt: 'x', width: 64, height: 64, steps: 1, seed: 1 });
+    await pipe.dispose();
+    expect(log.lines.some((l) => /Diffusion model weight type stat: .*q8_0/.test(l))).toBe(true);
+    expect(img.width).toBe(64);
+    fs.rmSync(out);
+  });
+
+  it('refuses outputs it cannot write', async () => {
+    const dir = tempDir();
+    await expect(convertModel(tinyModel(), path.join(dir, 'x.bin'), { weightType: 'q8_0' })).rejects.toThrow(/Expected path ending in .gguf or .safetensors for output/);
+    await expect(convertModel(tinyModel(), path.join(dir, 'x.safetensors'), { weightType: 'q4_0' })).rejects.toThrow('Quantized weight type q4_0 needs a .gguf output');
+    await expect(convertModel(tinyModel(), path.join(dir, 'x.gguf'), { weightType: 'q9' as never })).rejects.toThrow(/for weightType but received "q9"/);
+    await expect(convertModel('/nonexistent.safetensors', path.join(dir, 'x.gguf'), { weightType: 'q8_0' })).rejects.toBeInstanceOf(ModelFileError);
+    expect(fs.readdirSync(dir)).toEqual([]);
   });
 });

@@ -84,6 +84,11 @@ export interface NativeBinding {
     load(params: { model: string; threads?: number; tileSize?: number }, onLog?: NativeLogCallback, minLogLevel?: number): Promise<NativeUpscaler>;
   };
   engineInfo(): NativeEngineInfo;
+  convert(
+    params: { input: string; vae?: string; output: string; weightType: string; tensorTypeRules?: string },
+    onLog?: NativeLogCallback,
+    minLogLevel?: number,
+  ): Promise<void>;
   setLogger(fn: NativeLogCallback | null, minLevel: number): void;
 }
 
