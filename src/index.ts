@@ -6,6 +6,7 @@ export type {
 } from './pipeline/options.js';
 export type { ImageInput, RawImage, FitMode } from './pipeline/image-input.js';
 export type { OutpaintExtend } from './pipeline/image-tasks.js';
+export type { LoraSpec } from './pipeline/loras.js';
 export { WEIGHT_TYPES } from './pipeline/options.js';
 export { SAMPLERS, SCHEDULERS, resolveSampler, resolveScheduler, type Sampler, type Scheduler, type SamplerChoice } from './pipeline/samplers.js';
 export { formatInfotext, type GenerationParameters } from './pipeline/infotext.js';

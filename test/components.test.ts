@@ -69,10 +69,21 @@ describe('LoRAs from prompt tags', () => {
     const [base] = await pipe.generate({ prompt: 'a cabin', ...o });
     const [styled] = await pipe.generate({ prompt: 'a cabin <lora:style:0.8>', ...o });
     const [again] = await pipe.generate({ prompt: 'a cabin', ...o });
-    await pipe.dispose();
     expect(styled.data.equals(base.data)).toBe(false);
     expect(again.data.equals(base.data)).toBe(true);
     expect(styled.infotext.startsWith('a cabin <lora:style:0.8>\n')).toBe(true);
+    const [byOption] = await pipe.generate({ prompt: 'a cabin', loras: [{ name: 'style', weight: 0.8 }], ...o });
+    const [byPath] = await pipe.generate({ prompt: 'a cabin', loras: [{ path: path.join(loraDir, 'style.safetensors'), weight: 0.8 }], ...o });
+    const [off] = await pipe.generate({ prompt: 'a cabin', loras: [{ name: 'style', weight: 0 }], ...o });
+    const [twice] = await pipe.generate({ prompt: 'a cabin <lora:style:0.4>', loras: [{ name: 'style', weight: 0.4 }], ...o });
+    expect(byOption.data.equals(styled.data)).toBe(true);
+    expect(byPath.data.equals(styled.data)).toBe(true);
+    expect(off.data.equals(base.data)).toBe(true);
+    expect(twice.data.equals(base.data)).toBe(false);
+    await expect(pipe.generate({ prompt: 'x', loras: [{ name: 'nope' }], ...o })).rejects.toThrow(`LoRA 'nope' not found in ${loraDir}`);
+    await expect(pipe.generate({ prompt: 'x', loras: [{ path: '/nonexistent.safetensors' }], ...o })).rejects.toThrow('LoRA file not found: /nonexistent.safetensors');
+    await expect(pipe.generate({ prompt: 'x', loras: [{ weight: 1 }], ...o })).rejects.toThrow(/Expected \{ path \} or \{ name \} for loras\[0\]/);
+    await pipe.dispose();
     expect(log.lines.some((l) => /\((\d+) \/ \1\) LoRA tensors have been applied/.test(l))).toBe(true);
     await expect(Pipeline.load({ model: tinyModel(), loraDir }).then(async (p) => {
       try {

@@ -2,6 +2,7 @@ import type { LogCallback, LogLevel } from '../engine/logging.js';
 import type { ModelComponents } from '../models/components.js';
 import type { FitMode, ImageInput } from './image-input.js';
 import type { OutpaintExtend } from './image-tasks.js';
+import type { LoraSpec } from './loras.js';
 import type { Sampler, Scheduler } from './samplers.js';
 
 /** Weight types the engine can convert to at load time. */
@@ -76,6 +77,8 @@ export interface GenerateOptions {
   /** Engine name ('euler_a'), or an A1111 / diffusers name ('DPM++ 2M Karras', 'EulerAncestralDiscreteScheduler'). */
   sampler?: Sampler | (string & {});
   scheduler?: Scheduler | (string & {});
+  /** LoRAs to apply, by path or by name in `loraDir`, on top of any `<lora:name:weight>` prompt tags. */
+  loras?: LoraSpec[];
   /** Images from one call, 1-16. Default 1. */
   batchSize?: number;
   /** Skip the last N-1 CLIP layers (A1111 convention: 1 = none, 2 = penultimate). */

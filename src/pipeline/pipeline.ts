@@ -12,7 +12,7 @@ import { VERSION } from '../version.js';
 import { GeneratedImage } from './generated-image.js';
 import { formatInfotext, type GenerationParameters } from './infotext.js';
 import { align64, img2imgTask, inpaintTask, outpaintTask, type ImageTask } from './image-tasks.js';
-import { extractLoras } from './loras.js';
+import { extractLoras, resolveLoras } from './loras.js';
 import {
   LORA_APPLY_MODES, WEIGHT_TYPES, type GenerateOptions, type Img2ImgOptions, type InpaintOptions, type OutpaintOptions, type LoadOptions, type ProgressEvent, type VaeTilingOptions,
 } from './options.js';
@@ -186,7 +186,9 @@ export class Pipeline {
     const vaeTiling = defined(options.vaeTiling) ? normalizeVaeTiling('vaeTiling', options.vaeTiling) : this.#vaeTiling;
     const signal = optionalSignal('signal', options.signal);
     const onProgress = optionalFunction<(e: ProgressEvent) => void>('onProgress', options.onProgress);
-    const { prompt, loras } = extractLoras(options.prompt, this.#loraDir);
+    const fromPrompt = extractLoras(options.prompt, this.#loraDir);
+    const prompt = fromPrompt.prompt;
+    const loras = [...fromPrompt.loras, ...resolveLoras(options.loras, this.#loraDir)];
 
     const native: NativeGenerateParams = {
       prompt, negativePrompt, width: align64(width), height: align64(height), steps, guidanceScale, seed, batchCount: batchSize,
