@@ -151,8 +151,19 @@ GenerateParams GenerateParams::FromJs(const Napi::Object& o) {
             p.loras.push_back(sd_lora_t{false, static_cast<float>(GetNumber(lora, "multiplier", 1.0)), nullptr});
         }
     }
-    p.init_image = GetImage(o, "initImage");
-    p.mask_image = GetImage(o, "maskImage");
+    p.init_image        = GetImage(o, "initImage");
+    p.mask_image        = GetImage(o, "maskImage");
+    p.control_image     = GetImage(o, "controlImage");
+    p.raw.control_strength = static_cast<float>(GetNumber(o, "controlStrength", p.raw.control_strength));
+    if (Has(o, "controlCanny")) {
+        Napi::Object c  = o.Get("controlCanny").As<Napi::Object>();
+        p.canny         = true;
+        p.canny_high    = static_cast<float>(GetNumber(c, "high", p.canny_high));
+        p.canny_low     = static_cast<float>(GetNumber(c, "low", p.canny_low));
+        p.canny_weak    = static_cast<float>(GetNumber(c, "weak", p.canny_weak));
+        p.canny_strong  = static_cast<float>(GetNumber(c, "strong", p.canny_strong));
+        p.canny_inverse = GetBool(c, "inverse", false);
+    }
     return p;
 }
 
@@ -171,11 +182,16 @@ void GenerateParams::Finalize(sd_ctx_t* ctx) {
     }
     raw.loras      = loras.empty() ? nullptr : loras.data();
     raw.lora_count = static_cast<uint32_t>(loras.size());
-    for (OwnedImage* image : {&init_image, &mask_image}) {
+    for (OwnedImage* image : {&init_image, &mask_image, &control_image}) {
         image->raw.data = image->pixels.empty() ? nullptr : image->pixels.data();
     }
-    raw.init_image = init_image.raw;
-    raw.mask_image = mask_image.raw;
+    if (canny && control_image.raw.data != nullptr) {
+        preprocess_canny(control_image.raw, canny_high, canny_low, canny_weak, canny_strong, canny_inverse);
+        canny = false;  // once, even if Finalize runs again
+    }
+    raw.init_image    = init_image.raw;
+    raw.mask_image    = mask_image.raw;
+    raw.control_image = control_image.raw;
 }
 
 }  // namespace diffusekit

@@ -27,7 +27,11 @@ struct GenerateParams {
     std::string prompt, negative_prompt;
     std::vector<std::string> lora_paths;
     std::vector<sd_lora_t> loras;
-    OwnedImage init_image, mask_image;
+    OwnedImage init_image, mask_image, control_image;
+    // Canny edge detection of the control image, run by the worker before generating.
+    bool canny = false;
+    float canny_high = 0.08f, canny_low = 0.08f, canny_weak = 0.8f, canny_strong = 1.0f;
+    bool canny_inverse = false;
     bool has_sampler   = false;
     bool has_scheduler = false;
     sd_img_gen_params_t raw;

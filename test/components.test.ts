@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { convertModel, EngineStateError, ModelFileError, ModelLoadError, Pipeline, synthesizeModel, type ProgressEvent } from '../src/index.js';
 import { writeSafetensors } from '../src/models/safetensors.js';
@@ -133,5 +134,37 @@ describe('convertModel', () => {
     await expect(convertModel(tinyModel(), path.join(dir, 'x.gguf'), { weightType: 'q9' as never })).rejects.toThrow(/for weightType but received "q9"/);
     await expect(convertModel('/nonexistent.safetensors', path.join(dir, 'x.gguf'), { weightType: 'q8_0' })).rejects.toBeInstanceOf(ModelFileError);
     expect(fs.readdirSync(dir)).toEqual([]);
+  });
+});
+
+describe('ControlNet', () => {
+  it('steers generation by controlImage: strength 0 is exactly no ControlNet, canny preprocessing changes the guidance', async () => {
+    const controlNet = synthesizeModel({ architecture: 'sd1-controlnet' }).path;
+    const pipe = await Pipeline.load({ model: sd1Model(), controlNet });
+    const square = { input: { create: { width: 20, height: 40, channels: 3 as const, background: '#ffffff' } }, left: 10, top: 10 };
+    const control = await sharp({ create: { width: 64, height: 64, channels: 3, background: '#000000' } }).composite([square]).png().toBuffer();
+    const o = { prompt: 'x', width: 64, height: 64, steps: 1, seed: 2 };
+    const [base] = await pipe.generate(o);
+    const [off] = await pipe.generate({ ...o, controlImage: control, controlStrength: 0 });
+    const [on] = await pipe.generate({ ...o, controlImage: control, controlStrength: 1 });
+    const [edges] = await pipe.generate({ ...o, controlImage: control, controlStrength: 1, preprocess: 'canny' });
+    await expect(pipe.generate({ ...o, controlStrength: 1 })).rejects.toThrow('controlStrength needs a controlImage');
+    await pipe.dispose();
+    expect(off.data.equals(base.data)).toBe(true);
+    expect(on.data.equals(base.data)).toBe(false);
+    expect(edges.data.equals(on.data)).toBe(false);
+    expect(edges.infotext).toContain(`ControlNet 0: "Module: canny, Model: ${path.basename(controlNet, '.safetensors')}, Weight: 1"`);
+  });
+
+  it('refuses a controlImage without a ControlNet, and a ControlNet of another family', async () => {
+    const pipe = await Pipeline.load({ model: tinyModel() });
+    await expect(pipe.generate({ prompt: 'x', width: 64, height: 64, controlImage: Buffer.alloc(1) })).rejects.toThrow(
+      'controlImage needs a ControlNet: load the Pipeline with { controlNet }',
+    );
+    await pipe.dispose();
+    const sd2ControlNet = path.join(tempDir(), 'sd2-control.safetensors');
+    const name = 'control_model.input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight';
+    writeSafetensors(sd2ControlNet, [{ name, dtype: 'F16', shape: [320, 1024], byteLength: 320 * 1024 * 2 }], () => new Uint8Array(320 * 1024 * 2));
+    await expect(Pipeline.load({ model: tinyModel(), controlNet: sd2ControlNet })).rejects.toThrow(/controlNet .* is for sd2 models but the model is sd1/);
   });
 });

@@ -45,6 +45,9 @@ export interface NativeGenerateParams {
   loras?: { path: string; multiplier: number }[];
   initImage?: NativeImage;
   maskImage?: NativeImage;
+  controlImage?: NativeImage;
+  controlStrength?: number;
+  controlCanny?: { high?: number; low?: number; weak?: number; strong?: number; inverse?: boolean };
 }
 
 export type NativeLogCallback = (level: number, text: string) => void;

@@ -14,6 +14,8 @@ export interface ModelComponents {
   clipG?: string;
   /** T5-XXL text encoder (SD3, Flux). */
   t5xxl?: string;
+  /** A ControlNet for the model's family; used by calls that pass `controlImage`. */
+  controlNet?: string;
 }
 
-export const COMPONENT_KEYS = ['model', 'diffusionModel', 'vae', 'taesd', 'clipL', 'clipG', 't5xxl'] as const satisfies readonly (keyof ModelComponents)[];
+export const COMPONENT_KEYS = ['model', 'diffusionModel', 'vae', 'taesd', 'clipL', 'clipG', 't5xxl', 'controlNet'] as const satisfies readonly (keyof ModelComponents)[];

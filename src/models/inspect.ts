@@ -192,6 +192,14 @@ export function detectFamily(info: ModelFileInfo): ModelFamily {
   return 'unknown';
 }
 
+/** The family a ControlNet (or UNet) was trained for, from its cross-attention context width. */
+export function contextFamily(info: ModelFileInfo): ModelFamily {
+  const entry = [...(info.shapes?.entries() ?? [])].find(([n]) => n.endsWith('attn2.to_k.weight'));
+  if (!entry) return 'unknown';
+  const width = info.format === 'gguf' ? entry[1][0] : entry[1][entry[1].length - 1];
+  return ({ 768: 'sd1', 1024: 'sd2', 2048: 'sdxl' } as Record<number, ModelFamily>)[width] ?? 'unknown';
+}
+
 /** The native resolution of each family: the default width and height of a generation. */
 export const FAMILY_DEFAULT_SIZE: Record<ModelFamily, number> = {
   sd1: 512,

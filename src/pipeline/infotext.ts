@@ -19,6 +19,8 @@ export interface GenerationParameters {
   denoisingStrength?: number;
   /** Inpainting: the mask's blur in pixels. */
   maskBlur?: number;
+  /** ControlNet guidance, as the A1111 ControlNet extension records it. */
+  controlNet?: { model: string; module: 'none' | 'canny'; weight: number };
 }
 
 /** A1111's quoting: values with a comma, colon or quote are written as JSON strings. */
@@ -39,6 +41,7 @@ export function formatInfotext(p: GenerationParameters, version: string): string
     ['Clip skip', p.clipSkip],
     ['Denoising strength', p.denoisingStrength],
     ['Mask blur', p.maskBlur],
+    ['ControlNet 0', p.controlNet && `Module: ${p.controlNet.module}, Model: ${p.controlNet.model}, Weight: ${p.controlNet.weight}`],
     ['Batch size', p.batchSize > 1 ? p.batchSize : undefined],
     ['Batch pos', p.batchSize > 1 ? p.batchIndex : undefined],
     ['Version', `diffusekit ${version}`],

@@ -77,6 +77,12 @@ export interface GenerateOptions {
   /** Engine name ('euler_a'), or an A1111 / diffusers name ('DPM++ 2M Karras', 'EulerAncestralDiscreteScheduler'). */
   sampler?: Sampler | (string & {});
   scheduler?: Scheduler | (string & {});
+  /** Guidance image for the ControlNet loaded with the Pipeline (edges, pose, depth, ... as the ControlNet expects). */
+  controlImage?: ImageInput;
+  /** How strongly the ControlNet steers, 0-2; 0 is exactly no ControlNet. Default 0.9. */
+  controlStrength?: number;
+  /** Preprocess `controlImage` first: 'canny' turns it into an edge map. Default 'none'. */
+  preprocess?: 'none' | 'canny';
   /** LoRAs to apply, by path or by name in `loraDir`, on top of any `<lora:name:weight>` prompt tags. */
   loras?: LoraSpec[];
   /** Images from one call, 1-16. Default 1. */

@@ -2,15 +2,16 @@ import crypto from 'node:crypto';
 import path from 'node:path';
 import { nativeBinding, type NativeContext, type NativeError, type NativeGenerateParams, type NativeImage, type NativeLoadParams } from '../engine/binding.js';
 import { logLevelFromNative, logLevelToNative } from '../engine/logging.js';
-import { AbortError, DisposedError, EngineStateError, GenerationError, ModelLoadError } from '../errors.js';
+import { AbortError, DisposedError, EngineStateError, GenerationError, InvalidArgumentError, ModelLoadError } from '../errors.js';
 import { COMPONENT_KEYS } from '../models/components.js';
-import { detectFamily, FAMILY_DEFAULT_SIZE, inspectModelFile, type ModelFamily, type ModelFileInfo } from '../models/inspect.js';
+import { contextFamily, detectFamily, FAMILY_DEFAULT_SIZE, inspectModelFile, type ModelFamily, type ModelFileInfo } from '../models/inspect.js';
 import {
   defined, integerIn, invalidParameter, isPlainObject, isString, numberIn, oneOf, optionalBoolean, optionalFunction, optionalSignal, optionalString,
 } from '../util/is.js';
 import { VERSION } from '../version.js';
 import { GeneratedImage } from './generated-image.js';
 import { formatInfotext, type GenerationParameters } from './infotext.js';
+import { openImage, padToCanvas, rgbImage, type ImageInput } from './image-input.js';
 import { align64, img2imgTask, inpaintTask, outpaintTask, type ImageTask } from './image-tasks.js';
 import { extractLoras, resolveLoras } from './loras.js';
 import {
@@ -40,15 +41,22 @@ export class Pipeline {
   #vaeTiling: VaeTilingOptions | undefined;
   /** Loaded with freeParamsImmediately: the weights are gone after one generation. */
   #oneShot: boolean;
+  /** Name of the loaded ControlNet, if any. */
+  #controlNet: string | undefined;
   #spent = false;
   #disposed = false;
 
-  private constructor(native: NativeContext, model: ModelInfo, settings: { loraDir?: string; vaeTiling?: VaeTilingOptions; oneShot: boolean }) {
+  private constructor(
+    native: NativeContext,
+    model: ModelInfo,
+    settings: { loraDir?: string; vaeTiling?: VaeTilingOptions; oneShot: boolean; controlNet?: string },
+  ) {
     this.#native = native;
     this.model = model;
     this.#loraDir = settings.loraDir;
     this.#vaeTiling = settings.vaeTiling;
     this.#oneShot = settings.oneShot;
+    this.#controlNet = settings.controlNet;
   }
 
   /** Validates the model files, then loads them on a worker thread. */
@@ -82,6 +90,11 @@ export class Pipeline {
       family: files.map(detectFamily).find((f) => f !== 'unknown') ?? 'unknown',
       files,
     };
+    const controlFile = params.controlNet ? files.find((f) => f.path === params.controlNet) : undefined;
+    const controlNet = controlFile && { name: path.basename(controlFile.path, path.extname(controlFile.path)), family: contextFamily(controlFile) };
+    if (controlNet && controlNet.family !== 'unknown' && model.family !== 'unknown' && controlNet.family !== model.family) {
+      throw new InvalidArgumentError('controlNet', `controlNet ${controlFile!.path} is for ${controlNet.family} models but the model is ${model.family}`);
+    }
     const log = onLog ? (level: number, text: string) => onLog(logLevelFromNative(level), text) : undefined;
     let native: NativeContext;
     try {
@@ -89,7 +102,7 @@ export class Pipeline {
     } catch (err) {
       throw new ModelLoadError((err as Error).message);
     }
-    return new Pipeline(native, model, { loraDir, vaeTiling, oneShot: params.freeParamsImmediately });
+    return new Pipeline(native, model, { loraDir, vaeTiling, oneShot: params.freeParamsImmediately, controlNet: controlNet?.name });
   }
 
   get disposed(): boolean {
@@ -186,6 +199,7 @@ export class Pipeline {
     const vaeTiling = defined(options.vaeTiling) ? normalizeVaeTiling('vaeTiling', options.vaeTiling) : this.#vaeTiling;
     const signal = optionalSignal('signal', options.signal);
     const onProgress = optionalFunction<(e: ProgressEvent) => void>('onProgress', options.onProgress);
+    const control = this.#prepareControl(options);
     const fromPrompt = extractLoras(options.prompt, this.#loraDir);
     const prompt = fromPrompt.prompt;
     const loras = [...fromPrompt.loras, ...resolveLoras(options.loras, this.#loraDir)];
@@ -198,12 +212,36 @@ export class Pipeline {
       prompt: options.prompt, negativePrompt, steps, sampler: choice.sampler, scheduler, guidanceScale, seed, width, height,
       model: this.model.name, clipSkip, batchSize, batchIndex: 0,
     };
-    return { native, parameters, signal, onProgress, requested };
+    return { native, parameters, signal, onProgress, requested, control };
+  }
+
+  #prepareControl(options: GenerateOptions): PreparedJob['control'] {
+    if (!defined(options.controlImage)) {
+      for (const key of ['controlStrength', 'preprocess'] as const) {
+        if (defined(options[key])) throw new InvalidArgumentError(key, `${key} needs a controlImage`);
+      }
+      return undefined;
+    }
+    if (!this.#controlNet) throw new InvalidArgumentError('controlImage', 'controlImage needs a ControlNet: load the Pipeline with { controlNet }');
+    openImage('controlImage', options.controlImage);
+    return {
+      image: options.controlImage as ImageInput,
+      strength: numberIn('controlStrength', options.controlStrength, 0, 2, 0.9),
+      module: defined(options.preprocess) ? oneOf('preprocess', options.preprocess, ['none', 'canny'] as const) : 'none',
+    };
   }
 
   async #run(job: PreparedJob): Promise<GeneratedImage[]> {
     if (this.#disposed) throw new DisposedError();
     const finish = job.task ? await job.task.prepare({ native: job.native, parameters: job.parameters, ...job.requested }) : undefined;
+    if (job.control) {
+      const { width, height } = job.parameters;
+      const image = await rgbImage('controlImage', job.control.image, width, height, 'cover');
+      job.native.controlImage = await padToCanvas(image, job.native.width, job.native.height);
+      job.native.controlStrength = job.control.strength;
+      if (job.control.module === 'canny') job.native.controlCanny = {};
+      job.parameters.controlNet = { model: this.#controlNet!, module: job.control.module, weight: job.control.strength };
+    }
     if (job.signal?.aborted) throw abortErrorFor(job.signal);
     const started = performance.now();
     const report = job.onProgress ? progressReporter(job.onProgress, job.native.batchCount, started) : undefined;
@@ -237,6 +275,7 @@ interface PreparedJob {
   /** The size the caller asked for; undefined sides come from the input image. */
   requested: { width?: number; height?: number };
   task?: ImageTask;
+  control?: { image: ImageInput; strength: number; module: 'none' | 'canny' };
 }
 
 function dimension(parameter: string, value: unknown, fallback: number): number {

@@ -3,7 +3,7 @@ import { autoencoderKL, tinyAutoencoder } from './autoencoder.js';
 import { clipTextL } from './clip-text.js';
 import { rrdbNet } from './esrgan.js';
 import { sd1UnetLora } from './lora.js';
-import { SD1_UNET, SDXS_512_UNET, unet } from './unet.js';
+import { controlNet, SD1_UNET, SDXS_512_UNET, unet } from './unet.js';
 
 /** Single-file checkpoint layouts the synthesizer can write. */
 export const SYNTHETIC_ARCHITECTURES = {
@@ -30,6 +30,8 @@ export const SYNTHETIC_ARCHITECTURES = {
     }),
   /** TAESD alone (diffusers AutoencoderTiny names), the separate `taesd` component. */
   taesd: () => layout(tinyAutoencoder),
+  /** ControlNet for SD 1.x (control_v11p_sd15_* layout, `control_model.` prefix): 361 M parameters. */
+  'sd1-controlnet': () => layout((b) => b.scoped('control_model', (s) => controlNet(s, SD1_UNET))),
   /** RealESRGAN_x4plus: the 4x super-resolution RRDBNet with 23 blocks (16.7 M parameters). */
   'esrgan-x4plus': () => layout((b) => rrdbNet(b, 23)),
   /** RealESRGAN_x4plus_anime_6B: the same network with 6 blocks. */

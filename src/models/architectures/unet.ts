@@ -68,8 +68,12 @@ function spatialTransformer(b: LayoutBuilder, name: string, ch: number, contextD
   });
 }
 
-/** Tensor layout of the UNet; block numbering follows the original LDM code and its tiny variants. */
-export function unet(b: LayoutBuilder, c: UnetConfig): void {
+/**
+ * Tensor layout of the UNet; block numbering follows the original LDM code and its tiny variants.
+ * Returns the output channels of each input block, in order (what skip connections and ControlNet's
+ * zero convolutions see).
+ */
+export function unet(b: LayoutBuilder, c: UnetConfig): number[] {
   const mc = c.modelChannels;
   const emb = mc * 4;
   b.linear('time_embed.0', mc, emb);
@@ -97,6 +101,7 @@ export function unet(b: LayoutBuilder, c: UnetConfig): void {
     }
   });
 
+  const inputChannels = [...skipChannels];
   if (!c.tiny) {
     resBlock(b, 'middle_block.0', ch, ch, emb);
     spatialTransformer(b, 'middle_block.1', ch, c.contextDim);
@@ -129,4 +134,22 @@ export function unet(b: LayoutBuilder, c: UnetConfig): void {
 
   b.norm('out.0', mc);
   b.conv('out.2', mc, 4, 3);
+  return inputChannels;
+}
+
+/**
+ * ControlNet (ControlNet 1.0/1.1 names): a copy of the UNet's encoder and middle block, the hint encoder for
+ * the 3-channel control image, and a 1x1 'zero convolution' after every input block (trained, so not zero).
+ */
+export function controlNet(b: LayoutBuilder, c: UnetConfig): void {
+  const full = new LayoutBuilder();
+  const inputChannels = unet(full, c);
+  for (const t of full.tensors) {
+    if (/^(time_embed|input_blocks|middle_block)\./.test(t.name)) b.add(t.name, t.shape, t.init);
+  }
+  inputChannels.forEach((ch, i) => b.conv(`zero_convs.${i}.0`, ch, ch, 1));
+  const hint: [number, number][] = [[3, 16], [16, 16], [16, 32], [32, 32], [32, 96], [96, 96], [96, 256], [256, c.modelChannels]];
+  hint.forEach(([inCh, outCh], i) => b.conv(`input_hint_block.${i * 2}`, inCh, outCh, 3));
+  const mid = inputChannels[inputChannels.length - 1];
+  b.conv('middle_block_out.0', mid, mid, 1);
 }
