@@ -10,10 +10,14 @@
 namespace diffusekit {
 namespace {
 
+// A progress report, or (when preview is set) a preview image of the current latent.
 struct ProgressEvent {
-    int step;
-    int steps;
-    float seconds;
+    int step        = 0;
+    int steps       = 0;
+    float seconds   = 0;
+    bool is_preview = false;
+    uint32_t width = 0, height = 0, channels = 0;
+    std::vector<uint8_t> preview;
 };
 
 struct GeneratedImage {
@@ -79,6 +83,7 @@ class GenerateWorker : public Napi::AsyncProgressQueueWorker<ProgressEvent> {
         }
         job_.min_log_level = context_->min_log_level();
         job_.abort_flag    = context_->abort_flag();
+        job_.preview_mode  = params_.preview_mode;
         job_.on_log        = [this](int level, const std::string& text) { ForwardLog(context_->logger(), level, text); };
     }
 
@@ -86,7 +91,20 @@ class GenerateWorker : public Napi::AsyncProgressQueueWorker<ProgressEvent> {
 
     void Execute(const ExecutionProgress& progress) override {
         job_.on_progress = [&progress](int step, int steps, float seconds) {
-            ProgressEvent event{step, steps, seconds};
+            ProgressEvent event;
+            event.step    = step;
+            event.steps   = steps;
+            event.seconds = seconds;
+            progress.Send(&event, 1);
+        };
+        job_.on_preview = [&progress](int step, const sd_image_t& image) {
+            ProgressEvent event;
+            event.step       = step;
+            event.is_preview = true;
+            event.width      = image.width;
+            event.height     = image.height;
+            event.channels   = image.channel;
+            event.preview.assign(image.data, image.data + static_cast<size_t>(image.width) * image.height * image.channel);
             progress.Send(&event, 1);
         };
         ScopedJob scope(&job_);
@@ -108,16 +126,27 @@ class GenerateWorker : public Napi::AsyncProgressQueueWorker<ProgressEvent> {
             SetError(job_.ErrorSummary("Generation failed"));
         }
         job_.on_progress = nullptr;
+        job_.on_preview  = nullptr;
     }
 
+    // onProgress(step, steps, seconds) for progress; onProgress(step, 0, 0, image) for a preview.
     void OnProgress(const ProgressEvent* events, size_t count) override {
         if (on_progress_.IsEmpty()) {
             return;
         }
         Napi::Env env = Env();
         for (size_t i = 0; i < count; i++) {
-            on_progress_.Call({Napi::Number::New(env, events[i].step), Napi::Number::New(env, events[i].steps),
-                               Napi::Number::New(env, events[i].seconds)});
+            const ProgressEvent& e = events[i];
+            if (!e.is_preview) {
+                on_progress_.Call({Napi::Number::New(env, e.step), Napi::Number::New(env, e.steps), Napi::Number::New(env, e.seconds)});
+                continue;
+            }
+            Napi::Object image = Napi::Object::New(env);
+            image.Set("width", e.width);
+            image.Set("height", e.height);
+            image.Set("channels", e.channels);
+            image.Set("data", Napi::Buffer<uint8_t>::Copy(env, e.preview.data(), e.preview.size()));
+            on_progress_.Call({Napi::Number::New(env, e.step), Napi::Number::New(env, 0), Napi::Number::New(env, 0), image});
         }
     }
 

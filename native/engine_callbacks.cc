@@ -14,6 +14,9 @@ constexpr size_t kRecentErrors = 6;
 
 thread_local JobBinding* current_job = nullptr;
 
+std::mutex preview_mutex;
+int preview_jobs = 0;
+
 std::mutex fallback_mutex;
 Napi::ThreadSafeFunction fallback_logger;
 int fallback_min_level = 4;
@@ -63,6 +66,26 @@ void OnEngineProgress(int step, int steps, float seconds, void*) {
     }
 }
 
+void OnEnginePreview(int step, int frame_count, sd_image_t* frames, bool, void*) {
+    JobBinding* job = current_job;
+    if (job != nullptr && job->on_preview && frame_count > 0 && frames != nullptr) {
+        job->on_preview(step, frames[0]);
+    }
+}
+
+void BeginPreviews(int mode) {
+    std::lock_guard<std::mutex> lock(preview_mutex);
+    preview_jobs++;
+    sd_set_preview_callback(OnEnginePreview, static_cast<preview_t>(mode), 1, true, false, nullptr);
+}
+
+void EndPreviews() {
+    std::lock_guard<std::mutex> lock(preview_mutex);
+    if (--preview_jobs == 0) {
+        sd_set_preview_callback(nullptr, PREVIEW_NONE, 1, false, false, nullptr);
+    }
+}
+
 // ggml calls this before abort(). On a job's thread, outside ggml's compute threads, the check failed
 // while building a graph: unwinding to the worker (ggml's C code is built with -fexceptions) turns the
 // process abort into a rejected promise. Anywhere else the abort goes ahead.
@@ -105,9 +128,15 @@ std::string JobBinding::ErrorSummary(const std::string& fallback) const {
 ScopedJob::ScopedJob(JobBinding* job) : previous_(current_job) {
     current_job = job;
     diffusekit_bind_abort_flag(job->abort_flag, &job->abort_armed);
+    if (job->preview_mode != 0) {
+        BeginPreviews(job->preview_mode);
+    }
 }
 
 ScopedJob::~ScopedJob() {
+    if (current_job->preview_mode != 0) {
+        EndPreviews();
+    }
     current_job = previous_;
     diffusekit_bind_abort_flag(previous_ != nullptr ? previous_->abort_flag : nullptr,
                                previous_ != nullptr ? &previous_->abort_armed : nullptr);

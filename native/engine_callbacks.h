@@ -9,6 +9,8 @@
 #include <functional>
 #include <string>
 
+#include "stable-diffusion.h"
+
 namespace diffusekit {
 
 // What one worker-thread job wants from the engine's callbacks.
@@ -16,6 +18,9 @@ struct JobBinding {
     int min_log_level = 4;  // engine levels 0..3 (debug..error); 4 = forward none
     std::function<void(int level, const std::string& text)> on_log;
     std::function<void(int step, int steps, float seconds)> on_progress;
+    // Previews of the current latent; preview_mode is the engine's preview_t (0 = none).
+    std::function<void(int step, const sd_image_t& image)> on_preview;
+    int preview_mode = 0;
     const std::atomic<bool>* abort_flag = nullptr;
     // Set at the first progress report of sampling: from there on a failed compute is handled by the
     // engine, so an abort may stop it (see diffusekit_hooks.h).
@@ -25,7 +30,9 @@ struct JobBinding {
     std::string ErrorSummary(const std::string& fallback) const;
 };
 
-// Binds a job to the calling thread for its lifetime (log capture, progress, cancellation).
+// Binds a job to the calling thread for its lifetime (log capture, progress, previews, cancellation).
+// The engine's preview mode is process-wide: it is on while any bound job asks for previews (the last
+// job to start picks the mode when several differ).
 class ScopedJob {
    public:
     explicit ScopedJob(JobBinding* job);

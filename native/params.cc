@@ -88,6 +88,7 @@ ContextParams ContextParams::FromJs(const Napi::Object& o) {
     p.raw.offload_params_to_cpu = GetBool(o, "offloadToCpu", p.raw.offload_params_to_cpu);
     p.raw.keep_vae_on_cpu  = GetBool(o, "vaeOnCpu", p.raw.keep_vae_on_cpu);
     p.raw.keep_clip_on_cpu = GetBool(o, "clipOnCpu", p.raw.keep_clip_on_cpu);
+    p.raw.tae_preview_only = GetBool(o, "taesdPreviewOnly", p.raw.tae_preview_only);
     if (Has(o, "weightType")) {
         p.raw.wtype = ParseEnum(env, GetString(o, "weightType"), str_to_sd_type, SD_TYPE_COUNT, "weight type");
     }
@@ -155,6 +156,9 @@ GenerateParams GenerateParams::FromJs(const Napi::Object& o) {
     p.mask_image        = GetImage(o, "maskImage");
     p.control_image     = GetImage(o, "controlImage");
     p.raw.control_strength = static_cast<float>(GetNumber(o, "controlStrength", p.raw.control_strength));
+    if (Has(o, "previewMode")) {
+        p.preview_mode = ParseEnum(env, GetString(o, "previewMode"), str_to_preview, PREVIEW_COUNT, "preview mode");
+    }
     if (Has(o, "controlCanny")) {
         Napi::Object c  = o.Get("controlCanny").As<Napi::Object>();
         p.canny         = true;

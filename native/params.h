@@ -32,6 +32,7 @@ struct GenerateParams {
     bool canny = false;
     float canny_high = 0.08f, canny_low = 0.08f, canny_weak = 0.8f, canny_strong = 1.0f;
     bool canny_inverse = false;
+    int preview_mode   = 0;  // preview_t
     bool has_sampler   = false;
     bool has_scheduler = false;
     sd_img_gen_params_t raw;

@@ -78,6 +78,22 @@ describe('Pipeline on the synthetic SDXS-512 model', () => {
     expect(events.every((e, i) => i === 0 || e.elapsed >= events[i - 1].elapsed)).toBe(true);
   });
 
+  it('attaches latent previews to progress events every N steps', async () => {
+    const seen: [number, number | undefined][] = [];
+    const [img] = await pipe.generate({
+      prompt: 'x', ...small, steps: 5, seed: 1, preview: { every: 2 },
+      onProgress: (e) => seen.push([e.step, e.preview?.width]),
+    });
+    // 'proj' previews are at latent resolution: 1/8 of the (64-aligned) canvas.
+    expect(seen).toEqual([[1, undefined], [2, 8], [3, undefined], [4, 8], [5, 8]]);
+    const decoded: number[] = [];
+    const [same] = await pipe.generate({ prompt: 'x', ...small, steps: 5, seed: 1, preview: { mode: 'vae' }, onProgress: (e) => e.preview && decoded.push(e.preview.width) });
+    expect(decoded).toEqual([64, 64, 64, 64, 64]);
+    expect(same.data.equals(img.data)).toBe(true); // previews do not change the result
+    await expect(pipe.generate({ prompt: 'x', ...small, preview: {} })).rejects.toThrow('preview needs onProgress');
+    await expect(pipe.generate({ prompt: 'x', ...small, preview: { mode: 'tae' }, onProgress: () => {} })).rejects.toThrow(/preview mode 'tae' needs a taesd model/);
+  });
+
   it('stops within one step on abort, and the next call succeeds', async () => {
     const controller = new AbortController();
     const steps: number[] = [];

@@ -19,6 +19,7 @@ export interface NativeLoadParams extends ModelComponents {
   flashAttention?: boolean;
   vaeDecodeOnly?: boolean;
   freeParamsImmediately?: boolean;
+  taesdPreviewOnly?: boolean;
   loraApplyMode?: 'auto' | 'immediately' | 'at_runtime';
   mmap?: boolean;
   offloadToCpu?: boolean;
@@ -46,12 +47,14 @@ export interface NativeGenerateParams {
   initImage?: NativeImage;
   maskImage?: NativeImage;
   controlImage?: NativeImage;
+  previewMode?: 'proj' | 'tae' | 'vae';
   controlStrength?: number;
   controlCanny?: { high?: number; low?: number; weak?: number; strong?: number; inverse?: boolean };
 }
 
 export type NativeLogCallback = (level: number, text: string) => void;
-export type NativeProgressCallback = (step: number, steps: number, secondsPerStep: number) => void;
+/** Progress: (step, steps, secondsPerStep). A preview arrives as (step, 0, 0, image). */
+export type NativeProgressCallback = (step: number, steps: number, secondsPerStep: number, preview?: NativeImage) => void;
 
 export interface NativeContext {
   generate(params: NativeGenerateParams, onProgress?: NativeProgressCallback): Promise<NativeImage[]>;

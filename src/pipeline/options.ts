@@ -1,5 +1,6 @@
 import type { LogCallback, LogLevel } from '../engine/logging.js';
 import type { ModelComponents } from '../models/components.js';
+import type { PixelImage } from './generated-image.js';
 import type { FitMode, ImageInput } from './image-input.js';
 import type { OutpaintExtend } from './image-tasks.js';
 import type { LoraSpec } from './loras.js';
@@ -26,6 +27,8 @@ export interface LoadOptions extends ModelComponents {
   flashAttention?: boolean;
   /** Decode the image in tiles to bound memory; `true` for the engine's tile defaults. */
   vaeTiling?: boolean | VaeTilingOptions;
+  /** Use the `taesd` model only for previews, the full VAE for results. Default false (TAESD does both). */
+  taesdPreviewOnly?: boolean;
   /** Folder searched for `<lora:name:weight>` prompt tags. */
   loraDir?: string;
   /**
@@ -60,6 +63,19 @@ export interface ProgressEvent {
   images: number;
   /** Seconds since generate() started working (queue time excluded). */
   elapsed: number;
+  /** With the `preview` option: the current latent as a (small, for 'proj') image, every `preview.every` steps. */
+  preview?: PixelImage;
+}
+
+export interface PreviewOptions {
+  /** A preview every N sampling steps (and at the last). Default 1. */
+  every?: number;
+  /**
+   * 'proj' (default): a fast linear projection of the latent, at latent resolution. 'tae': decoded by the
+   * `taesd` model (load it with `taesdPreviewOnly`). 'vae': decoded by the full VAE (slow). The engine computes
+   * a preview each step whatever `every` is.
+   */
+  mode?: 'proj' | 'tae' | 'vae';
 }
 
 export interface GenerateOptions {
@@ -94,6 +110,8 @@ export interface GenerateOptions {
   vaeTiling?: boolean | VaeTilingOptions;
   signal?: AbortSignal;
   onProgress?: (event: ProgressEvent) => void;
+  /** Attach preview images of the current latent to progress events (needs `onProgress`). */
+  preview?: PreviewOptions;
 }
 
 export interface Img2ImgOptions extends GenerateOptions {

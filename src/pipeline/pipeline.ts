@@ -1,6 +1,8 @@
 import crypto from 'node:crypto';
 import path from 'node:path';
-import { nativeBinding, type NativeContext, type NativeError, type NativeGenerateParams, type NativeImage, type NativeLoadParams } from '../engine/binding.js';
+import {
+  nativeBinding, type NativeContext, type NativeError, type NativeGenerateParams, type NativeImage, type NativeLoadParams, type NativeProgressCallback,
+} from '../engine/binding.js';
 import { logLevelFromNative, logLevelToNative } from '../engine/logging.js';
 import { AbortError, DisposedError, EngineStateError, GenerationError, InvalidArgumentError, ModelLoadError } from '../errors.js';
 import { COMPONENT_KEYS } from '../models/components.js';
@@ -9,7 +11,7 @@ import {
   defined, integerIn, invalidParameter, isPlainObject, isString, numberIn, oneOf, optionalBoolean, optionalFunction, optionalSignal, optionalString,
 } from '../util/is.js';
 import { VERSION } from '../version.js';
-import { GeneratedImage } from './generated-image.js';
+import { GeneratedImage, PixelImage } from './generated-image.js';
 import { formatInfotext, type GenerationParameters } from './infotext.js';
 import { openImage, padToCanvas, rgbImage, type ImageInput } from './image-input.js';
 import { align64, img2imgTask, inpaintTask, outpaintTask, type ImageTask } from './image-tasks.js';
@@ -43,13 +45,14 @@ export class Pipeline {
   #oneShot: boolean;
   /** Name of the loaded ControlNet, if any. */
   #controlNet: string | undefined;
+  #hasTaesd: boolean;
   #spent = false;
   #disposed = false;
 
   private constructor(
     native: NativeContext,
     model: ModelInfo,
-    settings: { loraDir?: string; vaeTiling?: VaeTilingOptions; oneShot: boolean; controlNet?: string },
+    settings: { loraDir?: string; vaeTiling?: VaeTilingOptions; oneShot: boolean; controlNet?: string; hasTaesd: boolean },
   ) {
     this.#native = native;
     this.model = model;
@@ -57,6 +60,7 @@ export class Pipeline {
     this.#vaeTiling = settings.vaeTiling;
     this.#oneShot = settings.oneShot;
     this.#controlNet = settings.controlNet;
+    this.#hasTaesd = settings.hasTaesd;
   }
 
   /** Validates the model files, then loads them on a worker thread. */
@@ -78,6 +82,7 @@ export class Pipeline {
     params.vaeDecodeOnly = optionalBoolean('vaeDecodeOnly', options.vaeDecodeOnly) ?? false;
     params.freeParamsImmediately = optionalBoolean('freeParamsImmediately', options.freeParamsImmediately) ?? false;
     params.mmap = optionalBoolean('mmap', options.mmap);
+    params.taesdPreviewOnly = optionalBoolean('taesdPreviewOnly', options.taesdPreviewOnly);
     const loraDir = optionalString('loraDir', options.loraDir);
     params.loraApplyMode = defined(options.loraApplyMode) ? oneOf('loraApplyMode', options.loraApplyMode, LORA_APPLY_MODES) : 'at_runtime';
     const vaeTiling = normalizeVaeTiling('vaeTiling', options.vaeTiling);
@@ -102,7 +107,7 @@ export class Pipeline {
     } catch (err) {
       throw new ModelLoadError((err as Error).message);
     }
-    return new Pipeline(native, model, { loraDir, vaeTiling, oneShot: params.freeParamsImmediately, controlNet: controlNet?.name });
+    return new Pipeline(native, model, { loraDir, vaeTiling, oneShot: params.freeParamsImmediately, controlNet: controlNet?.name, hasTaesd: params.taesd !== undefined });
   }
 
   get disposed(): boolean {
@@ -199,6 +204,7 @@ export class Pipeline {
     const vaeTiling = defined(options.vaeTiling) ? normalizeVaeTiling('vaeTiling', options.vaeTiling) : this.#vaeTiling;
     const signal = optionalSignal('signal', options.signal);
     const onProgress = optionalFunction<(e: ProgressEvent) => void>('onProgress', options.onProgress);
+    const preview = this.#preparePreview(options.preview, onProgress !== undefined);
     const control = this.#prepareControl(options);
     const fromPrompt = extractLoras(options.prompt, this.#loraDir);
     const prompt = fromPrompt.prompt;
@@ -206,13 +212,24 @@ export class Pipeline {
 
     const native: NativeGenerateParams = {
       prompt, negativePrompt, width: align64(width), height: align64(height), steps, guidanceScale, seed, batchCount: batchSize,
-      clipSkip: clipSkip ?? -1, sampler: choice.sampler, scheduler, eta, vaeTiling, loras,
+      clipSkip: clipSkip ?? -1, sampler: choice.sampler, scheduler, eta, vaeTiling, loras, previewMode: preview?.mode,
     };
     const parameters: GenerationParameters = {
       prompt: options.prompt, negativePrompt, steps, sampler: choice.sampler, scheduler, guidanceScale, seed, width, height,
       model: this.model.name, clipSkip, batchSize, batchIndex: 0,
     };
-    return { native, parameters, signal, onProgress, requested, control };
+    return { native, parameters, signal, onProgress, requested, control, previewEvery: preview?.every };
+  }
+
+  #preparePreview(value: unknown, hasProgress: boolean): { every: number; mode: 'proj' | 'tae' | 'vae' } | undefined {
+    if (value === undefined) return undefined;
+    if (!isPlainObject(value)) throw invalidParameter('preview', '{ every, mode }', value);
+    if (!hasProgress) throw new InvalidArgumentError('preview', 'preview needs onProgress, which receives the images');
+    const mode = defined(value.mode) ? oneOf('preview.mode', value.mode, ['proj', 'tae', 'vae'] as const) : 'proj';
+    if (mode === 'tae' && !this.#hasTaesd) {
+      throw new InvalidArgumentError('preview.mode', "preview mode 'tae' needs a taesd model: load the Pipeline with { taesd, taesdPreviewOnly: true }");
+    }
+    return { every: integerIn('preview.every', value.every, 1, 1000, 1), mode };
   }
 
   #prepareControl(options: GenerateOptions): PreparedJob['control'] {
@@ -244,7 +261,7 @@ export class Pipeline {
     }
     if (job.signal?.aborted) throw abortErrorFor(job.signal);
     const started = performance.now();
-    const report = job.onProgress ? progressReporter(job.onProgress, job.native.batchCount, started) : undefined;
+    const report = job.onProgress ? progressReporter(job.onProgress, job.native.batchCount, started, job.previewEvery) : undefined;
     let images: NativeImage[];
     try {
       images = await this.#native.generate(job.native, report);
@@ -276,6 +293,7 @@ interface PreparedJob {
   requested: { width?: number; height?: number };
   task?: ImageTask;
   control?: { image: ImageInput; strength: number; module: 'none' | 'canny' };
+  previewEvery?: number;
 }
 
 function dimension(parameter: string, value: unknown, fallback: number): number {
@@ -311,13 +329,22 @@ function centerCrop(image: NativeImage, width: number, height: number): NativeIm
 /**
  * Turns the engine's progress callbacks into ProgressEvents: step 0 announcements are dropped, each
  * image's sampling runs 1..steps, and callbacks after the last image's last step are tiled VAE decode.
+ * A preview of step s arrives just before the progress of step s and rides on that event.
  */
-function progressReporter(onProgress: (e: ProgressEvent) => void, images: number, started: number) {
+function progressReporter(onProgress: (e: ProgressEvent) => void, images: number, started: number, previewEvery?: number): NativeProgressCallback {
   let image = 0;
   let decoding = false;
-  return (step: number, steps: number) => {
+  let preview: NativeImage | undefined;
+  return (step, steps, _seconds, previewImage) => {
+    if (previewImage) {
+      preview = previewImage;
+      return;
+    }
     if (step === 0) return;
-    onProgress({ phase: decoding ? 'decoding' : 'sampling', step, steps, image: Math.min(image, images - 1), images, elapsed: (performance.now() - started) / 1000 });
+    const event: ProgressEvent = { phase: decoding ? 'decoding' : 'sampling', step, steps, image: Math.min(image, images - 1), images, elapsed: (performance.now() - started) / 1000 };
+    if (preview && previewEvery && !decoding && (step % previewEvery === 0 || step === steps)) event.preview = new PixelImage(preview);
+    preview = undefined;
+    onProgress(event);
     if (!decoding && step === steps && ++image === images) decoding = true;
   };
 }
