@@ -69,14 +69,15 @@ ContextParams ContextParams::FromJs(const Napi::Object& o) {
     p.t5xxl           = GetString(o, "t5xxl");
     p.control_net     = GetString(o, "controlNet");
 
-    p.raw.model_path           = OrNull(p.model);
-    p.raw.diffusion_model_path = OrNull(p.diffusion_model);
-    p.raw.vae_path             = OrNull(p.vae);
-    p.raw.taesd_path           = OrNull(p.taesd);
-    p.raw.clip_l_path          = OrNull(p.clip_l);
-    p.raw.clip_g_path          = OrNull(p.clip_g);
-    p.raw.t5xxl_path           = OrNull(p.t5xxl);
-    p.raw.control_net_path     = OrNull(p.control_net);
+    if (Has(o, "embeddings")) {
+        Napi::Array list = o.Get("embeddings").As<Napi::Array>();
+        for (uint32_t i = 0; i < list.Length(); i++) {
+            Napi::Object e = list.Get(i).As<Napi::Object>();
+            p.embedding_names.push_back(GetString(e, "name"));
+            p.embedding_paths.push_back(GetString(e, "path"));
+        }
+    }
+    p.PointAtOwnedStrings();
 
     p.raw.n_threads        = static_cast<int>(GetNumber(o, "threads", p.raw.n_threads));
     p.raw.vae_decode_only  = GetBool(o, "vaeDecodeOnly", false);
@@ -101,6 +102,38 @@ ContextParams ContextParams::FromJs(const Napi::Object& o) {
         p.raw.sampler_rng_type = p.raw.rng_type;
     }
     return p;
+}
+
+ContextParams::ContextParams(ContextParams&& other) noexcept
+    : model(std::move(other.model)),
+      diffusion_model(std::move(other.diffusion_model)),
+      vae(std::move(other.vae)),
+      taesd(std::move(other.taesd)),
+      clip_l(std::move(other.clip_l)),
+      clip_g(std::move(other.clip_g)),
+      t5xxl(std::move(other.t5xxl)),
+      control_net(std::move(other.control_net)),
+      embedding_names(std::move(other.embedding_names)),
+      embedding_paths(std::move(other.embedding_paths)),
+      raw(other.raw) {
+    PointAtOwnedStrings();
+}
+
+void ContextParams::PointAtOwnedStrings() {
+    raw.model_path           = OrNull(model);
+    raw.diffusion_model_path = OrNull(diffusion_model);
+    raw.vae_path             = OrNull(vae);
+    raw.taesd_path           = OrNull(taesd);
+    raw.clip_l_path          = OrNull(clip_l);
+    raw.clip_g_path          = OrNull(clip_g);
+    raw.t5xxl_path           = OrNull(t5xxl);
+    raw.control_net_path     = OrNull(control_net);
+    embeddings.clear();
+    for (size_t i = 0; i < embedding_names.size(); i++) {
+        embeddings.push_back(sd_embedding_t{embedding_names[i].c_str(), embedding_paths[i].c_str()});
+    }
+    raw.embeddings      = embeddings.empty() ? nullptr : embeddings.data();
+    raw.embedding_count = static_cast<uint32_t>(embeddings.size());
 }
 
 GenerateParams GenerateParams::FromJs(const Napi::Object& o) {

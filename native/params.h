@@ -13,9 +13,16 @@ namespace diffusekit {
 
 struct ContextParams {
     std::string model, diffusion_model, vae, taesd, clip_l, clip_g, t5xxl, control_net;
+    std::vector<std::string> embedding_names, embedding_paths;
+    std::vector<sd_embedding_t> embeddings;
     sd_ctx_params_t raw;
 
     static ContextParams FromJs(const Napi::Object& options);
+    ContextParams() = default;
+    ContextParams(ContextParams&& other) noexcept;  // re-points raw's strings at the moved-to copies
+
+   private:
+    void PointAtOwnedStrings();
 };
 
 struct OwnedImage {

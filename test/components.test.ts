@@ -168,3 +168,24 @@ describe('ControlNet', () => {
     await expect(Pipeline.load({ model: tinyModel(), controlNet: sd2ControlNet })).rejects.toThrow(/controlNet .* is for sd2 models but the model is sd1/);
   });
 });
+
+describe('textual inversion embeddings', () => {
+  it('uses an embedding from embeddingDir where the prompt names it', async () => {
+    const embeddingDir = tempDir();
+    synthesizeModel({ architecture: 'sd1-embedding', output: path.join(embeddingDir, 'mystyle.safetensors') });
+    const o = { width: 64, height: 64, steps: 1, seed: 4 };
+    const plain = await Pipeline.load({ model: tinyModel() });
+    const [without] = await plain.generate({ prompt: 'a cabin, mystyle', ...o });
+    const [other] = await plain.generate({ prompt: 'a cabin, other', ...o });
+    await plain.dispose();
+    const log = collect();
+    const pipe = await Pipeline.load({ model: tinyModel(), embeddingDir, logLevel: 'debug', onLog: log.onLog });
+    const [withEmbedding] = await pipe.generate({ prompt: 'a cabin, mystyle', ...o });
+    const [unrelated] = await pipe.generate({ prompt: 'a cabin, other', ...o });
+    await pipe.dispose();
+    expect(log.lines.some((l) => l.includes("embedding 'mystyle' applied"))).toBe(true);
+    expect(withEmbedding.data.equals(without.data)).toBe(false);
+    expect(unrelated.data.equals(other.data)).toBe(true);
+    await expect(Pipeline.load({ model: tinyModel(), embeddingDir: '/nonexistent' })).rejects.toThrow('embeddingDir /nonexistent cannot be read (ENOENT)');
+  });
+});

@@ -34,7 +34,7 @@ generate options:
 synth options:
       --arch NAME         sd1 (full SD 1.x layout, ~2 GiB), sd1-inpaint (its inpainting variant),
                           sdxs (tiny, ~0.9 GiB), taesd (tiny autoencoder alone, ~5 MiB) or
-                          sd1-lora (a LoRA for sd1), sd1-controlnet, esrgan-x4plus,
+                          sd1-lora (a LoRA for sd1), sd1-controlnet, sd1-embedding, esrgan-x4plus,
                           esrgan-x4plus-anime; default sdxs
       --seed N            weight seed (default 0)
       --dtype f16|f32     storage type (default f16)

@@ -20,6 +20,7 @@ export interface NativeLoadParams extends ModelComponents {
   vaeDecodeOnly?: boolean;
   freeParamsImmediately?: boolean;
   taesdPreviewOnly?: boolean;
+  embeddings?: { name: string; path: string }[];
   loraApplyMode?: 'auto' | 'immediately' | 'at_runtime';
   mmap?: boolean;
   offloadToCpu?: boolean;

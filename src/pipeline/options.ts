@@ -32,6 +32,11 @@ export interface LoadOptions extends ModelComponents {
   /** Folder searched for `<lora:name:weight>` prompt tags. */
   loraDir?: string;
   /**
+   * Folder of textual inversion embeddings (.safetensors, .pt, .bin, .gguf). Each is used where its file name
+   * (without extension) appears as a word in a prompt, as in A1111.
+   */
+  embeddingDir?: string;
+  /**
    * How LoRAs reach the model. 'at_runtime' (default) adds them inside each step and leaves the weights
    * untouched, so a call without the LoRA gives exactly what it gave before. 'immediately' merges them into
    * the weights: faster steps, but removing a LoRA later leaves rounding drift in f16 weights.

@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import path from 'node:path';
 import {
   nativeBinding, type NativeContext, type NativeError, type NativeGenerateParams, type NativeImage, type NativeLoadParams, type NativeProgressCallback,
@@ -84,6 +85,7 @@ export class Pipeline {
     params.mmap = optionalBoolean('mmap', options.mmap);
     params.taesdPreviewOnly = optionalBoolean('taesdPreviewOnly', options.taesdPreviewOnly);
     const loraDir = optionalString('loraDir', options.loraDir);
+    params.embeddings = listEmbeddings(optionalString('embeddingDir', options.embeddingDir));
     params.loraApplyMode = defined(options.loraApplyMode) ? oneOf('loraApplyMode', options.loraApplyMode, LORA_APPLY_MODES) : 'at_runtime';
     const vaeTiling = normalizeVaeTiling('vaeTiling', options.vaeTiling);
     const onLog = optionalFunction<NonNullable<LoadOptions['onLog']>>('onLog', options.onLog);
@@ -294,6 +296,23 @@ interface PreparedJob {
   task?: ImageTask;
   control?: { image: ImageInput; strength: number; module: 'none' | 'canny' };
   previewEvery?: number;
+}
+
+const EMBEDDING_EXTENSIONS = ['.safetensors', '.pt', '.bin', '.gguf'];
+
+/** The embeddings of a folder, named by file name without extension. */
+function listEmbeddings(dir: string | undefined): { name: string; path: string }[] | undefined {
+  if (dir === undefined) return undefined;
+  let entries: string[];
+  try {
+    entries = fs.readdirSync(dir);
+  } catch (err) {
+    throw new InvalidArgumentError('embeddingDir', `embeddingDir ${dir} cannot be read (${(err as NodeJS.ErrnoException).code})`);
+  }
+  return entries
+    .filter((f) => EMBEDDING_EXTENSIONS.includes(path.extname(f).toLowerCase()))
+    .sort()
+    .map((f) => ({ name: path.basename(f, path.extname(f)), path: path.resolve(dir, f) }));
 }
 
 function dimension(parameter: string, value: unknown, fallback: number): number {

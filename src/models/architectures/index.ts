@@ -32,6 +32,8 @@ export const SYNTHETIC_ARCHITECTURES = {
   taesd: () => layout(tinyAutoencoder),
   /** ControlNet for SD 1.x (control_v11p_sd15_* layout, `control_model.` prefix): 361 M parameters. */
   'sd1-controlnet': () => layout((b) => b.scoped('control_model', (s) => controlNet(s, SD1_UNET))),
+  /** A textual inversion embedding for SD 1.x (A1111 `emb_params`, 2 vectors of 768). */
+  'sd1-embedding': () => layout((b) => b.add('emb_params', [2, 768], 'embedding')),
   /** RealESRGAN_x4plus: the 4x super-resolution RRDBNet with 23 blocks (16.7 M parameters). */
   'esrgan-x4plus': () => layout((b) => rrdbNet(b, 23)),
   /** RealESRGAN_x4plus_anime_6B: the same network with 6 blocks. */
