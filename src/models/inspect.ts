@@ -1,6 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { ModelFileError } from '../errors.js';
+import { scanLegacyCheckpoint, scanPickle, UnsafePickleError, zipDataPickle } from './pickle-scan.js';
 
 export type ModelFormat = 'safetensors' | 'gguf' | 'ckpt';
 export type ModelFamily = 'sd1' | 'sd2' | 'sdxl' | 'sd3' | 'flux' | 'unknown';
@@ -43,7 +44,10 @@ export async function inspectModelFile(file: string, role = 'model'): Promise<Mo
     if (magic.length < 8) throw fail(`is only ${stat.size} bytes: not a model`);
     if (magic.toString('latin1', 0, 4) === 'GGUF') return await inspectGguf(file, stat.size, read, fail);
     if (magic[0] === 0x50 && magic[1] === 0x4b) return await inspectZip(file, stat.size, read, fail);
-    if (magic[0] === 0x80 && magic[1] >= 2 && magic[1] <= 5) return { path: file, format: 'ckpt', size: stat.size };
+    if (magic[0] === 0x80 && magic[1] >= 2 && magic[1] <= 5) {
+      await refuseUnsafePickle(() => scanLegacyCheckpoint(read, stat.size), fail);
+      return { path: file, format: 'ckpt', size: stat.size };
+    }
     const headerLength = Number(magic.readBigUInt64LE(0));
     if (headerLength > 1 && headerLength < MAX_HEADER) {
       const first = await read(8, 1);
@@ -97,7 +101,17 @@ async function inspectZip(file: string, size: number, read: Reader, fail: Fail):
   if (tail.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06])) < 0) {
     throw fail('truncated or corrupt checkpoint: the zip archive has no end-of-central-directory record');
   }
+  await refuseUnsafePickle(async () => scanPickle(await zipDataPickle(read, size)), fail);
   return { path: file, format: 'ckpt', size };
+}
+
+async function refuseUnsafePickle(scan: () => Promise<unknown>, fail: Fail): Promise<void> {
+  try {
+    await scan();
+  } catch (err) {
+    if (err instanceof UnsafePickleError) throw fail(`refused: its pickle is unsafe or unreadable (${err.message})`, err);
+    throw fail(`corrupt checkpoint (${(err as Error).message})`, err);
+  }
 }
 
 // Bytes per block and elements per block of the ggml types gguf files use.
