@@ -34,6 +34,7 @@ class LoadWorker : public Napi::AsyncWorker {
         context_ = Context::Unwrap(self);
         job_.min_log_level = context_->min_log_level();
         job_.on_log        = [this](int level, const std::string& text) { ForwardLog(context_->logger(), level, text); };
+        job_.capture       = &load_log_;
     }
 
     Napi::Promise Promise() { return deferred_.Promise(); }
@@ -51,8 +52,15 @@ class LoadWorker : public Napi::AsyncWorker {
         }
     }
 
+    // The engine reports what it loaded (version, prediction, memory) only in its log: the lines go to JS
+    // as `loadLog` along with the instance, so they are there when the promise resolves.
     void OnOK() override {
         context_->Attach(ctx_);
+        Napi::Array lines = Napi::Array::New(Env(), load_log_.size());
+        for (size_t i = 0; i < load_log_.size(); i++) {
+            lines.Set(static_cast<uint32_t>(i), Napi::String::New(Env(), load_log_[i]));
+        }
+        self_.Value().Set("loadLog", lines);
         deferred_.Resolve(self_.Value());
     }
 
@@ -66,6 +74,7 @@ class LoadWorker : public Napi::AsyncWorker {
     Context* context_;
     ContextParams params_;
     JobBinding job_;
+    std::vector<std::string> load_log_;
     sd_ctx_t* ctx_ = nullptr;
 };
 

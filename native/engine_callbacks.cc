@@ -44,6 +44,9 @@ void OnEngineLog(sd_log_level_t level, const char* text, void*) {
                 job->recent_errors.pop_front();
             }
         }
+        if (job->capture != nullptr && level >= SD_LOG_INFO) {
+            job->capture->push_back(line);
+        }
         if (static_cast<int>(level) >= job->min_log_level && job->on_log) {
             job->on_log(static_cast<int>(level), line);
         }

@@ -8,6 +8,7 @@
 #include <deque>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "stable-diffusion.h"
 
@@ -26,6 +27,7 @@ struct JobBinding {
     // engine, so an abort may stop it (see diffusekit_hooks.h).
     std::atomic<bool> abort_armed{false};
     std::deque<std::string> recent_errors;  // last error lines, for the rejection message
+    std::vector<std::string>* capture = nullptr;  // when set, every info+ line (model facts for JS)
 
     std::string ErrorSummary(const std::string& fallback) const;
 };

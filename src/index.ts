@@ -1,4 +1,5 @@
 export { Pipeline, type ModelInfo } from './pipeline/pipeline.js';
+export type { PipelineInfo } from './pipeline/pipeline-info.js';
 export { GeneratedImage, PixelImage } from './pipeline/generated-image.js';
 export { Upscaler, type UpscalerLoadOptions, type UpscaleOptions } from './pipeline/upscaler.js';
 export type {

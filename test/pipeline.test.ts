@@ -20,6 +20,14 @@ describe('Pipeline on the synthetic SDXS-512 model', () => {
   it('reports what it loaded', () => {
     expect(pipe.model.family).toBe('sd1');
     expect(pipe.model.files[0].format).toBe('safetensors');
+    expect(pipe.info).toMatchObject({
+      family: 'sd1',
+      engineVersion: 'SDXS (512-DS)',
+      prediction: 'eps',
+      defaultSize: 512,
+      fileWeightTypes: { f16: 610 },
+      memory: { totalMiB: 842.33, textEncodersMiB: 235.06, diffusionModelMiB: 602.6, vaeMiB: 4.67, controlNetMiB: 0 },
+    });
   });
 
   it('returns an image of the requested size that decodes as PNG with A1111 parameters', async () => {

@@ -64,6 +64,8 @@ export interface NativeContext {
   dispose(): void;
   readonly disposed: boolean;
   readonly supportsImages: boolean;
+  /** The engine's info and warning lines from loading. */
+  readonly loadLog: string[];
 }
 
 export interface NativeEngineInfo {

@@ -17,6 +17,7 @@ import { formatInfotext, type GenerationParameters } from './infotext.js';
 import { openImage, padToCanvas, rgbImage, type ImageInput } from './image-input.js';
 import { align64, img2imgTask, inpaintTask, outpaintTask, type ImageTask } from './image-tasks.js';
 import { extractLoras, resolveLoras } from './loras.js';
+import { pipelineInfo, type PipelineInfo } from './pipeline-info.js';
 import {
   LORA_APPLY_MODES, WEIGHT_TYPES, type GenerateOptions, type Img2ImgOptions, type InpaintOptions, type OutpaintOptions, type LoadOptions, type ProgressEvent, type VaeTilingOptions,
 } from './options.js';
@@ -38,6 +39,8 @@ export interface ModelInfo {
  */
 export class Pipeline {
   readonly model: ModelInfo;
+  /** What the engine loaded: version, prediction type, default size, weight types, memory. */
+  readonly info: PipelineInfo;
   #native: NativeContext;
   #queue = new SerialQueue();
   #loraDir: string | undefined;
@@ -57,6 +60,7 @@ export class Pipeline {
   ) {
     this.#native = native;
     this.model = model;
+    this.info = pipelineInfo(model.family, native.loadLog);
     this.#loraDir = settings.loraDir;
     this.#vaeTiling = settings.vaeTiling;
     this.#oneShot = settings.oneShot;

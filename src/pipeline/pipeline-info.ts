@@ -1,0 +1,48 @@
+import { FAMILY_DEFAULT_SIZE, type ModelFamily } from '../models/inspect.js';
+
+/** What a Pipeline loaded, as the engine reported it. */
+export interface PipelineInfo {
+  family: ModelFamily;
+  /** The engine's name for the model version, e.g. 'SD 1.x', 'SD 1.x Inpaint', 'SDXS (512-DS)'. */
+  engineVersion: string | undefined;
+  /** What the denoiser predicts: noise ('eps'), velocity ('v', 'edm_v') or flow ('flow'). */
+  prediction: 'eps' | 'v' | 'edm_v' | 'flow' | 'unknown';
+  /** Default width and height of a generation. */
+  defaultSize: number;
+  /** Tensors per weight type in the model files, e.g. { f16: 610 }. */
+  fileWeightTypes: Record<string, number>;
+  /** Memory the weights take once loaded (MiB), in total and per component. */
+  memory: { totalMiB: number; textEncodersMiB: number; diffusionModelMiB: number; vaeMiB: number; controlNetMiB: number } | undefined;
+}
+
+const PREDICTIONS: [RegExp, PipelineInfo['prediction']][] = [
+  [/running in eps-prediction mode/, 'eps'],
+  [/running in v-prediction EDM mode/, 'edm_v'],
+  [/running in v-prediction mode/, 'v'],
+  [/running in .*FLOW mode/, 'flow'],
+];
+
+/** Reads the engine's load report (its log lines; this engine release prints them in these words). */
+export function pipelineInfo(family: ModelFamily, loadLog: string[]): PipelineInfo {
+  const text = loadLog.join('\n');
+  const version = /Version: (.+?)\s*$/m.exec(text)?.[1];
+  const prediction = PREDICTIONS.find(([pattern]) => pattern.test(text))?.[1] ?? 'unknown';
+  const fileWeightTypes: Record<string, number> = {};
+  const stat = /- Weight type stat:(.*)$/m.exec(text)?.[1] ?? '';
+  for (const [, type, count] of stat.matchAll(/(\w+): +(\d+)/g)) fileWeightTypes[type] = Number(count);
+  const mem = /total params memory size = ([\d.]+)MB.*text_encoders ([\d.]+)MB.*diffusion_model ([\d.]+)MB.*vae ([\d.]+)MB.*controlnet ([\d.]+)MB/.exec(text);
+  return {
+    family,
+    engineVersion: version,
+    prediction,
+    defaultSize: FAMILY_DEFAULT_SIZE[family],
+    fileWeightTypes,
+    memory: mem ? {
+      totalMiB: Number(mem[1]),
+      textEncodersMiB: Number(mem[2]),
+      diffusionModelMiB: Number(mem[3]),
+      vaeMiB: Number(mem[4]),
+      controlNetMiB: Number(mem[5]),
+    } : undefined,
+  };
+}
