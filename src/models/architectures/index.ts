@@ -3,7 +3,8 @@ import { autoencoderKL, tinyAutoencoder } from './autoencoder.js';
 import { clipTextL } from './clip-text.js';
 import { rrdbNet } from './esrgan.js';
 import { sd1UnetLora } from './lora.js';
-import { controlNet, SD1_UNET, SDXS_512_UNET, unet } from './unet.js';
+import { openClipText } from './open-clip.js';
+import { controlNet, SD1_UNET, SD2_UNET, SDXL_UNET, SDXS_512_UNET, unet } from './unet.js';
 
 /** Single-file checkpoint layouts the synthesizer can write. */
 export const SYNTHETIC_ARCHITECTURES = {
@@ -20,6 +21,21 @@ export const SYNTHETIC_ARCHITECTURES = {
       b.scoped('model.diffusion_model', (s) => unet(s, { ...SD1_UNET, inChannels: 9 }));
       b.scoped('first_stage_model', autoencoderKL);
       b.scoped('cond_stage_model.transformer.text_model', clipTextL);
+    }),
+  /** Stable Diffusion 2.x (v2-1 single-file layout): OpenCLIP ViT-H/14 text tower, linear-projection UNet, AutoencoderKL. */
+  sd2: () =>
+    layout((b) => {
+      b.scoped('model.diffusion_model', (s) => unet(s, SD2_UNET));
+      b.scoped('first_stage_model', autoencoderKL);
+      b.scoped('cond_stage_model.model', (s) => openClipText(s, 1024, 24));
+    }),
+  /** SDXL base 1.0 (single-file layout): CLIP ViT-L + OpenCLIP ViT-bigG text encoders, 2.6 B UNet, AutoencoderKL; ~3.5 B parameters (7 GiB in f16). */
+  sdxl: () =>
+    layout((b) => {
+      b.scoped('model.diffusion_model', (s) => unet(s, SDXL_UNET));
+      b.scoped('first_stage_model', autoencoderKL);
+      b.scoped('conditioner.embedders.0.transformer.text_model', clipTextL);
+      b.scoped('conditioner.embedders.1.model', (s) => openClipText(s, 1280, 32));
     }),
   /** SDXS-512: tiny one-step UNet with the tiny autoencoder (TAESD) and CLIP ViT-L/14; the smallest SD 1.x family member. */
   sdxs: () =>

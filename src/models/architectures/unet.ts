@@ -8,8 +8,16 @@ export interface UnetConfig {
   numResBlocks: number;
   /** Downsampling factors at which spatial transformers sit. */
   attentionResolutions: number[];
+  /** Heads per attention; or, with headChannels, derived as channels / headChannels. */
   numHeads: number;
+  headChannels?: number;
   contextDim: number;
+  /** SD 2.x and later: the spatial transformers' proj_in/proj_out are Linear, not 1x1 Conv2d. */
+  linearProjection?: boolean;
+  /** Transformer blocks per spatial transformer, per level (the middle block uses the last). Default 1. */
+  transformerDepth?: number[];
+  /** SDXL: the pooled-text + size conditioning vector's width (label_emb). */
+  admInChannels?: number;
   /** Tiny UNets (BK-SDM, SDXS) drop the middle block and renumber the blocks around the removed ones. */
   tiny: boolean;
 }
@@ -23,6 +31,19 @@ export const SD1_UNET: UnetConfig = {
   numHeads: 8,
   contextDim: 768,
   tiny: false,
+};
+
+/** Stable Diffusion 2.x: OpenCLIP-H context (1024), 64-channel heads, linear projections. */
+export const SD2_UNET: UnetConfig = { ...SD1_UNET, contextDim: 1024, headChannels: 64, linearProjection: true };
+
+/** SDXL base: three levels, attention at the lower two with 2 and 10 transformer blocks, 2048-wide context. */
+export const SDXL_UNET: UnetConfig = {
+  ...SD2_UNET,
+  channelMult: [1, 2, 4],
+  attentionResolutions: [4, 2],
+  transformerDepth: [1, 2, 10],
+  contextDim: 2048,
+  admInChannels: 2816,
 };
 
 /** SDXS-512: the distilled tiny UNet, attention only at the two lower resolutions. */
@@ -45,11 +66,12 @@ function resBlock(b: LayoutBuilder, name: string, inCh: number, outCh: number, e
   });
 }
 
-function spatialTransformer(b: LayoutBuilder, name: string, ch: number, contextDim: number): void {
+function spatialTransformer(b: LayoutBuilder, name: string, ch: number, contextDim: number, linear = false, depth = 1): void {
   b.scoped(name, (t) => {
     t.norm('norm', ch);
-    t.conv('proj_in', ch, ch, 1);
-    t.scoped('transformer_blocks.0', (blk) => {
+    if (linear) t.linear('proj_in', ch, ch);
+    else t.conv('proj_in', ch, ch, 1);
+    for (let d = 0; d < depth; d++) t.scoped(`transformer_blocks.${d}`, (blk) => {
       blk.linear('attn1.to_q', ch, ch, false);
       blk.linear('attn1.to_k', ch, ch, false);
       blk.linear('attn1.to_v', ch, ch, false);
@@ -64,7 +86,8 @@ function spatialTransformer(b: LayoutBuilder, name: string, ch: number, contextD
       blk.norm('norm2', ch);
       blk.norm('norm3', ch);
     });
-    t.conv('proj_out', ch, ch, 1);
+    if (linear) t.linear('proj_out', ch, ch);
+    else t.conv('proj_out', ch, ch, 1);
   });
 }
 
@@ -78,7 +101,12 @@ export function unet(b: LayoutBuilder, c: UnetConfig): number[] {
   const emb = mc * 4;
   b.linear('time_embed.0', mc, emb);
   b.linear('time_embed.2', emb, emb);
+  if (c.admInChannels) {
+    b.linear('label_emb.0.0', c.admInChannels, emb);
+    b.linear('label_emb.0.2', emb, emb);
+  }
   b.conv('input_blocks.0.0', c.inChannels, mc, 3);
+  const depth = (level: number) => c.transformerDepth?.[level] ?? 1;
 
   const skipChannels = [mc];
   let ch = mc;
@@ -89,7 +117,7 @@ export function unet(b: LayoutBuilder, c: UnetConfig): number[] {
       inputIndex++;
       resBlock(b, `input_blocks.${inputIndex}.0`, ch, mult * mc, emb);
       ch = mult * mc;
-      if (c.attentionResolutions.includes(ds)) spatialTransformer(b, `input_blocks.${inputIndex}.1`, ch, c.contextDim);
+      if (c.attentionResolutions.includes(ds)) spatialTransformer(b, `input_blocks.${inputIndex}.1`, ch, c.contextDim, c.linearProjection, depth(level));
       skipChannels.push(ch);
       if (c.tiny) inputIndex++;
     }
@@ -104,7 +132,7 @@ export function unet(b: LayoutBuilder, c: UnetConfig): number[] {
   const inputChannels = [...skipChannels];
   if (!c.tiny) {
     resBlock(b, 'middle_block.0', ch, ch, emb);
-    spatialTransformer(b, 'middle_block.1', ch, c.contextDim);
+    spatialTransformer(b, 'middle_block.1', ch, c.contextDim, c.linearProjection, depth(c.channelMult.length - 1));
     resBlock(b, 'middle_block.2', ch, ch, emb);
   }
 
@@ -117,7 +145,7 @@ export function unet(b: LayoutBuilder, c: UnetConfig): number[] {
       ch = mult * mc;
       let upIndex = 1;
       if (c.attentionResolutions.includes(ds)) {
-        spatialTransformer(b, `output_blocks.${outputIndex}.1`, ch, c.contextDim);
+        spatialTransformer(b, `output_blocks.${outputIndex}.1`, ch, c.contextDim, c.linearProjection, depth(level));
         upIndex++;
       }
       if (level > 0 && j === c.numResBlocks) {
