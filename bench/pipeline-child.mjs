@@ -1,24 +1,37 @@
-// One Pipeline run for bench/run.mjs, in its own process so its peak RSS can be read like sd-cli's.
+// One diffusekit run for bench/run.mjs, in its own process so its peak RSS can be read like sd-cli's.
 // Prints the engine's log lines (the same lines sd-cli prints with -v) and one JSON line of its own timings.
-import { Pipeline } from '../lib/index.js';
+//   node pipeline-child.mjs <json>   { task, model, size, steps, seed, threads, sampler, mode, init, mask, upscaler }
+import { Pipeline, Upscaler } from '../lib/index.js';
 
-const [model, width, height, steps, seed, threads, sampler, mode] = process.argv.slice(2);
+const job = JSON.parse(process.argv[2]);
+const onLog = (level, message) => console.log(`[${level}] ${message}`);
 const t0 = performance.now();
-const pipe = await Pipeline.load({
-  model,
-  threads: Number(threads),
-  logLevel: 'info',
-  onLog: (level, message) => console.log(`[${level}] ${message}`),
-  // sd-cli's settings for a single txt2img run; 'reusable' keeps the weights for further calls
-  ...(mode === 'reusable' ? {} : { vaeDecodeOnly: true, freeParamsImmediately: true }),
-});
-const loaded = performance.now();
-const stepTimes = [];
-await pipe.generate({
-  prompt: 'a cabin in misty mountains, watercolor', negativePrompt: 'blurry',
-  width: Number(width), height: Number(height), steps: Number(steps), seed: Number(seed), sampler, guidanceScale: 7,
-  onProgress: (e) => e.phase === 'sampling' && stepTimes.push(e.elapsed),
-});
-const done = performance.now();
-await pipe.dispose();
-console.log(`BENCH ${JSON.stringify({ loadWallSeconds: (loaded - t0) / 1000, generateWallSeconds: (done - loaded) / 1000, stepTimes })}`);
+
+if (job.task === 'upscale') {
+  const up = await Upscaler.load({ model: job.upscaler, threads: job.threads, logLevel: 'info', onLog });
+  const loaded = performance.now();
+  await up.upscale(job.init);
+  const done = performance.now();
+  await up.dispose();
+  console.log(`BENCH ${JSON.stringify({ loadWallSeconds: (loaded - t0) / 1000, runWallSeconds: (done - loaded) / 1000 })}`);
+} else {
+  const pipe = await Pipeline.load({
+    model: job.model,
+    threads: job.threads,
+    logLevel: 'info',
+    onLog,
+    // sd-cli's settings for a single run; 'reusable' keeps the weights for further calls
+    ...(job.mode === 'reusable' ? {} : { vaeDecodeOnly: job.task === 'txt2img', freeParamsImmediately: true }),
+  });
+  const loaded = performance.now();
+  const common = {
+    prompt: 'a cabin in misty mountains, watercolor', negativePrompt: 'blurry', width: job.size, height: job.size,
+    steps: job.steps, seed: job.seed, sampler: job.sampler, guidanceScale: 7,
+  };
+  if (job.task === 'img2img') await pipe.img2img({ ...common, initImage: job.init, strength: 0.75 });
+  else if (job.task === 'inpaint') await pipe.inpaint({ ...common, initImage: job.init, maskImage: job.mask, strength: 0.75, maskBlur: 0 });
+  else await pipe.generate(common);
+  const done = performance.now();
+  await pipe.dispose();
+  console.log(`BENCH ${JSON.stringify({ loadWallSeconds: (loaded - t0) / 1000, runWallSeconds: (done - loaded) / 1000 })}`);
+}

@@ -189,6 +189,16 @@ GenerateParams GenerateParams::FromJs(const Napi::Object& o) {
     p.mask_image        = GetImage(o, "maskImage");
     p.control_image     = GetImage(o, "controlImage");
     p.raw.control_strength = static_cast<float>(GetNumber(o, "controlStrength", p.raw.control_strength));
+    if (Has(o, "hires")) {
+        Napi::Object h                = o.Get("hires").As<Napi::Object>();
+        p.hires_model                 = GetString(h, "modelPath");
+        p.raw.hires.enabled           = true;
+        p.raw.hires.upscaler          = ParseEnum(env, GetString(h, "upscaler"), str_to_sd_hires_upscaler, SD_HIRES_UPSCALER_COUNT, "hires upscaler");
+        p.raw.hires.target_width      = static_cast<int>(GetNumber(h, "width", 0));
+        p.raw.hires.target_height     = static_cast<int>(GetNumber(h, "height", 0));
+        p.raw.hires.steps             = static_cast<int>(GetNumber(h, "steps", p.raw.hires.steps));
+        p.raw.hires.denoising_strength = static_cast<float>(GetNumber(h, "denoisingStrength", p.raw.hires.denoising_strength));
+    }
     if (Has(o, "previewMode")) {
         p.preview_mode = ParseEnum(env, GetString(o, "previewMode"), str_to_preview, PREVIEW_COUNT, "preview mode");
     }
@@ -226,6 +236,7 @@ void GenerateParams::Finalize(sd_ctx_t* ctx) {
         preprocess_canny(control_image.raw, canny_high, canny_low, canny_weak, canny_strong, canny_inverse);
         canny = false;  // once, even if Finalize runs again
     }
+    raw.hires.model_path = hires_model.empty() ? nullptr : hires_model.c_str();
     raw.init_image    = init_image.raw;
     raw.mask_image    = mask_image.raw;
     raw.control_image = control_image.raw;

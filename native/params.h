@@ -31,7 +31,7 @@ struct OwnedImage {
 };
 
 struct GenerateParams {
-    std::string prompt, negative_prompt;
+    std::string prompt, negative_prompt, hires_model;
     std::vector<std::string> lora_paths;
     std::vector<sd_lora_t> loras;
     OwnedImage init_image, mask_image, control_image;

@@ -59,6 +59,33 @@ describe('Pipeline on the synthetic SDXS-512 model', () => {
     expect(a.data.equals(c.data)).toBe(false);
   });
 
+  it('weights prompt words with (word:1.5), (word) and [word]', async () => {
+    const image = async (prompt: string) => (await pipe.generate({ prompt, ...small, steps: 1, seed: 5 }))[0].data;
+    const plain = await image('a cabin in the woods');
+    const weighted = await image('a (cabin:1.5) in the woods');
+    expect(weighted.equals(plain)).toBe(false);
+    expect((await image('a (cabin) in the woods')).equals(plain)).toBe(false);
+    expect((await image('a [cabin] in the woods')).equals(plain)).toBe(false);
+    expect((await image('a (cabin:1.0) in the woods')).equals(plain)).toBe(true);
+  });
+
+  it('hires fix generates small, upscales and refines, returning the upscaled size', async () => {
+    const phases: string[] = [];
+    const [img] = await pipe.generate({
+      prompt: 'x', ...small, seed: 1, hiresFix: { scale: 2, steps: 2, denoisingStrength: 0.5 },
+      onProgress: (e) => phases.push(e.phase),
+    });
+    expect([img.width, img.height]).toEqual([128, 128]);
+    expect(phases.slice(0, 3)).toEqual(['sampling', 'sampling', 'hires']);
+    expect(phases.every((p) => p !== 'decoding')).toBe(true);
+    expect(img.infotext).toContain('Size: 64x64');
+    expect(img.infotext).toContain('Denoising strength: 0.5, Hires upscale: 2, Hires steps: 2, Hires upscaler: Latent');
+    const [sized] = await pipe.generate({ prompt: 'x', ...small, seed: 1, hiresFix: { width: 96, height: 80, upscaler: 'lanczos' } });
+    expect([sized.width, sized.height]).toEqual([96, 80]);
+    await expect(pipe.generate({ prompt: 'x', ...small, hiresFix: { scale: 9 } })).rejects.toThrow(/for hiresFix.scale but received 9/);
+    await expect(pipe.img2img({ prompt: 'x', initImage: img, hiresFix: {} })).rejects.toThrow('hiresFix is for text to image (generate) only');
+  });
+
   it('picks a random seed when none is given and reports it', async () => {
     const [a] = await pipe.generate({ prompt: 'x', ...small, steps: 1 });
     expect(Number.isInteger(a.seed)).toBe(true);

@@ -49,6 +49,7 @@ export interface NativeGenerateParams {
   maskImage?: NativeImage;
   controlImage?: NativeImage;
   previewMode?: 'proj' | 'tae' | 'vae';
+  hires?: { upscaler: string; width: number; height: number; steps?: number; denoisingStrength: number; modelPath?: string };
   controlStrength?: number;
   controlCanny?: { high?: number; low?: number; weak?: number; strong?: number; inverse?: boolean };
 }

@@ -19,6 +19,8 @@ export interface GenerationParameters {
   denoisingStrength?: number;
   /** Inpainting: the mask's blur in pixels. */
   maskBlur?: number;
+  /** Hires fix: the first pass size and the refinement. */
+  hires?: { scale: number; steps: number; upscaler: string; denoisingStrength: number; firstPass: { width: number; height: number } };
   /** ControlNet guidance, as the A1111 ControlNet extension records it. */
   controlNet?: { model: string; module: 'none' | 'canny'; weight: number };
 }
@@ -39,7 +41,10 @@ export function formatInfotext(p: GenerationParameters, version: string): string
     ['Size', `${p.width}x${p.height}`],
     ['Model', p.model],
     ['Clip skip', p.clipSkip],
-    ['Denoising strength', p.denoisingStrength],
+    ['Denoising strength', p.denoisingStrength ?? p.hires?.denoisingStrength],
+    ['Hires upscale', p.hires?.scale],
+    ['Hires steps', p.hires?.steps],
+    ['Hires upscaler', p.hires?.upscaler],
     ['Mask blur', p.maskBlur],
     ['ControlNet 0', p.controlNet && `Module: ${p.controlNet.module}, Model: ${p.controlNet.model}, Weight: ${p.controlNet.weight}`],
     ['Batch size', p.batchSize > 1 ? p.batchSize : undefined],

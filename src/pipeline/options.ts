@@ -58,8 +58,8 @@ export interface LoadOptions extends ModelComponents {
 }
 
 export interface ProgressEvent {
-  /** 'sampling' for the denoising steps, 'decoding' for tiled VAE decode. */
-  phase: 'sampling' | 'decoding';
+  /** 'sampling' for the denoising steps, 'hires' for the hires fix's refinement, 'decoding' for tiled VAE decode. */
+  phase: 'sampling' | 'hires' | 'decoding';
   /** 1-based step within the phase. */
   step: number;
   steps: number;
@@ -115,6 +115,11 @@ export interface GenerateOptions {
   vaeTiling?: boolean | VaeTilingOptions;
   signal?: AbortSignal;
   onProgress?: (event: ProgressEvent) => void;
+  /**
+   * Hires fix (txt2img): generate at width x height, upscale by `scale` (or to `width` x `height`), then refine
+   * with `steps` more steps at `denoisingStrength`. The result has the upscaled size.
+   */
+  hiresFix?: HiresFixOptions;
   /** Attach preview images of the current latent to progress events (needs `onProgress`). */
   preview?: PreviewOptions;
 }
@@ -145,4 +150,20 @@ export interface OutpaintOptions extends Omit<GenerateOptions, 'width' | 'height
   fill?: 'edge' | 'noise';
   /** Default 1: the new area is painted from scratch. */
   strength?: number;
+}
+
+export const HIRES_UPSCALERS = ['latent', 'latent-nearest', 'latent-nearest-exact', 'latent-antialiased', 'latent-bicubic', 'latent-bicubic-antialiased', 'lanczos', 'nearest'] as const;
+
+export interface HiresFixOptions {
+  /** Upscale factor, 1-4. Default 2 (ignored when width/height are given). */
+  scale?: number;
+  /** Final size; multiples of 8. */
+  width?: number;
+  height?: number;
+  /** Refinement steps; default: the same as `steps`. */
+  steps?: number;
+  /** How much the refinement repaints, 0-1. Default 0.7. */
+  denoisingStrength?: number;
+  /** How the first image is enlarged: in latent space (default 'latent') or as pixels ('lanczos', 'nearest'). */
+  upscaler?: (typeof HIRES_UPSCALERS)[number];
 }

@@ -19,7 +19,7 @@ import { align64, img2imgTask, inpaintTask, outpaintTask, type ImageTask } from 
 import { extractLoras, resolveLoras } from './loras.js';
 import { pipelineInfo, type PipelineInfo } from './pipeline-info.js';
 import {
-  LORA_APPLY_MODES, WEIGHT_TYPES, type GenerateOptions, type Img2ImgOptions, type InpaintOptions, type OutpaintOptions, type LoadOptions, type ProgressEvent, type VaeTilingOptions,
+  HIRES_UPSCALERS, LORA_APPLY_MODES, WEIGHT_TYPES, type GenerateOptions, type Img2ImgOptions, type InpaintOptions, type OutpaintOptions, type LoadOptions, type ProgressEvent, type VaeTilingOptions,
 } from './options.js';
 import { resolveSampler, resolveScheduler, type Sampler, type Scheduler } from './samplers.js';
 import { abortErrorFor, SerialQueue } from './serial-queue.js';
@@ -122,7 +122,7 @@ export class Pipeline {
 
   /** Text to image. Resolves with `batchSize` images; rejects with AbortError when `signal` aborts. */
   generate(options: GenerateOptions): Promise<GeneratedImage[]> {
-    return this.#submit(options);
+    return this.#submit(options, undefined, true);
   }
 
   /**
@@ -153,13 +153,17 @@ export class Pipeline {
     return this.#submit(options, () => outpaintTask(options));
   }
 
-  #submit(options: GenerateOptions, makeTask?: () => ImageTask): Promise<GeneratedImage[]> {
+  #submit(options: GenerateOptions, makeTask?: () => ImageTask, allowHires = false): Promise<GeneratedImage[]> {
     if (this.#spent) return Promise.reject(new DisposedError('Pipeline', 'was loaded with freeParamsImmediately and has already generated'));
     if (this.#disposed) return Promise.reject(new DisposedError());
     let job: PreparedJob;
     try {
       job = this.#prepare(options, makeTask !== undefined);
       job.task = makeTask?.();
+      if (defined(options.hiresFix)) {
+        if (!allowHires) throw new InvalidArgumentError('hiresFix', 'hiresFix is for text to image (generate) only');
+        applyHiresFix(job, options.hiresFix);
+      }
     } catch (err) {
       return Promise.reject(err);
     }
@@ -267,7 +271,7 @@ export class Pipeline {
     }
     if (job.signal?.aborted) throw abortErrorFor(job.signal);
     const started = performance.now();
-    const report = job.onProgress ? progressReporter(job.onProgress, job.native.batchCount, started, job.previewEvery) : undefined;
+    const report = job.onProgress ? progressReporter(job.onProgress, job.native.batchCount, started, job.previewEvery, job.native.hires !== undefined) : undefined;
     let images: NativeImage[];
     try {
       images = await this.#native.generate(job.native, report);
@@ -280,7 +284,7 @@ export class Pipeline {
       if (code === 'ERR_ENGINE_STATE') throw new EngineStateError((err as Error).message);
       throw new GenerationError((err as Error).message);
     }
-    const { width, height } = job.parameters;
+    const { width, height } = job.output ?? job.parameters;
     return images.map((image, i) => {
       const parameters = { ...job.parameters, seed: job.parameters.seed + i, batchIndex: i };
       const cropped = centerCrop(image, width, height);
@@ -300,6 +304,44 @@ interface PreparedJob {
   task?: ImageTask;
   control?: { image: ImageInput; strength: number; module: 'none' | 'canny' };
   previewEvery?: number;
+  /** Final size when it differs from the generation size (hires fix). */
+  output?: { width: number; height: number };
+}
+
+const HIRES_ENGINE_NAMES: Record<(typeof HIRES_UPSCALERS)[number], string> = {
+  latent: 'Latent',
+  'latent-nearest': 'Latent (nearest)',
+  'latent-nearest-exact': 'Latent (nearest-exact)',
+  'latent-antialiased': 'Latent (antialiased)',
+  'latent-bicubic': 'Latent (bicubic)',
+  'latent-bicubic-antialiased': 'Latent (bicubic antialiased)',
+  lanczos: 'Lanczos',
+  nearest: 'Nearest',
+};
+
+/** Hires fix: a second, refining pass at the upscaled size; the result is cropped to that size. */
+function applyHiresFix(job: PreparedJob, value: unknown): void {
+  if (!isPlainObject(value)) throw invalidParameter('hiresFix', '{ scale | width, height, steps, denoisingStrength, upscaler }', value);
+  const { width, height } = job.parameters;
+  const hasSize = defined(value.width) || defined(value.height);
+  const scale = hasSize ? undefined : numberIn('hiresFix.scale', value.scale, 1, 4, 2);
+  const target = {
+    width: hasSize ? dimension('hiresFix.width', value.width ?? value.height, width) : Math.round((width * scale!) / 8) * 8,
+    height: hasSize ? dimension('hiresFix.height', value.height ?? value.width, height) : Math.round((height * scale!) / 8) * 8,
+  };
+  if (target.width > 4096 || target.height > 4096) throw invalidParameter('hiresFix.scale', 'a factor that keeps the result within 4096x4096', value.scale);
+  const steps = integerIn('hiresFix.steps', value.steps, 1, 150, job.parameters.steps);
+  const denoisingStrength = numberIn('hiresFix.denoisingStrength', value.denoisingStrength, 0, 1, 0.7);
+  const upscaler = defined(value.upscaler) ? oneOf('hiresFix.upscaler', value.upscaler, HIRES_UPSCALERS) : 'latent';
+  job.native.hires = { upscaler: HIRES_ENGINE_NAMES[upscaler], width: align64(target.width), height: align64(target.height), steps, denoisingStrength };
+  job.output = target;
+  job.parameters.hires = {
+    scale: scale ?? Number((target.width / width).toFixed(3)),
+    steps,
+    upscaler: HIRES_ENGINE_NAMES[upscaler],
+    denoisingStrength,
+    firstPass: { width, height },
+  };
 }
 
 const EMBEDDING_EXTENSIONS = ['.safetensors', '.pt', '.bin', '.gguf'];
@@ -351,12 +393,14 @@ function centerCrop(image: NativeImage, width: number, height: number): NativeIm
 
 /**
  * Turns the engine's progress callbacks into ProgressEvents: step 0 announcements are dropped, each
- * image's sampling runs 1..steps, and callbacks after the last image's last step are tiled VAE decode.
- * A preview of step s arrives just before the progress of step s and rides on that event.
+ * image's sampling runs 1..steps (then again for the hires pass), and callbacks after the last run
+ * are tiled VAE decode. A preview of step s arrives just before the progress of step s and rides on it.
  */
-function progressReporter(onProgress: (e: ProgressEvent) => void, images: number, started: number, previewEvery?: number): NativeProgressCallback {
-  let image = 0;
-  let decoding = false;
+function progressReporter(
+  onProgress: (e: ProgressEvent) => void, images: number, started: number, previewEvery?: number, hires = false,
+): NativeProgressCallback {
+  const samplingRuns = hires ? 2 * images : images;
+  let run = 0;
   let preview: NativeImage | undefined;
   return (step, steps, _seconds, previewImage) => {
     if (previewImage) {
@@ -364,10 +408,11 @@ function progressReporter(onProgress: (e: ProgressEvent) => void, images: number
       return;
     }
     if (step === 0) return;
-    const event: ProgressEvent = { phase: decoding ? 'decoding' : 'sampling', step, steps, image: Math.min(image, images - 1), images, elapsed: (performance.now() - started) / 1000 };
-    if (preview && previewEvery && !decoding && (step % previewEvery === 0 || step === steps)) event.preview = new PixelImage(preview);
+    const phase = run >= samplingRuns ? 'decoding' : run >= images ? 'hires' : 'sampling';
+    const event: ProgressEvent = { phase, step, steps, image: Math.min(run % images, images - 1), images, elapsed: (performance.now() - started) / 1000 };
+    if (preview && previewEvery && phase !== 'decoding' && (step % previewEvery === 0 || step === steps)) event.preview = new PixelImage(preview);
     preview = undefined;
     onProgress(event);
-    if (!decoding && step === steps && ++image === images) decoding = true;
+    if (phase !== 'decoding' && step === steps) run++;
   };
 }
