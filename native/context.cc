@@ -32,8 +32,8 @@ class LoadWorker : public Napi::AsyncWorker {
         : Napi::AsyncWorker(env, "diffusekit.load"), deferred_(Napi::Promise::Deferred::New(env)), params_(std::move(params)) {
         self_.Reset(self, 1);
         context_ = Context::Unwrap(self);
-        job_.min_log_level = context_->min_log_level();
-        job_.on_log        = [this](int level, const std::string& text) { ForwardLog(context_->logger(), level, text); };
+        job_.min_log_level = context_->handle().min_log_level();
+        job_.on_log        = [this](int level, const std::string& text) { ForwardLog(context_->handle().logger(), level, text); };
         job_.capture       = &load_log_;
     }
 
@@ -55,7 +55,7 @@ class LoadWorker : public Napi::AsyncWorker {
     // The engine reports what it loaded (version, prediction, memory) only in its log: the lines go to JS
     // as `loadLog` along with the instance, so they are there when the promise resolves.
     void OnOK() override {
-        context_->Attach(ctx_);
+        context_->handle().Attach(ctx_);
         Napi::Array lines = Napi::Array::New(Env(), load_log_.size());
         for (size_t i = 0; i < load_log_.size(); i++) {
             lines.Set(static_cast<uint32_t>(i), Napi::String::New(Env(), load_log_[i]));
@@ -90,10 +90,10 @@ class GenerateWorker : public Napi::AsyncProgressQueueWorker<ProgressEvent> {
         if (on_progress.IsFunction()) {
             on_progress_.Reset(on_progress.As<Napi::Function>(), 1);
         }
-        job_.min_log_level = context_->min_log_level();
-        job_.abort_flag    = context_->abort_flag();
+        job_.min_log_level = context_->handle().min_log_level();
+        job_.abort_flag    = context_->handle().abort_flag();
         job_.preview_mode  = params_.preview_mode;
-        job_.on_log        = [this](int level, const std::string& text) { ForwardLog(context_->logger(), level, text); };
+        job_.on_log        = [this](int level, const std::string& text) { ForwardLog(context_->handle().logger(), level, text); };
     }
 
     Napi::Promise Promise() { return deferred_.Promise(); }
@@ -119,8 +119,8 @@ class GenerateWorker : public Napi::AsyncProgressQueueWorker<ProgressEvent> {
         ScopedJob scope(&job_);
         try {
             if (!Aborted()) {
-                params_.Finalize(context_->engine());
-                images_ = generate_image(context_->engine(), &params_.raw);
+                params_.Finalize(context_->handle().get());
+                images_ = generate_image(context_->handle().get(), &params_.raw);
             }
         } catch (const EngineAssertion& failure) {
             engine_check_failed_ = true;
@@ -176,7 +176,7 @@ class GenerateWorker : public Napi::AsyncProgressQueueWorker<ProgressEvent> {
             result.Set(i, out);
         }
         FreeImages();
-        context_->MarkIdle();
+        context_->handle().EndJob();
         deferred_.Resolve(result);
     }
 
@@ -186,7 +186,7 @@ class GenerateWorker : public Napi::AsyncProgressQueueWorker<ProgressEvent> {
             context_->MarkBroken(error.Message());
         }
         const char* code = engine_check_failed_ ? "ERR_ENGINE_STATE" : Aborted() ? "ABORT_ERR" : "ERR_GENERATION";
-        context_->MarkIdle();
+        context_->handle().EndJob();
         deferred_.Reject(MakeError(Env(), code, error.Message()).Value());
     }
 
@@ -236,28 +236,6 @@ Napi::Function Context::Define(Napi::Env env) {
 
 Context::Context(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Context>(info) {}
 
-Context::~Context() {
-    FreeEngine();
-}
-
-void Context::FreeEngine() {
-    if (ctx_ != nullptr) {
-        free_sd_ctx(ctx_);
-        ctx_ = nullptr;
-    }
-    if (logger_) {
-        logger_.Release();
-        logger_ = Napi::ThreadSafeFunction();
-    }
-}
-
-void Context::MarkIdle() {
-    busy_ = false;
-    if (disposed_) {
-        FreeEngine();  // dispose() arrived while a job was running
-    }
-}
-
 // load(options, onLog?, minLogLevel?) -> Promise<Context>
 Napi::Value Context::Load(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
@@ -268,12 +246,7 @@ Napi::Value Context::Load(const Napi::CallbackInfo& info) {
     ContextParams params = ContextParams::FromJs(info[0].As<Napi::Object>());
 
     Napi::Object self                    = env.GetInstanceData<Constructors>()->context.New({});
-    Context* context                     = Context::Unwrap(self);
-    if (info[1].IsFunction()) {
-        context->logger_ = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "diffusekit-log", 256, 1);
-        context->logger_.Unref(env);
-        context->min_log_level_ = info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : 1;
-    }
+    Context::Unwrap(self)->handle_.SetLogger(env, info[1], info[2]);
     // The instance reaches JS only once loading succeeded, so nothing can use it half-loaded.
     auto* worker          = new LoadWorker(env, self, std::move(params));
     Napi::Promise promise = worker->Promise();
@@ -284,52 +257,41 @@ Napi::Value Context::Load(const Napi::CallbackInfo& info) {
 // generate(options, onProgress?) -> Promise<Array<{ width, height, channels, data }>>
 Napi::Value Context::Generate(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (disposed_ || ctx_ == nullptr) {
+    if (!handle_.usable()) {
         throw MakeError(env, "ERR_DISPOSED", "The model context has been disposed");
     }
     if (!broken_reason_.empty()) {
         throw MakeError(env, "ERR_ENGINE_STATE", broken_reason_);
     }
-    if (busy_) {
+    if (handle_.busy()) {
         throw MakeError(env, "ERR_BUSY", "The model context is already generating; calls must be serialized");
     }
     if (!info[0].IsObject()) {
         throw Napi::TypeError::New(env, "generate expects an options object");
     }
     GenerateParams params = GenerateParams::FromJs(info[0].As<Napi::Object>());
-    abort_flag_.store(false);  // reset when queued, so an abort() right after generate() is not lost
-    busy_         = true;
-    auto* worker  = new GenerateWorker(env, Value(), std::move(params), info[1]);
+    handle_.BeginJob();
+    auto* worker          = new GenerateWorker(env, Value(), std::move(params), info[1]);
     Napi::Promise promise = worker->Promise();
     worker->Queue();
     return promise;
 }
 
 Napi::Value Context::Abort(const Napi::CallbackInfo& info) {
-    if (busy_) {
-        abort_flag_.store(true);
-    }
-    return Napi::Boolean::New(info.Env(), busy_);
+    return Napi::Boolean::New(info.Env(), handle_.Abort());
 }
 
 Napi::Value Context::Dispose(const Napi::CallbackInfo& info) {
-    if (!disposed_) {
-        disposed_ = true;
-        if (busy_) {
-            abort_flag_.store(true);  // freed when the running job returns
-        } else {
-            FreeEngine();
-        }
-    }
+    handle_.Dispose();
     return info.Env().Undefined();
 }
 
 Napi::Value Context::IsDisposed(const Napi::CallbackInfo& info) {
-    return Napi::Boolean::New(info.Env(), disposed_);
+    return Napi::Boolean::New(info.Env(), handle_.disposed());
 }
 
 Napi::Value Context::SupportsImages(const Napi::CallbackInfo& info) {
-    return Napi::Boolean::New(info.Env(), ctx_ != nullptr && sd_ctx_supports_image_generation(ctx_));
+    return Napi::Boolean::New(info.Env(), handle_.usable() && sd_ctx_supports_image_generation(handle_.get()));
 }
 
 }  // namespace diffusekit

@@ -3,9 +3,9 @@
 
 #include <napi.h>
 
-#include <atomic>
 #include <string>
 
+#include "engine_handle.h"
 #include "stable-diffusion.h"
 
 namespace diffusekit {
@@ -15,15 +15,10 @@ class Context : public Napi::ObjectWrap<Context> {
     static Napi::Function Define(Napi::Env env);
 
     explicit Context(const Napi::CallbackInfo& info);
-    ~Context() override;
 
-    sd_ctx_t* engine() const { return ctx_; }
-    Napi::ThreadSafeFunction& logger() { return logger_; }
-    int min_log_level() const { return min_log_level_; }
-    const std::atomic<bool>* abort_flag() const { return &abort_flag_; }
+    using Handle = EngineHandle<sd_ctx_t, free_sd_ctx>;
+    Handle& handle() { return handle_; }
 
-    void Attach(sd_ctx_t* ctx) { ctx_ = ctx; }
-    void MarkIdle();
     // After an engine check failed mid-call the engine's state is unknown: refuse further calls.
     void MarkBroken(const std::string& reason) { broken_reason_ = reason; }
 
@@ -35,15 +30,8 @@ class Context : public Napi::ObjectWrap<Context> {
     Napi::Value IsDisposed(const Napi::CallbackInfo& info);
     Napi::Value SupportsImages(const Napi::CallbackInfo& info);
 
-    void FreeEngine();
-
-    sd_ctx_t* ctx_ = nullptr;
-    bool busy_     = false;
-    bool disposed_ = false;
+    Handle handle_;
     std::string broken_reason_;
-    std::atomic<bool> abort_flag_{false};
-    Napi::ThreadSafeFunction logger_;
-    int min_log_level_ = 4;
 };
 
 // Per-environment constructors, kept as the addon's instance data.

@@ -23,8 +23,8 @@ class LoadUpscalerWorker : public Napi::AsyncWorker {
           tile_size_(tile_size) {
         self_.Reset(self, 1);
         upscaler_          = Upscaler::Unwrap(self);
-        job_.min_log_level = upscaler_->min_log_level();
-        job_.on_log        = [this](int level, const std::string& text) { ForwardLog(upscaler_->logger(), level, text); };
+        job_.min_log_level = upscaler_->handle().min_log_level();
+        job_.on_log        = [this](int level, const std::string& text) { ForwardLog(upscaler_->handle().logger(), level, text); };
     }
 
     Napi::Promise Promise() { return deferred_.Promise(); }
@@ -43,7 +43,7 @@ class LoadUpscalerWorker : public Napi::AsyncWorker {
     }
 
     void OnOK() override {
-        upscaler_->Attach(ctx_);
+        upscaler_->handle().Attach(ctx_);
         deferred_.Resolve(self_.Value());
     }
 
@@ -74,10 +74,10 @@ class UpscaleWorker : public Napi::AsyncProgressQueueWorker<ProgressEvent> {
         if (on_progress.IsFunction()) {
             on_progress_.Reset(on_progress.As<Napi::Function>(), 1);
         }
-        job_.min_log_level = upscaler_->min_log_level();
-        job_.abort_flag    = upscaler_->abort_flag();
+        job_.min_log_level = upscaler_->handle().min_log_level();
+        job_.abort_flag    = upscaler_->handle().abort_flag();
         job_.abort_armed.store(true);  // the upscaler handles a failed compute
-        job_.on_log        = [this](int level, const std::string& text) { ForwardLog(upscaler_->logger(), level, text); };
+        job_.on_log        = [this](int level, const std::string& text) { ForwardLog(upscaler_->handle().logger(), level, text); };
     }
 
     Napi::Promise Promise() { return deferred_.Promise(); }
@@ -90,7 +90,7 @@ class UpscaleWorker : public Napi::AsyncProgressQueueWorker<ProgressEvent> {
         ScopedJob scope(&job_);
         try {
             if (!job_.abort_flag->load()) {
-                output_ = upscale(upscaler_->engine(), input_, 0);
+                output_ = upscale(upscaler_->handle().get(), input_, 0);
             }
         } catch (const EngineAssertion& failure) {
             SetError("Engine check failed: " + failure.message);
@@ -122,14 +122,14 @@ class UpscaleWorker : public Napi::AsyncProgressQueueWorker<ProgressEvent> {
         out.Set("channels", output_.channel);
         out.Set("data", Napi::Buffer<uint8_t>::Copy(env, output_.data, size));
         free(output_.data);
-        upscaler_->MarkIdle();
+        upscaler_->handle().EndJob();
         deferred_.Resolve(out);
     }
 
     void OnError(const Napi::Error& error) override {
         free(output_.data);
         bool aborted = job_.abort_flag->load();
-        upscaler_->MarkIdle();
+        upscaler_->handle().EndJob();
         deferred_.Reject(MakeError(Env(), aborted ? "ABORT_ERR" : "ERR_GENERATION", error.Message()).Value());
     }
 
@@ -159,28 +159,6 @@ Napi::Function Upscaler::Define(Napi::Env env) {
 
 Upscaler::Upscaler(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Upscaler>(info) {}
 
-Upscaler::~Upscaler() {
-    FreeEngine();
-}
-
-void Upscaler::FreeEngine() {
-    if (ctx_ != nullptr) {
-        free_upscaler_ctx(ctx_);
-        ctx_ = nullptr;
-    }
-    if (logger_) {
-        logger_.Release();
-        logger_ = Napi::ThreadSafeFunction();
-    }
-}
-
-void Upscaler::MarkIdle() {
-    busy_ = false;
-    if (disposed_) {
-        FreeEngine();
-    }
-}
-
 // load({ model, threads, tileSize }, onLog?, minLogLevel?) -> Promise<Upscaler>
 Napi::Value Upscaler::Load(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
@@ -195,12 +173,7 @@ Napi::Value Upscaler::Load(const Napi::CallbackInfo& info) {
 
     auto* constructors = env.GetInstanceData<Constructors>();
     Napi::Object self  = constructors->upscaler.New({});
-    Upscaler* upscaler = Upscaler::Unwrap(self);
-    if (info[1].IsFunction()) {
-        upscaler->logger_ = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "diffusekit-log", 256, 1);
-        upscaler->logger_.Unref(env);
-        upscaler->min_log_level_ = info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : 1;
-    }
+    Upscaler::Unwrap(self)->handle_.SetLogger(env, info[1], info[2]);
     auto* worker = new LoadUpscalerWorker(env, self, path, threads.IsNumber() ? threads.As<Napi::Number>().Int32Value() : sd_get_num_physical_cores(),
                                           tile.IsNumber() ? tile.As<Napi::Number>().Int32Value() : 128);
     Napi::Promise promise = worker->Promise();
@@ -211,10 +184,10 @@ Napi::Value Upscaler::Load(const Napi::CallbackInfo& info) {
 // upscale({ width, height, channels, data }, onProgress?) -> Promise<{ width, height, channels, data }>
 Napi::Value Upscaler::Upscale(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (disposed_ || ctx_ == nullptr) {
+    if (!handle_.usable()) {
         throw MakeError(env, "ERR_DISPOSED", "The upscaler has been disposed");
     }
-    if (busy_) {
+    if (handle_.busy()) {
         throw MakeError(env, "ERR_BUSY", "The upscaler is already working; calls must be serialized");
     }
     Napi::Object image = info[0].As<Napi::Object>();
@@ -224,8 +197,7 @@ Napi::Value Upscaler::Upscale(const Napi::CallbackInfo& info) {
     if (static_cast<size_t>(input.width) * input.height * input.channel != pixels.Length()) {
         throw Napi::TypeError::New(env, "image: pixel buffer size does not match width * height * channels");
     }
-    abort_flag_.store(false);
-    busy_                 = true;
+    handle_.BeginJob();
     auto* worker          = new UpscaleWorker(env, Value(), pixels, input, info[1]);
     Napi::Promise promise = worker->Promise();
     worker->Queue();
@@ -233,26 +205,16 @@ Napi::Value Upscaler::Upscale(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Upscaler::Abort(const Napi::CallbackInfo& info) {
-    if (busy_) {
-        abort_flag_.store(true);
-    }
-    return Napi::Boolean::New(info.Env(), busy_);
+    return Napi::Boolean::New(info.Env(), handle_.Abort());
 }
 
 Napi::Value Upscaler::Dispose(const Napi::CallbackInfo& info) {
-    if (!disposed_) {
-        disposed_ = true;
-        if (busy_) {
-            abort_flag_.store(true);
-        } else {
-            FreeEngine();
-        }
-    }
+    handle_.Dispose();
     return info.Env().Undefined();
 }
 
 Napi::Value Upscaler::Scale(const Napi::CallbackInfo& info) {
-    return Napi::Number::New(info.Env(), ctx_ != nullptr ? get_upscale_factor(ctx_) : 0);
+    return Napi::Number::New(info.Env(), handle_.usable() ? get_upscale_factor(handle_.get()) : 0);
 }
 
 }  // namespace diffusekit

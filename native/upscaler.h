@@ -3,9 +3,7 @@
 
 #include <napi.h>
 
-#include <atomic>
-#include <string>
-
+#include "engine_handle.h"
 #include "stable-diffusion.h"
 
 namespace diffusekit {
@@ -15,14 +13,9 @@ class Upscaler : public Napi::ObjectWrap<Upscaler> {
     static Napi::Function Define(Napi::Env env);
 
     explicit Upscaler(const Napi::CallbackInfo& info);
-    ~Upscaler() override;
 
-    upscaler_ctx_t* engine() const { return ctx_; }
-    Napi::ThreadSafeFunction& logger() { return logger_; }
-    int min_log_level() const { return min_log_level_; }
-    const std::atomic<bool>* abort_flag() const { return &abort_flag_; }
-    void Attach(upscaler_ctx_t* ctx) { ctx_ = ctx; }
-    void MarkIdle();
+    using Handle = EngineHandle<upscaler_ctx_t, free_upscaler_ctx>;
+    Handle& handle() { return handle_; }
 
    private:
     static Napi::Value Load(const Napi::CallbackInfo& info);
@@ -31,14 +24,7 @@ class Upscaler : public Napi::ObjectWrap<Upscaler> {
     Napi::Value Dispose(const Napi::CallbackInfo& info);
     Napi::Value Scale(const Napi::CallbackInfo& info);
 
-    void FreeEngine();
-
-    upscaler_ctx_t* ctx_ = nullptr;
-    bool busy_           = false;
-    bool disposed_       = false;
-    std::atomic<bool> abort_flag_{false};
-    Napi::ThreadSafeFunction logger_;
-    int min_log_level_ = 4;
+    Handle handle_;
 };
 
 }  // namespace diffusekit
