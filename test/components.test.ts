@@ -95,6 +95,21 @@ describe('LoRAs from prompt tags', () => {
     })).rejects.toThrow(`LoRA 'missing' not found in ${loraDir}`);
   });
 
+  it('reads diffusers/peft-style LoRA keys too', async () => {
+    const loraDir = tempDir();
+    synthesizeModel({ architecture: 'sd1-lora-peft', output: path.join(loraDir, 'peft.safetensors') });
+    const log = collect();
+    const pipe = await Pipeline.load({ model: sd1Model(), loraDir, onLog: log.onLog });
+    const o = { prompt: 'a cabin', width: 64, height: 64, steps: 1, seed: 3 };
+    const [base] = await pipe.generate(o);
+    const [styled] = await pipe.generate({ ...o, loras: [{ name: 'peft', weight: 1 }] });
+    const [off] = await pipe.generate({ ...o, loras: [{ name: 'peft', weight: 0 }] });
+    await pipe.dispose();
+    expect(log.lines.some((l) => /\(256 \/ 256\) LoRA tensors have been applied/.test(l))).toBe(true);
+    expect(styled.data.equals(base.data)).toBe(false);
+    expect(off.data.equals(base.data)).toBe(true);
+  });
+
   it('a LoRA whose shapes do not fit the model rejects the call instead of aborting the process', async () => {
     const loraDir = tempDir();
     synthesizeModel({ architecture: 'sd1-lora', output: path.join(loraDir, 'sd1-style.safetensors') });

@@ -61,6 +61,12 @@ describe('Upscaler tiling and lifecycle', () => {
     await expect(up.upscale(await picture(8, 8))).rejects.toBeInstanceOf(DisposedError);
   });
 
+  it('refuses RealESRGAN x2plus (pixel-unshuffle input), which this engine release cannot run, with a clear error', async () => {
+    const error = await Upscaler.load({ model: synthesizeModel({ architecture: 'esrgan-x2plus' }).path }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ModelLoadError);
+    expect((error as Error).message).toContain('load esrgan tensors from model loader failed');
+  });
+
   it('refuses files that are not ESRGAN models', async () => {
     await expect(Upscaler.load({ model: '/nonexistent.pth' })).rejects.toBeInstanceOf(ModelFileError);
     const error = await Upscaler.load({ model: synthesizeModel({ architecture: 'taesd' }).path }).catch((e: unknown) => e);

@@ -7,7 +7,8 @@ import { LayoutBuilder } from '../tensor-spec.js';
 export function rrdbNet(b: LayoutBuilder, blocks: number, scale: 2 | 4 = 4): void {
   const feat = 64;
   const grow = 32;
-  b.conv('conv_first', 3, feat, 3);
+  // x2plus folds 2x2 pixel blocks into channels (pixel unshuffle) before conv_first: 12 input channels.
+  b.conv('conv_first', scale === 2 ? 12 : 3, feat, 3);
   for (let i = 0; i < blocks; i++) {
     for (let r = 1; r <= 3; r++) {
       for (let c = 1; c <= 5; c++) b.conv(`body.${i}.rdb${r}.conv${c}`, feat + (c - 1) * grow, c === 5 ? feat : grow, 3);

@@ -54,6 +54,10 @@ export const SYNTHETIC_ARCHITECTURES = {
   'esrgan-x4plus': () => layout((b) => rrdbNet(b, 23)),
   /** RealESRGAN_x4plus_anime_6B: the same network with 6 blocks. */
   'esrgan-x4plus-anime': () => layout((b) => rrdbNet(b, 6)),
+  /** The same LoRA in diffusers/peft key style (`unet.down_blocks.0.attentions.0...to_q.lora_A.weight`). */
+  'sd1-lora-peft': () => layout((b) => sd1UnetLora(b, 4, 'peft')),
+  /** RealESRGAN_x2plus: 2x, with pixel-unshuffled (12-channel) input. */
+  'esrgan-x2plus': () => layout((b) => rrdbNet(b, 23, 2)),
   /** A rank-4 kohya-format LoRA over the SD 1.x UNet attention projections (also fits SDXS-512). */
   'sd1-lora': () => layout((b) => sd1UnetLora(b)),
 } as const;
