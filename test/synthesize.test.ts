@@ -21,6 +21,7 @@ describe('synthetic checkpoints', () => {
     expect(count('model.diffusion_model.', 'sdxl')).toBe(2_567_463_684);
     expect(count('conditioner.embedders.0.', 'sdxl')).toBe(123_060_480);
     expect(count('conditioner.embedders.1.', 'sdxl')).toBe(694_659_841);
+    expect(count('model.diffusion_model.', 'sd3')).toBe(2_084_951_104);
   });
 
   it('uses the original single-file tensor names and PyTorch shapes', () => {
@@ -79,6 +80,7 @@ describe('synthetic checkpoints', () => {
     ['sd1-inpaint', () => synthesizeModel({ architecture: 'sd1-inpaint' }).path, 'SD 1.x Inpaint', 'sd1'],
     ['sd2 (~1.3 B parameters)', () => synthesizeModel({ architecture: 'sd2' }).path, 'SD 2.x', 'sd2'],
     ['sdxl (~3.5 B parameters)', () => synthesizeModel({ architecture: 'sdxl' }).path, 'SDXL', 'sdxl'],
+    ['sd3 medium (MMDiT, ~3 B parameters)', () => synthesizeModel({ architecture: 'sd3' }).path, 'SD3.x', 'sd3'],
   ])('%s loads with no unknown or missing tensors and generates', async (_, model, version, family) => {
     const lines: string[] = [];
     const pipe = await Pipeline.load({ model: model(), logLevel: 'info', onLog: (level, m) => lines.push(`${level} ${m}`) });

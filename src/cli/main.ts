@@ -33,7 +33,7 @@ generate options:
 
 synth options:
       --arch NAME         sd1 (full SD 1.x layout, ~2 GiB), sd1-inpaint (its inpainting variant),
-                          sd2 (~2.6 GiB), sdxl (~7 GiB),
+                          sd2 (~2.6 GiB), sdxl (~7 GiB), sd3 (~6 GiB),
                           sdxs (tiny, ~0.9 GiB), taesd (tiny autoencoder alone, ~5 MiB) or
                           sd1-lora, sd1-lora-peft, sd1-controlnet, sd1-embedding,
                           esrgan-x4plus, esrgan-x4plus-anime, esrgan-x2plus; default sdxs

@@ -204,7 +204,8 @@ export class Pipeline {
     const height = requested.height ?? size;
     const steps = integerIn('steps', options.steps, 1, 150, 20);
     const flow = this.model.family === 'flux' || this.model.family === 'sd3';
-    const guidanceScale = numberIn('guidanceScale', options.guidanceScale, 0, 30, flow ? 1 : 7);
+    // Flux is guidance-distilled (CFG 1); SD3 and the UNet families use classifier-free guidance.
+    const guidanceScale = numberIn('guidanceScale', options.guidanceScale, 0, 30, this.model.family === 'flux' ? 1 : 7);
     const batchSize = integerIn('batchSize', options.batchSize, 1, 16, 1);
     const clipSkip = defined(options.clipSkip) ? integerIn('clipSkip', options.clipSkip, 1, 12) : undefined;
     const eta = defined(options.eta) ? numberIn('eta', options.eta, 0, 10) : undefined;

@@ -1,11 +1,13 @@
 import { LayoutBuilder } from '../tensor-spec.js';
 
-/** AutoencoderKL of SD 1.x/2.x (original `first_stage_model.*` names): ch 128, mult [1,2,4,4], z 4. */
-export function autoencoderKL(b: LayoutBuilder): void {
+/**
+ * AutoencoderKL (original `first_stage_model.*` names): ch 128, mult [1,2,4,4]; z 4 with quant convs for
+ * SD 1.x/2.x/XL, z 16 without them for SD3.
+ */
+export function autoencoderKL(b: LayoutBuilder, z = 4, quantConvs = true): void {
   const ch = 128;
   const mult = [1, 2, 4, 4];
   const resBlocks = 2;
-  const z = 4;
 
   const resnet = (name: string, inCh: number, outCh: number) =>
     b.scoped(name, (r) => {
@@ -54,8 +56,10 @@ export function autoencoderKL(b: LayoutBuilder): void {
   b.norm('decoder.norm_out', blockIn);
   b.conv('decoder.conv_out', blockIn, 3, 3);
 
-  b.conv('quant_conv', 2 * z, 2 * z, 1);
-  b.conv('post_quant_conv', z, z, 1);
+  if (quantConvs) {
+    b.conv('quant_conv', 2 * z, 2 * z, 1);
+    b.conv('post_quant_conv', z, z, 1);
+  }
 }
 
 /** Tiny autoencoder (TAESD: `encoder.layers.N` / `decoder.layers.N`), 64 channels, z 4. */

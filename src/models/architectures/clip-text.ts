@@ -2,9 +2,11 @@ import { LayoutBuilder } from '../tensor-spec.js';
 
 /** CLIP ViT-L/14 text encoder (transformers CLIPTextModel names), as SD 1.x checkpoints carry it. */
 export function clipTextL(b: LayoutBuilder): void {
-  const width = 768;
-  const layers = 12;
-  const mlp = 3072;
+  clipText(b, 768, 12, 3072);
+}
+
+/** A CLIP text encoder in transformers' names: ViT-L/14 (768, 12 layers) or ViT-bigG/14 (1280, 32, SD3's clip_g). */
+export function clipText(b: LayoutBuilder, width: number, layers: number, mlp: number): void {
   b.embedding('embeddings.token_embedding', 49408, width);
   b.embedding('embeddings.position_embedding', 77, width);
   for (let i = 0; i < layers; i++) {

@@ -1,6 +1,7 @@
 import { LayoutBuilder, type TensorSpec } from '../tensor-spec.js';
 import { autoencoderKL, tinyAutoencoder } from './autoencoder.js';
-import { clipTextL } from './clip-text.js';
+import { clipText, clipTextL } from './clip-text.js';
+import { mmdit } from './mmdit.js';
 import { rrdbNet } from './esrgan.js';
 import { sd1UnetLora } from './lora.js';
 import { openClipText } from './open-clip.js';
@@ -36,6 +37,16 @@ export const SYNTHETIC_ARCHITECTURES = {
       b.scoped('first_stage_model', autoencoderKL);
       b.scoped('conditioner.embedders.0.transformer.text_model', clipTextL);
       b.scoped('conditioner.embedders.1.model', (s) => openClipText(s, 1280, 32));
+    }),
+  /** SD3 medium (sd3_medium_incl_clips layout): MMDiT (24 blocks), CLIP-L and CLIP-bigG, 16-channel VAE; no T5. */
+  sd3: () =>
+    layout((b) => {
+      b.scoped('model.diffusion_model', (s) => mmdit(s, 24));
+      b.scoped('first_stage_model', (s) => autoencoderKL(s, 16, false));
+      b.scoped('text_encoders.clip_l.transformer.text_model', clipTextL);
+      b.add('text_encoders.clip_l.transformer.text_projection.weight', [768, 768], 'fan-in');
+      b.scoped('text_encoders.clip_g.transformer.text_model', (s) => clipText(s, 1280, 32, 5120));
+      b.add('text_encoders.clip_g.transformer.text_projection.weight', [1280, 1280], 'fan-in');
     }),
   /** SDXS-512: tiny one-step UNet with the tiny autoencoder (TAESD) and CLIP ViT-L/14; the smallest SD 1.x family member. */
   sdxs: () =>
