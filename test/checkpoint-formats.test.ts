@@ -3,7 +3,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { inspectModelFile, ModelFileError, Pipeline, synthesizeModel } from '../src/index.js';
 import { writeStoredZip } from '../src/models/torch-checkpoint.js';
-import { tempDir, tinyModel } from './helpers/models.js';
+import { sd1Model, tempDir, tinyModel } from './helpers/models.js';
 
 const dir = tempDir();
 
@@ -57,5 +57,36 @@ describe('.ckpt checkpoints', () => {
     const file = path.join(dir, 'nopkl.ckpt');
     writeStoredZip(file, [['archive/version', () => Buffer.from('3\n')]]);
     await expect(inspectModelFile(file)).rejects.toThrow('the archive has no data.pkl: not a PyTorch checkpoint');
+  });
+});
+
+describe('diffusers folders', () => {
+  it('load as a model and give the same pixels as the single-file checkpoint of the same weights', async () => {
+    const folder = synthesizeModel({ architecture: 'sd1', format: 'diffusers' }).path;
+    for (const part of ['unet/config.json', 'vae/config.json', 'text_encoder/config.json', 'model_index.json']) {
+      expect(fs.existsSync(path.join(folder, part))).toBe(true);
+    }
+    const info = await inspectModelFile(folder);
+    expect(info.format).toBe('diffusers');
+    expect(info.tensorNames).toContain('unet.down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q.weight');
+    expect(info.tensorNames).toContain('vae.decoder.up_blocks.0.resnets.0.conv1.weight');
+    const o = { prompt: 'a cabin', width: 64, height: 64, steps: 1, seed: 3 };
+    const fromFolder = await Pipeline.load({ model: folder });
+    expect(fromFolder.model.family).toBe('sd1');
+    expect(fromFolder.info.engineVersion).toBe('SD 1.x');
+    const [a] = await fromFolder.generate(o);
+    await fromFolder.dispose();
+    const single = await Pipeline.load({ model: sd1Model() });
+    const [b] = await single.generate(o);
+    await single.dispose();
+    expect(a.data.equals(b.data)).toBe(true);
+  });
+
+  it('refuse a folder that is not a diffusers model', async () => {
+    const empty = tempDir();
+    await expect(Pipeline.load({ model: empty })).rejects.toThrow('is a folder but not a diffusers model (no unet/diffusion_pytorch_model.safetensors)');
+    expect(() => synthesizeModel({ architecture: 'sdxs', format: 'diffusers', output: path.join(empty, 'x') })).toThrow(
+      'The diffusers format is written for sd1 and sd1-inpaint, not sdxs',
+    );
   });
 });

@@ -39,7 +39,9 @@ synth options:
                           esrgan-x4plus, esrgan-x4plus-anime, esrgan-x2plus; default sdxs
       --seed N            weight seed (default 0)
       --dtype f16|f32     storage type (default f16)
-      --out FILE          output path (default: the cache, ~/.cache/diffusekit/models)
+      --out FILE          output path (default: the cache, ~/.cache/diffusekit/models); .ckpt writes
+                          PyTorch's zip format
+      --format NAME       single-file (default) or diffusers (a folder; sd1, sd1-inpaint)
 
   -h, --help              this help
       --version           print the version
@@ -115,17 +117,27 @@ async function generate(args: string[]): Promise<void> {
 function synth(args: string[]): void {
   const { values } = parseArgs({
     args,
-    options: { arch: { type: 'string', default: 'sdxs' }, seed: { type: 'string' }, dtype: { type: 'string' }, out: { type: 'string' } },
+    options: {
+      arch: { type: 'string', default: 'sdxs' },
+      seed: { type: 'string' },
+      dtype: { type: 'string' },
+      out: { type: 'string' },
+      format: { type: 'string' },
+    },
   });
   if (!(values.arch in SYNTHETIC_ARCHITECTURES)) {
     throw new UsageError(`--arch must be one of ${Object.keys(SYNTHETIC_ARCHITECTURES).join(', ')}`);
   }
   if (values.dtype !== undefined && values.dtype !== 'f16' && values.dtype !== 'f32') throw new UsageError('--dtype must be f16 or f32');
+  if (values.format !== undefined && values.format !== 'single-file' && values.format !== 'diffusers') {
+    throw new UsageError('--format must be single-file or diffusers');
+  }
   const model = synthesizeModel({
     architecture: values.arch as SyntheticArchitecture,
     seed: int('seed', values.seed),
     dtype: values.dtype as 'f16' | 'f32' | undefined,
     output: values.out,
+    format: values.format as 'single-file' | 'diffusers' | undefined,
   });
   console.log(model.path);
   console.error(`${model.architecture}: ${model.tensors} tensors, ${(model.parameters / 1e6).toFixed(1)} M parameters${model.created ? '' : ' (cached)'}`);

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { ModelFileError } from '../errors.js';
 import { scanLegacyCheckpoint, scanPickle, UnsafePickleError, zipDataPickle } from './pickle-scan.js';
 
-export type ModelFormat = 'safetensors' | 'gguf' | 'ckpt';
+export type ModelFormat = 'safetensors' | 'gguf' | 'ckpt' | 'diffusers';
 export type ModelFamily = 'sd1' | 'sd2' | 'sdxl' | 'sd3' | 'flux' | 'unknown';
 
 export interface ModelFileInfo {
@@ -34,6 +34,7 @@ export async function inspectModelFile(file: string, role = 'model'): Promise<Mo
   }
   try {
     const stat = await handle.stat();
+    if (stat.isDirectory()) return await inspectDiffusersFolder(file, fail);
     if (!stat.isFile()) throw fail('is not a regular file');
     const read = async (position: number, length: number): Promise<Buffer> => {
       const buf = Buffer.alloc(length);
@@ -57,6 +58,33 @@ export async function inspectModelFile(file: string, role = 'model'): Promise<Mo
   } finally {
     await handle.close();
   }
+}
+
+/** A diffusers folder: unet/ (required), vae/ and text_encoder/ (optional), each a checked .safetensors. */
+async function inspectDiffusersFolder(dir: string, fail: Fail): Promise<ModelFileInfo> {
+  const parts = [
+    ['unet', 'unet/diffusion_pytorch_model.safetensors'],
+    ['vae', 'vae/diffusion_pytorch_model.safetensors'],
+    ['text_encoder', 'text_encoder/model.safetensors'],
+    ['text_encoder_2', 'text_encoder_2/model.safetensors'],
+  ] as const;
+  const shapes = new Map<string, number[]>();
+  let size = 0;
+  for (const [part, file] of parts) {
+    let info: ModelFileInfo;
+    try {
+      info = await inspectModelFile(path.join(dir, file), `${part} model`);
+    } catch (err) {
+      if (part !== 'unet' && (err as ModelFileError).message.endsWith(': not found')) continue;
+      if (part === 'unet' && (err as ModelFileError).message.endsWith(': not found')) {
+        throw fail('is a folder but not a diffusers model (no unet/diffusion_pytorch_model.safetensors)', err);
+      }
+      throw err;
+    }
+    size += info.size;
+    for (const [name, shape] of info.shapes ?? []) shapes.set(`${part}.${name}`, shape);
+  }
+  return { path: dir, format: 'diffusers', size, tensorNames: [...shapes.keys()], shapes };
 }
 
 type Reader = (position: number, length: number) => Promise<Buffer>;
@@ -202,7 +230,7 @@ export function detectFamily(info: ModelFileInfo): ModelFamily {
     if (width === 1024) return 'sd2';
     if (width === 768) return 'sd1';
   }
-  if (has('model.diffusion_model.input_blocks.')) return 'sd1';
+  if (has('model.diffusion_model.input_blocks.') || has('unet.down_blocks.')) return 'sd1';
   return 'unknown';
 }
 
