@@ -3,7 +3,8 @@
 // on the same synthetic SD 1.x checkpoint, sizes, sampler, steps, seed and threads.
 // Tasks: txt2img at each size, img2img, inpaint and ESRGAN upscaling. Phase timings come from the engine's
 // own log lines, which both programs print identically; peak RSS is each process's VmHWM.
-// Options: --sizes 256,512 --steps 4 --threads N --tasks txt2img,img2img,inpaint,upscale --reusable
+// Options: --sizes 256,512 --steps 4 --threads N --tasks txt2img,img2img,inpaint,upscale,sdxl --reusable
+// (task sdxl: the synthetic SDXL base at 1024x1024, --sdxl-steps steps; minutes per step on a small CPU, so not by default)
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -23,6 +24,7 @@ const { values } = parseArgs({
     seed: { type: 'string', default: '42' },
     reusable: { type: 'boolean', default: false },
     tasks: { type: 'string', default: 'txt2img,img2img,inpaint,upscale' },
+    'sdxl-steps': { type: 'string', default: '1' },
   },
 });
 const tasks = values.tasks.split(',');
@@ -74,7 +76,7 @@ function seconds(output, pattern) {
 }
 
 /** The phases of one run, from the engine's log lines (identical in both programs). */
-function phases(output, task) {
+function phases(output, task, steps) {
   if (task === 'upscale') return { upscaleSeconds: seconds(output, /upscaled, taking ([\d.]+)s/) };
   const sampling = seconds(output, /sampling completed, taking ([\d.]+)s/);
   // img2img samples only the last `strength` share of the schedule
@@ -106,30 +108,32 @@ const upscaler = tasks.includes('upscale') ? synthesizeModel({ architecture: 'es
 
 const jobs = [];
 for (const task of tasks) {
-  for (const size of task === 'txt2img' ? sizes : task === 'upscale' ? [64] : [256]) jobs.push({ task, size });
+  for (const size of task === 'txt2img' ? sizes : task === 'upscale' ? [64] : task === 'sdxl' ? [1024] : [256]) jobs.push({ task, size });
 }
 
 const runs = [];
 for (const { task, size } of jobs) {
-  const common = { task, size, steps, seed: Number(values.seed), threads: Number(values.threads), sampler: values.sampler };
+  const jobSteps = task === 'sdxl' ? Number(values['sdxl-steps']) : steps;
+  const jobModel = task === 'sdxl' ? synthesizeModel({ architecture: 'sdxl' }).path : model;
+  const common = { task, size, steps: jobSteps, seed: Number(values.seed), threads: Number(values.threads), sampler: values.sampler };
   process.stderr.write(`${task} ${size}x${size}: sd-cli ... `);
   const out = path.join(inputs, 'cli-out.png');
   const cliArgs = task === 'upscale'
     ? ['-M', 'upscale', '--upscale-model', upscaler, '-i', upscaleInput, '-t', values.threads, '-o', out, '-v']
     : [
-        '-m', model, '-p', 'a cabin in misty mountains, watercolor', '-n', 'blurry', '-W', String(size), '-H', String(size),
-        '--steps', String(steps), '-s', values.seed, '--sampling-method', values.sampler, '--cfg-scale', '7', '-t', values.threads,
+        '-m', jobModel, '-p', 'a cabin in misty mountains, watercolor', '-n', 'blurry', '-W', String(size), '-H', String(size),
+        '--steps', String(jobSteps), '-s', values.seed, '--sampling-method', values.sampler, '--cfg-scale', '7', '-t', values.threads,
         '-o', out, '-v',
         ...(task === 'img2img' || task === 'inpaint' ? ['-i', init, '--strength', '0.75'] : []),
         ...(task === 'inpaint' ? ['--mask', mask] : []),
       ];
   const engine = await measure(cli, cliArgs);
   process.stderr.write('diffusekit ... ');
-  const job = { ...common, model, mode: values.reusable ? 'reusable' : 'one-shot', init: task === 'upscale' ? upscaleInput : init, mask, upscaler };
+  const job = { ...common, task: task === 'sdxl' ? 'txt2img' : task, model: jobModel, mode: values.reusable ? 'reusable' : 'one-shot', init: task === 'upscale' ? upscaleInput : init, mask, upscaler };
   const pipeline = await measure(process.execPath, [path.join(root, 'bench', 'pipeline-child.mjs'), JSON.stringify(job)]);
   const own = JSON.parse(/BENCH (.*)/.exec(pipeline.output)[1]);
-  const e = { ...phases(engine.output, task), peakRssMiB: engine.peakRssMiB };
-  const p = { ...phases(pipeline.output, task), peakRssMiB: pipeline.peakRssMiB, wall: own };
+  const e = { ...phases(engine.output, task, jobSteps), peakRssMiB: engine.peakRssMiB };
+  const p = { ...phases(pipeline.output, task, jobSteps), peakRssMiB: pipeline.peakRssMiB, wall: own };
   const timeKey = task === 'upscale' ? 'upscaleSeconds' : 'secondsPerStep';
   const ratio = { time: p[timeKey] / e[timeKey], peakRss: p.peakRssMiB / e.peakRssMiB };
   process.stderr.write(`time ratio ${ratio.time.toFixed(3)}, peak RSS ratio ${ratio.peakRss.toFixed(3)}\n`);

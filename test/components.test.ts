@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { convertModel, EngineStateError, ModelFileError, ModelLoadError, Pipeline, synthesizeModel, type ProgressEvent } from '../src/index.js';
+import { convertModel, EngineStateError, InvalidArgumentError, ModelFileError, ModelLoadError, Pipeline, synthesizeModel, type ProgressEvent } from '../src/index.js';
 import { writeSafetensors } from '../src/models/safetensors.js';
 import { sd1Model, tempDir, tinyModel } from './helpers/models.js';
 
@@ -108,6 +108,19 @@ describe('LoRAs from prompt tags', () => {
     expect(log.lines.some((l) => /\(256 \/ 256\) LoRA tensors have been applied/.test(l))).toBe(true);
     expect(styled.data.equals(base.data)).toBe(false);
     expect(off.data.equals(base.data)).toBe(true);
+  });
+
+  it('refuses a LoRA made for another family before generating', async () => {
+    const sdxlLora = path.join(tempDir(), 'xl.safetensors');
+    const name = 'lora_unet_input_blocks_4_1_transformer_blocks_0_attn2_to_k.lora_down.weight';
+    writeSafetensors(sdxlLora, [{ name, dtype: 'F16', shape: [4, 2048], byteLength: 4 * 2048 * 2 }], () => new Uint8Array(4 * 2048 * 2));
+    const pipe = await Pipeline.load({ model: tinyModel() });
+    const error = await pipe.generate({ prompt: 'x', width: 64, height: 64, steps: 1, loras: [{ path: sdxlLora }] }).catch((e: unknown) => e);
+    const [ok] = await pipe.generate({ prompt: 'x', width: 64, height: 64, steps: 1 });
+    await pipe.dispose();
+    expect(error).toBeInstanceOf(InvalidArgumentError);
+    expect((error as Error).message).toBe(`LoRA ${sdxlLora} is for sdxl models but the model is sd1`);
+    expect(ok.width).toBe(64);
   });
 
   it('a LoRA whose shapes do not fit the model rejects the call instead of aborting the process', async () => {

@@ -22,7 +22,7 @@ describe('Pipeline.load rejects bad model files with a message', () => {
 
   it.each([
     ['a missing file', () => path.join(dir, 'nope.safetensors'), /model file .*nope\.safetensors: not found/],
-    ['a folder', () => dir, /is not a regular file/],
+    ['a folder that is not a diffusers model', () => dir, /is a folder but not a diffusers model/],
     ['a text file', () => (fs.writeFileSync(path.join(dir, 'a.safetensors'), 'hello, this is not a model at all'), path.join(dir, 'a.safetensors')), /not a model: unrecognized format/],
     ['an empty file', () => (fs.writeFileSync(path.join(dir, 'e.gguf'), ''), path.join(dir, 'e.gguf')), /only 0 bytes: not a model/],
     ['a truncated header', () => truncatedCopy(dir, 'h.safetensors', 4096), /truncated header/],

@@ -242,6 +242,17 @@ export function contextFamily(info: ModelFileInfo): ModelFamily {
   return ({ 768: 'sd1', 1024: 'sd2', 2048: 'sdxl' } as Record<number, ModelFamily>)[width] ?? 'unknown';
 }
 
+/**
+ * The family a LoRA was trained for, from the input width of its cross-attention key projection
+ * (kohya `..._attn2_to_k.lora_down.weight`, peft `...attn2.to_k.lora_A.weight`).
+ */
+export function loraFamily(info: ModelFileInfo): ModelFamily {
+  const entry = [...(info.shapes?.entries() ?? [])].find(([n]) => /attn2[._]to_k\.(lora_down|lora_A)\.weight$/.test(n));
+  if (!entry) return 'unknown';
+  const width = info.format === 'gguf' ? entry[1][0] : entry[1][entry[1].length - 1];
+  return ({ 768: 'sd1', 1024: 'sd2', 2048: 'sdxl' } as Record<number, ModelFamily>)[width] ?? 'unknown';
+}
+
 /** The native resolution of each family: the default width and height of a generation. */
 export const FAMILY_DEFAULT_SIZE: Record<ModelFamily, number> = {
   sd1: 512,

@@ -7,7 +7,7 @@ import {
 import { logLevelFromNative, logLevelToNative } from '../engine/logging.js';
 import { AbortError, DisposedError, EngineStateError, GenerationError, InvalidArgumentError, ModelLoadError } from '../errors.js';
 import { COMPONENT_KEYS } from '../models/components.js';
-import { contextFamily, detectFamily, FAMILY_DEFAULT_SIZE, inspectModelFile, type ModelFamily, type ModelFileInfo } from '../models/inspect.js';
+import { contextFamily, detectFamily, FAMILY_DEFAULT_SIZE, loraFamily, inspectModelFile, type ModelFamily, type ModelFileInfo } from '../models/inspect.js';
 import {
   defined, integerIn, invalidParameter, isPlainObject, isString, numberIn, oneOf, optionalBoolean, optionalFunction, optionalSignal, optionalString,
 } from '../util/is.js';
@@ -232,6 +232,25 @@ export class Pipeline {
     return { native, parameters, signal, onProgress, requested, control, previewEvery: preview?.every };
   }
 
+  /** LoRA files that passed their check (a refused one is checked again next time). */
+  #loraChecks = new Map<string, Promise<void>>();
+
+  /** A LoRA must be a whole file of the model's family; checked once per file. */
+  #checkLora(file: string): Promise<void> {
+    let check = this.#loraChecks.get(file);
+    if (!check) {
+      check = inspectModelFile(file, 'LoRA').then((info) => {
+        const family = loraFamily(info);
+        if (family !== 'unknown' && this.model.family !== 'unknown' && family !== this.model.family) {
+          throw new InvalidArgumentError('loras', `LoRA ${file} is for ${family} models but the model is ${this.model.family}`);
+        }
+      });
+      check.catch(() => this.#loraChecks.delete(file));
+      this.#loraChecks.set(file, check);
+    }
+    return check;
+  }
+
   #preparePreview(value: unknown, hasProgress: boolean): { every: number; mode: 'proj' | 'tae' | 'vae' } | undefined {
     if (value === undefined) return undefined;
     if (!isPlainObject(value)) throw invalidParameter('preview', '{ every, mode }', value);
@@ -261,6 +280,7 @@ export class Pipeline {
 
   async #run(job: PreparedJob): Promise<GeneratedImage[]> {
     if (this.#disposed) throw new DisposedError();
+    for (const lora of job.native.loras ?? []) await this.#checkLora(lora.path);
     const finish = job.task ? await job.task.prepare({ native: job.native, parameters: job.parameters, ...job.requested }) : undefined;
     if (job.control) {
       const { width, height } = job.parameters;
