@@ -6,7 +6,7 @@ export type {
   GenerateOptions, Img2ImgOptions, InpaintOptions, OutpaintOptions, LoadOptions, ProgressEvent, VaeTilingOptions, WeightType,
 } from './pipeline/options.js';
 export type { ImageInput, RawImage, FitMode } from './pipeline/image-input.js';
-export type { OutpaintExtend } from './pipeline/image-tasks.js';
+export type { OutpaintAnchor, OutpaintCanvas, OutpaintExtend } from './pipeline/image-tasks.js';
 export type { LoraSpec } from './pipeline/loras.js';
 export { WEIGHT_TYPES } from './pipeline/options.js';
 export { SAMPLERS, SCHEDULERS, resolveSampler, resolveScheduler, type Sampler, type Scheduler, type SamplerChoice } from './pipeline/samplers.js';

@@ -105,6 +105,15 @@ describe('image tasks on the synthetic SDXS-512 model', () => {
     }
   });
 
+  it('outpaint to a target canvas puts the original at its anchor', async () => {
+    const [img] = await pipe.outpaint({ prompt: 'x', initImage: init, canvas: { width: 128, height: 96, anchor: 'top-right' }, steps: 1, seed: 5 });
+    expect([img.width, img.height]).toEqual([128, 96]);
+    const region = await sharp(img.data, { raw: { width: 128, height: 96, channels: 3 } }).extract({ left: 128 - W, top: 0, width: W, height: H }).raw().toBuffer();
+    expect(region.equals(init.data)).toBe(true);
+    await expect(pipe.outpaint({ prompt: 'x', initImage: init, canvas: { width: 64, height: 64 } })).rejects.toThrow(/a size at least the initImage's 80x72/);
+    await expect(pipe.outpaint({ prompt: 'x', initImage: init, extend: { left: 8 }, canvas: { width: 128, height: 96 } })).rejects.toThrow(/either extend/);
+  });
+
   it('rejects bad image inputs with clear errors', async () => {
     const mask = await squareMask(64, 64);
     const cases: [() => Promise<unknown>, RegExp][] = [

@@ -123,9 +123,33 @@ export interface OutpaintExtend {
 
 export interface OutpaintTaskOptions {
   initImage: unknown;
-  extend: unknown;
+  extend?: unknown;
+  canvas?: unknown;
   fill?: unknown;
   strength?: unknown;
+}
+
+export const OUTPAINT_ANCHORS = ['center', 'top', 'bottom', 'left', 'right', 'top-left', 'top-right', 'bottom-left', 'bottom-right'] as const;
+export type OutpaintAnchor = (typeof OUTPAINT_ANCHORS)[number];
+
+/** A target canvas for outpainting: its size and where the original sits in it. */
+export interface OutpaintCanvas {
+  width: number;
+  height: number;
+  /** Where the original image sits. Default 'center'. */
+  anchor?: OutpaintAnchor;
+}
+
+/** The extension of each side that places a w x h image in the canvas at its anchor. */
+function extendFor(canvas: Required<OutpaintCanvas>, w: number, h: number): Required<OutpaintExtend> {
+  if (canvas.width < w || canvas.height < h) {
+    throw invalidParameter('canvas', `a size at least the initImage's ${w}x${h}`, `${canvas.width}x${canvas.height}`);
+  }
+  const dx = canvas.width - w;
+  const dy = canvas.height - h;
+  const left = canvas.anchor.includes('left') ? 0 : canvas.anchor.includes('right') ? dx : Math.floor(dx / 2);
+  const top = canvas.anchor.includes('top') ? 0 : canvas.anchor.includes('bottom') ? dy : Math.floor(dy / 2);
+  return { left, right: dx - left, top, bottom: dy - top };
 }
 
 export const OUTPAINT_FILLS = ['edge', 'noise'] as const;
@@ -133,26 +157,41 @@ export const OUTPAINT_FILLS = ['edge', 'noise'] as const;
 /** Outpainting: a larger canvas, the new border pre-filled and masked, inpainted; the original region is kept exactly. */
 export function outpaintTask(o: OutpaintTaskOptions): ImageTask {
   const initImage = requireImage('initImage', o.initImage);
-  if (!isPlainObject(o.extend)) throw invalidParameter('extend', '{ left, right, top, bottom } in pixels', o.extend);
-  const side = (name: keyof OutpaintExtend) => integerIn(`extend.${name}`, (o.extend as Record<string, unknown>)[name], 0, 2048, 0);
-  const extend = { left: side('left'), right: side('right'), top: side('top'), bottom: side('bottom') };
-  if (extend.left + extend.right + extend.top + extend.bottom === 0) throw invalidParameter('extend', 'at least one side above 0', o.extend);
+  if (defined(o.extend) === defined(o.canvas)) throw invalidParameter('extend', 'either extend { left, right, top, bottom } or canvas { width, height, anchor }', o.extend);
+  let extend: Required<OutpaintExtend> | undefined;
+  let canvas: Required<OutpaintCanvas> | undefined;
+  if (defined(o.extend)) {
+    if (!isPlainObject(o.extend)) throw invalidParameter('extend', '{ left, right, top, bottom } in pixels', o.extend);
+    const side = (name: keyof OutpaintExtend) => integerIn(`extend.${name}`, (o.extend as Record<string, unknown>)[name], 0, 2048, 0);
+    extend = { left: side('left'), right: side('right'), top: side('top'), bottom: side('bottom') };
+    if (extend.left + extend.right + extend.top + extend.bottom === 0) throw invalidParameter('extend', 'at least one side above 0', o.extend);
+  } else {
+    if (!isPlainObject(o.canvas)) throw invalidParameter('canvas', '{ width, height, anchor }', o.canvas);
+    canvas = {
+      width: integerIn('canvas.width', o.canvas.width, 64, 4096),
+      height: integerIn('canvas.height', o.canvas.height, 64, 4096),
+      anchor: defined(o.canvas.anchor) ? oneOf('canvas.anchor', o.canvas.anchor, OUTPAINT_ANCHORS) : 'center',
+    };
+  }
   const fill = defined(o.fill) ? oneOf('fill', o.fill, OUTPAINT_FILLS) : 'edge';
   const strength = numberIn('strength', o.strength, 0, 1, 1);
   return {
     async prepare(target) {
-      const original = await rgbImage('initImage', initImage, ...Object.values(await imageSize('initImage', initImage)) as [number, number], 'fill');
-      const width = original.width + extend.left + extend.right;
-      const height = original.height + extend.top + extend.bottom;
+      const size = await imageSize('initImage', initImage);
+      const original = await rgbImage('initImage', initImage, size.width, size.height, 'fill');
+      const e = extend ?? extendFor(canvas!, original.width, original.height);
+      if (e.left + e.right + e.top + e.bottom === 0) throw invalidParameter('canvas', 'a size larger than the initImage', `${canvas!.width}x${canvas!.height}`);
+      const width = original.width + e.left + e.right;
+      const height = original.height + e.top + e.bottom;
       if (width > 4096 || height > 4096) throw invalidParameter('extend', 'sides that keep the canvas within 4096x4096', o.extend);
-      const canvas = await extendCanvas(original, extend, fill, target.native.seed);
+      const filled = await extendCanvas(original, e, fill, target.native.seed);
       const mask = Buffer.alloc(width * height, 255);
-      for (let y = 0; y < original.height; y++) mask.fill(0, (y + extend.top) * width + extend.left, (y + extend.top) * width + extend.left + original.width);
+      for (let y = 0; y < original.height; y++) mask.fill(0, (y + e.top) * width + e.left, (y + e.top) * width + e.left + original.width);
       const m: RawImage = { width, height, channels: 1, data: mask };
-      await setCanvas(target, canvas, m);
+      await setCanvas(target, filled, m);
       target.native.strength = strength;
       target.parameters.denoisingStrength = strength;
-      return (image) => ({ ...image, data: compositeByMask(image, canvas, m) });
+      return (image) => ({ ...image, data: compositeByMask(image, filled, m) });
     },
   };
 }

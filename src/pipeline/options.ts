@@ -2,7 +2,7 @@ import type { LogCallback, LogLevel } from '../engine/logging.js';
 import type { ModelComponents } from '../models/components.js';
 import type { PixelImage } from './generated-image.js';
 import type { FitMode, ImageInput } from './image-input.js';
-import type { OutpaintExtend } from './image-tasks.js';
+import type { OutpaintCanvas, OutpaintExtend } from './image-tasks.js';
 import type { LoraSpec } from './loras.js';
 import type { Sampler, Scheduler } from './samplers.js';
 
@@ -144,8 +144,10 @@ export interface InpaintOptions extends Img2ImgOptions {
 
 export interface OutpaintOptions extends Omit<GenerateOptions, 'width' | 'height'> {
   initImage: ImageInput;
-  /** Pixels to add on each side. */
-  extend: OutpaintExtend;
+  /** Pixels to add on each side; or give `canvas` instead. */
+  extend?: OutpaintExtend;
+  /** The final size and where the original sits in it (`anchor`, default 'center'); or give `extend` instead. */
+  canvas?: OutpaintCanvas;
   /** What the new area starts from: 'edge' (repeated border pixels, default) or 'noise' (seeded). */
   fill?: 'edge' | 'noise';
   /** Default 1: the new area is painted from scratch. */
