@@ -93,6 +93,9 @@ ContextParams ContextParams::FromJs(const Napi::Object& o) {
     if (Has(o, "weightType")) {
         p.raw.wtype = ParseEnum(env, GetString(o, "weightType"), str_to_sd_type, SD_TYPE_COUNT, "weight type");
     }
+    if (Has(o, "prediction")) {
+        p.raw.prediction = ParseEnum(env, GetString(o, "prediction"), str_to_prediction, PREDICTION_COUNT, "prediction type");
+    }
     if (Has(o, "loraApplyMode")) {
         p.raw.lora_apply_mode =
             ParseEnum(env, GetString(o, "loraApplyMode"), str_to_lora_apply_mode, LORA_APPLY_MODE_COUNT, "LoRA apply mode");

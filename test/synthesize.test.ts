@@ -48,6 +48,14 @@ describe('synthetic checkpoints', () => {
     expect(new Float32Array(tensorBytes(norm, 0, 'f32').buffer).every((v) => v === 1)).toBe(true);
   });
 
+  it('SD 2.x runs as a v-prediction model when told so', async () => {
+    const pipe = await Pipeline.load({ model: synthesizeModel({ architecture: 'sd2' }).path, prediction: 'v' });
+    const [img] = await pipe.generate({ prompt: 'x', width: 64, height: 64, steps: 1, seed: 5 });
+    await pipe.dispose();
+    expect(pipe.info.prediction).toBe('v');
+    expect(img.width).toBe(64);
+  });
+
   it('writes a valid safetensors file, reused from the cache', () => {
     const file = tinyModel();
     const again = synthesizeModel({ architecture: 'sdxs' });

@@ -20,6 +20,7 @@ export interface NativeLoadParams extends ModelComponents {
   vaeDecodeOnly?: boolean;
   freeParamsImmediately?: boolean;
   taesdPreviewOnly?: boolean;
+  prediction?: 'eps' | 'v' | 'edm_v' | 'sd3_flow' | 'flux_flow';
   embeddings?: { name: string; path: string }[];
   loraApplyMode?: 'auto' | 'immediately' | 'at_runtime';
   mmap?: boolean;

@@ -27,6 +27,11 @@ export interface LoadOptions extends ModelComponents {
   flashAttention?: boolean;
   /** Decode the image in tiles to bound memory; `true` for the engine's tile defaults. */
   vaeTiling?: boolean | VaeTilingOptions;
+  /**
+   * What the model predicts, when the file does not say: SD 2.x 768-v checkpoints are 'v' (the engine guesses
+   * SD 2.x by a test run), CosXL 'edm_v'. Default: the engine's detection.
+   */
+  prediction?: 'eps' | 'v' | 'edm_v' | 'flow';
   /** Use the `taesd` model only for previews, the full VAE for results. Default false (TAESD does both). */
   taesdPreviewOnly?: boolean;
   /** Folder searched for `<lora:name:weight>` prompt tags. */

@@ -88,6 +88,10 @@ export class Pipeline {
     params.freeParamsImmediately = optionalBoolean('freeParamsImmediately', options.freeParamsImmediately) ?? false;
     params.mmap = optionalBoolean('mmap', options.mmap);
     params.taesdPreviewOnly = optionalBoolean('taesdPreviewOnly', options.taesdPreviewOnly);
+    if (defined(options.prediction)) {
+      const prediction = oneOf('prediction', options.prediction, ['eps', 'v', 'edm_v', 'flow'] as const);
+      params.prediction = prediction === 'flow' ? 'sd3_flow' : prediction;
+    }
     const loraDir = optionalString('loraDir', options.loraDir);
     params.embeddings = listEmbeddings(optionalString('embeddingDir', options.embeddingDir));
     params.loraApplyMode = defined(options.loraApplyMode) ? oneOf('loraApplyMode', options.loraApplyMode, LORA_APPLY_MODES) : 'at_runtime';
