@@ -16,7 +16,7 @@ Usage:
   diffusekit info                                            engine build, backend and samplers
 
 generate options:
-  -m, --model FILE        checkpoint (.safetensors, .ckpt, .gguf)
+  -m, --model FILE        checkpoint (.safetensors, .ckpt, .gguf) or diffusers folder
   -p, --prompt TEXT       what to draw
   -n, --negative TEXT     what to avoid
   -W, --width N           multiple of 8 (default: the model's native size)
@@ -32,11 +32,10 @@ generate options:
   -v, --verbose           print engine log lines
 
 synth options:
-      --arch NAME         sd1 (full SD 1.x layout, ~2 GiB), sd1-inpaint (its inpainting variant),
-                          sd2 (~2.6 GiB), sdxl (~7 GiB), sd3 (~6 GiB),
-                          sdxs (tiny, ~0.9 GiB), taesd (tiny autoencoder alone, ~5 MiB) or
-                          sd1-lora, sd1-lora-peft, sd1-controlnet, sd1-embedding,
-                          esrgan-x4plus, esrgan-x4plus-anime, esrgan-x2plus; default sdxs
+      --arch NAME         models: sd1 (full SD 1.x layout, ~2 GiB), sd1-inpaint, sd2 (~2.6 GiB),
+                          sdxl (~7 GiB), sd3 (~6 GiB), sdxs (tiny, ~0.9 GiB; the default);
+                          components: taesd, sd1-lora, sd1-lora-peft, sd1-controlnet, sd1-embedding,
+                          esrgan-x4plus, esrgan-x4plus-anime, esrgan-x2plus
       --seed N            weight seed (default 0)
       --dtype f16|f32     storage type (default f16)
       --out FILE          output path (default: the cache, ~/.cache/diffusekit/models); .ckpt writes
