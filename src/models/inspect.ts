@@ -216,6 +216,21 @@ async function inspectGguf(file: string, size: number, read: Reader, fail: Fail)
   return { path: file, format: 'gguf', size, tensorNames: [...shapes.keys()], shapes };
 }
 
+/** Text-conditioning width -> family: the CLIP token width, or the cross-attention context width. */
+const FAMILY_BY_WIDTH: Record<number, ModelFamily> = { 768: 'sd1', 1024: 'sd2', 2048: 'sdxl' };
+
+/** The input width (last PyTorch dimension; first ggml dimension) of the first tensor whose name matches. */
+function inputWidth(info: ModelFileInfo, name: RegExp): number | undefined {
+  const entry = [...(info.shapes?.entries() ?? [])].find(([n]) => name.test(n));
+  if (!entry) return undefined;
+  return info.format === 'gguf' ? entry[1][0] : entry[1][entry[1].length - 1];
+}
+
+function familyByWidth(info: ModelFileInfo, name: RegExp, widths: Record<number, ModelFamily> = FAMILY_BY_WIDTH): ModelFamily {
+  const width = inputWidth(info, name);
+  return (width !== undefined && widths[width]) || 'unknown';
+}
+
 /** The model family, from tensor names alone; 'unknown' when the format hides them (pickled .ckpt). */
 export function detectFamily(info: ModelFileInfo): ModelFamily {
   const names = info.tensorNames;
@@ -224,22 +239,15 @@ export function detectFamily(info: ModelFileInfo): ModelFamily {
   if (has('double_blocks.') || has('single_blocks.')) return 'flux';
   if (has('joint_blocks.')) return 'sd3';
   if (has('conditioner.embedders.1') || has('label_emb.0.0')) return 'sdxl';
-  const token = [...(info.shapes?.entries() ?? [])].find(([n]) => n.endsWith('token_embedding.weight'));
-  if (token) {
-    const width = info.format === 'gguf' ? token[1][0] : token[1][token[1].length - 1];
-    if (width === 1024) return 'sd2';
-    if (width === 768) return 'sd1';
-  }
+  const byToken = familyByWidth(info, /token_embedding\.weight$/, { 768: 'sd1', 1024: 'sd2' });
+  if (byToken !== 'unknown') return byToken;
   if (has('model.diffusion_model.input_blocks.') || has('unet.down_blocks.')) return 'sd1';
   return 'unknown';
 }
 
 /** The family a ControlNet (or UNet) was trained for, from its cross-attention context width. */
 export function contextFamily(info: ModelFileInfo): ModelFamily {
-  const entry = [...(info.shapes?.entries() ?? [])].find(([n]) => n.endsWith('attn2.to_k.weight'));
-  if (!entry) return 'unknown';
-  const width = info.format === 'gguf' ? entry[1][0] : entry[1][entry[1].length - 1];
-  return ({ 768: 'sd1', 1024: 'sd2', 2048: 'sdxl' } as Record<number, ModelFamily>)[width] ?? 'unknown';
+  return familyByWidth(info, /attn2\.to_k\.weight$/);
 }
 
 /**
@@ -247,10 +255,7 @@ export function contextFamily(info: ModelFileInfo): ModelFamily {
  * (kohya `..._attn2_to_k.lora_down.weight`, peft `...attn2.to_k.lora_A.weight`).
  */
 export function loraFamily(info: ModelFileInfo): ModelFamily {
-  const entry = [...(info.shapes?.entries() ?? [])].find(([n]) => /attn2[._]to_k\.(lora_down|lora_A)\.weight$/.test(n));
-  if (!entry) return 'unknown';
-  const width = info.format === 'gguf' ? entry[1][0] : entry[1][entry[1].length - 1];
-  return ({ 768: 'sd1', 1024: 'sd2', 2048: 'sdxl' } as Record<number, ModelFamily>)[width] ?? 'unknown';
+  return familyByWidth(info, /attn2[._]to_k\.(lora_down|lora_A)\.weight$/);
 }
 
 /** The native resolution of each family: the default width and height of a generation. */
