@@ -64,6 +64,12 @@ describe('image tasks on the synthetic SDXS-512 model', () => {
     expect([chained.width, chained.height]).toEqual([64, 64]);
   });
 
+  it('img2img takes the size of a rotated (EXIF orientation 6) photo upright', async () => {
+    const photo = await sharp({ create: { width: 80, height: 64, channels: 3, background: '#4080c0' } }).jpeg().withMetadata({ orientation: 6 }).toBuffer();
+    const [img] = await pipe.img2img({ prompt: 'x', initImage: photo, steps: 1, seed: 1 });
+    expect([img.width, img.height]).toEqual([64, 80]);
+  });
+
   it('inpaint keeps every unmasked pixel and repaints the masked area', async () => {
     const [img] = await pipe.inpaint({ prompt: 'x', initImage: init, maskImage: await squareMask(), maskBlur: 0, steps: 4, seed: 1 });
     expect([img.width, img.height]).toEqual([W, H]);

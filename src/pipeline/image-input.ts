@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import sharp, { type Sharp } from 'sharp';
+import sharp, { type Metadata, type Sharp } from 'sharp';
 import type { NativeImage } from '../engine/binding.js';
 import { InvalidArgumentError } from '../errors.js';
 import { invalidParameter, isString } from '../util/is.js';
@@ -50,11 +50,19 @@ async function decode(parameter: string, pipeline: Sharp): Promise<RawImage> {
   }
 }
 
-/** The input's size in pixels, after EXIF orientation. */
+/** The input's size in pixels, after EXIF orientation, from its header (no pixel decoding). */
 export async function imageSize(parameter: string, input: unknown): Promise<{ width: number; height: number }> {
   if (input instanceof PixelImage || isRaw(input)) return { width: input.width, height: input.height };
-  const raw = await decode(parameter, openImage(parameter, input).rotate());
-  return { width: raw.width, height: raw.height };
+  let meta: Metadata;
+  try {
+    meta = await openImage(parameter, input).metadata();
+  } catch (err) {
+    throw new InvalidArgumentError(parameter, `${parameter} could not be read as an image: ${(err as Error).message}`);
+  }
+  if (!meta.width || !meta.height) throw new InvalidArgumentError(parameter, `${parameter} could not be read as an image: no size in its header`);
+  // EXIF orientations 5-8 are quarter turns: the upright image swaps width and height
+  const turned = (meta.orientation ?? 1) >= 5;
+  return turned ? { width: meta.height, height: meta.width } : { width: meta.width, height: meta.height };
 }
 
 /** RGB pixels at exactly width x height, brought there by `fit`. */
