@@ -12,7 +12,7 @@ export { WEIGHT_TYPES } from './pipeline/options.js';
 export { SAMPLERS, SCHEDULERS, resolveSampler, resolveScheduler, type Sampler, type Scheduler, type SamplerChoice } from './pipeline/samplers.js';
 export { formatInfotext, type GenerationParameters } from './pipeline/infotext.js';
 export { readPngText } from './util/png-text.js';
-export { inspectModelFile, detectFamily, type ModelFileInfo, type ModelFamily, type ModelFormat } from './models/inspect.js';
+export { inspectModelFile, detectFamily, modelRole, type ModelRole, type ModelFileInfo, type ModelFamily, type ModelFormat } from './models/inspect.js';
 export type { ModelComponents } from './models/components.js';
 export { convertModel, type ConvertOptions } from './models/convert.js';
 export { synthesizeModel, syntheticLayout, type SynthesizeOptions, type SyntheticModel } from './models/synthesize.js';

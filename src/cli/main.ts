@@ -7,6 +7,9 @@ import { SYNTHETIC_ARCHITECTURES, type SyntheticArchitecture } from '../models/a
 import { synthesizeModel } from '../models/synthesize.js';
 import { Pipeline } from '../pipeline/pipeline.js';
 import { VERSION } from '../version.js';
+import { keysCommand } from './keys.js';
+import { serveCommand } from './serve.js';
+import { UsageError } from './usage-error.js';
 
 const HELP = `diffusekit ${VERSION}: local Stable Diffusion
 
@@ -14,6 +17,8 @@ Usage:
   diffusekit generate --model FILE --prompt TEXT [options]   text to image
   diffusekit synth [--arch NAME] [--seed N] [--out FILE]     write a synthetic test checkpoint
   diffusekit info                                            engine build, backend and samplers
+  diffusekit serve [--model FILE]... [--port N] [options]    the REST API server (diffusekit serve --help)
+  diffusekit keys create|list|revoke [options]               API keys for the server (diffusekit keys --help)
 
 generate options:
   -m, --model FILE        checkpoint (.safetensors, .ckpt, .gguf) or diffusers folder
@@ -45,8 +50,6 @@ synth options:
   -h, --help              this help
       --version           print the version
 `;
-
-class UsageError extends Error {}
 
 function int(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
@@ -165,6 +168,10 @@ export async function main(argv: string[]): Promise<number> {
       synth(rest);
     } else if (command === 'info') {
       info();
+    } else if (command === 'serve') {
+      await serveCommand(rest);
+    } else if (command === 'keys') {
+      await keysCommand(rest);
     } else {
       throw new UsageError(`unknown command '${command}'`);
     }

@@ -267,3 +267,17 @@ export const FAMILY_DEFAULT_SIZE: Record<ModelFamily, number> = {
   flux: 1024,
   unknown: 512,
 };
+
+/** What a model file is for, from its tensor names: the server sorts `--model` files by it. */
+export type ModelRole = 'checkpoint' | 'controlnet' | 'upscaler' | 'lora' | 'unknown';
+
+export function modelRole(info: ModelFileInfo): ModelRole {
+  const names = info.tensorNames;
+  if (info.format === 'diffusers') return 'checkpoint';
+  if (!names) return info.format === 'ckpt' ? 'checkpoint' : 'unknown';
+  const has = (part: string) => names.some((n) => n.includes(part));
+  if (has('lora_down.') || has('lora_A.') || has('lora_up.')) return 'lora';
+  if (has('control_model.') || has('controlnet_cond_embedding.') || has('input_hint_block.')) return 'controlnet';
+  if ((has('conv_first.') && has('body.')) || (has('model.0.weight') && has('.sub.'))) return 'upscaler';
+  return detectFamily(info) === 'unknown' ? 'unknown' : 'checkpoint';
+}

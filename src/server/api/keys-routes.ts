@@ -1,0 +1,155 @@
+import type { FastifyInstance } from 'fastify';
+import { InvalidArgumentError } from '../../errors.js';
+import { ApiError, badRequest } from '../errors.js';
+import { credentialsOf, type Authenticator } from '../auth/authenticate.js';
+import { toKeyJson, type KeyRecord, type KeyStore } from '../auth/key-store.js';
+
+export interface KeysRoutesOptions {
+  keys: KeyStore;
+  authenticator: Authenticator;
+}
+
+interface CreateBody {
+  key?: string;
+  name: string;
+  rate_limit?: number | null;
+  monthly_quota?: number | null;
+  max_concurrent?: number | null;
+}
+
+interface RevokeBody {
+  key?: string;
+  id?: string;
+  name?: string;
+}
+
+const adminKeyField = { type: 'string', description: 'The admin key, unless sent as "Authorization: Bearer <key>"' } as const;
+
+const keyJsonSchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    name: { type: 'string' },
+    prefix: { type: 'string', description: 'The first characters of the key, to tell keys apart' },
+    webhook_secret: { type: 'string', description: "Signs this key's webhooks (HMAC-SHA256)" },
+    rate_limit: { type: ['number', 'null'], description: 'Requests per second; null: unlimited' },
+    monthly_quota: { type: ['integer', 'null'], description: 'Images per calendar month (UTC); null: unlimited' },
+    max_concurrent: { type: ['integer', 'null'], description: "Jobs queued plus running at once; null: the server's default" },
+    created_at: { type: 'string', format: 'date-time' },
+    revoked_at: { type: ['string', 'null'], format: 'date-time' },
+    last_used_at: { type: ['string', 'null'], format: 'date-time' },
+    images_this_month: { type: 'integer' },
+  },
+  required: ['id', 'name', 'prefix', 'webhook_secret', 'rate_limit', 'monthly_quota', 'max_concurrent', 'created_at', 'revoked_at', 'last_used_at', 'images_this_month'],
+} as const;
+
+const createSchema = {
+  tags: ['keys'],
+  summary: 'Create an API key (admin)',
+  body: {
+    type: 'object',
+    properties: {
+      key: adminKeyField,
+      name: { type: 'string', minLength: 1, maxLength: 64 },
+      rate_limit: { type: ['number', 'null'], exclusiveMinimum: 0, maximum: 1_000_000 },
+      monthly_quota: { type: ['integer', 'null'], minimum: 0 },
+      max_concurrent: { type: ['integer', 'null'], minimum: 1, maximum: 1_000_000 },
+    },
+    required: ['name'],
+    additionalProperties: false,
+  },
+  response: {
+    200: {
+      type: 'object',
+      properties: {
+        status: { type: 'string', enum: ['success'] },
+        key: { type: 'string', description: 'The new key; shown this once, the server keeps only its hash' },
+        ...keyJsonSchema.properties,
+      },
+      required: ['status', 'key', ...keyJsonSchema.required],
+    },
+  },
+} as const;
+
+const listResponse = {
+  200: {
+    type: 'object',
+    properties: {
+      status: { type: 'string', enum: ['success'] },
+      keys: { type: 'array', items: keyJsonSchema },
+    },
+    required: ['status', 'keys'],
+  },
+} as const;
+
+const revokeSchema = {
+  tags: ['keys'],
+  summary: 'Revoke an API key by id or name (admin)',
+  body: {
+    type: 'object',
+    properties: { key: adminKeyField, id: { type: 'string', minLength: 1 }, name: { type: 'string', minLength: 1 } },
+    oneOf: [{ required: ['id'] }, { required: ['name'] }],
+    additionalProperties: false,
+  },
+  response: {
+    200: {
+      type: 'object',
+      properties: {
+        status: { type: 'string', enum: ['success'] },
+        already_revoked: { type: 'boolean' },
+        ...keyJsonSchema.properties,
+      },
+      required: ['status', 'already_revoked', ...keyJsonSchema.required],
+    },
+  },
+} as const;
+
+// The store speaks the library's validation vocabulary; the API speaks HTTP.
+function asApiError(err: unknown): unknown {
+  return err instanceof InvalidArgumentError ? badRequest(err.message) : err;
+}
+
+/** Key management over the API, for the admin key only: create, list and revoke under /api/v6/keys. */
+export async function keysRoutes(app: FastifyInstance, { keys, authenticator }: KeysRoutesOptions): Promise<void> {
+  const view = (record: KeyRecord) => toKeyJson(record, keys.imagesThisMonth(record.id));
+
+  // Before validation, so a caller without the admin key learns nothing about these bodies.
+  app.addHook('preValidation', async (request) => {
+    authenticator.requireAdmin(authenticator.authenticate(credentialsOf(request)));
+  });
+
+  app.post<{ Body: CreateBody }>('/api/v6/keys/create', { schema: createSchema }, async (request) => {
+    const { name, rate_limit, monthly_quota, max_concurrent } = request.body;
+    const existing = keys.resolve(name);
+    if (existing && existing.revokedAt === null) throw new ApiError(409, 'conflict', `An API key named "${name}" already exists`);
+    try {
+      const { record, key } = keys.create({ name, rateLimit: rate_limit, monthlyQuota: monthly_quota, maxConcurrent: max_concurrent });
+      return { status: 'success', key, ...toKeyJson(record, 0) };
+    } catch (err) {
+      throw asApiError(err);
+    }
+  });
+
+  const list = async () => ({ status: 'success', keys: keys.list().map(view) });
+  app.get('/api/v6/keys/list', { schema: { tags: ['keys'], summary: 'List API keys (admin)', response: listResponse } }, list);
+  app.post(
+    '/api/v6/keys/list',
+    {
+      schema: {
+        tags: ['keys'],
+        summary: 'List API keys (admin)',
+        body: { type: 'object', properties: { key: adminKeyField }, additionalProperties: false },
+        response: listResponse,
+      },
+    },
+    list,
+  );
+
+  app.post<{ Body: RevokeBody }>('/api/v6/keys/revoke', { schema: revokeSchema }, async (request) => {
+    const { id, name } = request.body;
+    const target = id !== undefined ? keys.get(id) : keys.resolve(name!);
+    if (!target) throw new ApiError(404, 'not_found', id !== undefined ? `No API key with id "${id}"` : `No API key named "${name}"`);
+    const { record, alreadyRevoked } = keys.revoke(target.id);
+    return { status: 'success', already_revoked: alreadyRevoked, ...view(record) };
+  });
+}

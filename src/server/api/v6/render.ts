@@ -1,0 +1,62 @@
+import type { JobProgress, JobRecord } from '../../jobs/job-spec.js';
+import { outputFileNames } from '../../jobs/job-spec.js';
+
+export interface RenderContext {
+  eta: (job: JobRecord) => number;
+  progress: (id: number) => JobProgress | undefined;
+  webhookStatus: (id: number) => string | undefined;
+  ttlSeconds: number;
+}
+
+/** HTTP status for a job that ended in error, from its error code: the client's fault or ours. */
+export function httpStatusOfJobError(job: JobRecord): number {
+  if (job.errorCode === 'ERR_INVALID_ARG' || job.errorCode === 'ERR_MODEL_FILE') return 400;
+  if (job.errorCode === 'cancelled') return 200;
+  return 500;
+}
+
+const outputUrl = (job: JobRecord, file: string) => `${job.baseUrl}/generations/${file}`;
+
+/**
+ * The v6 response body for a job in its current state: success (outputs), processing (eta and
+ * future links), or error. Routes and webhooks send exactly this.
+ */
+export function renderV6(job: JobRecord, context: RenderContext): Record<string, unknown> {
+  const meta = { ...((job.request.meta as Record<string, unknown> | undefined) ?? {}) };
+  const webhook = job.webhook ? { webhook_status: context.webhookStatus(job.id) ?? 'pending' } : {};
+  const common = { id: job.id, track_id: job.trackId, ...webhook };
+  if (job.status === 'success') {
+    const first = job.outputs[0];
+    if (first) Object.assign(meta, { width: first.width, height: first.height });
+    const seeds = job.outputs.map((o) => o.seed).filter((s) => s !== undefined);
+    if (seeds.length) meta.seeds = seeds;
+    if (job.expired) {
+      return { status: 'error', ...common, message: `The outputs of job ${job.id} expired ${context.ttlSeconds / 3600} hours after it finished`, expired: true, meta };
+    }
+    const urls = job.outputs.map((o) => outputUrl(job, o.file));
+    return {
+      status: 'success',
+      ...common,
+      generationTime: ((job.finishedAt ?? 0) - (job.startedAt ?? 0)) / 1000,
+      output: urls,
+      proxy_links: urls,
+      nsfw_content_detected: job.outputs.map((o) => o.nsfw),
+      meta,
+    };
+  }
+  if (job.status === 'queued' || job.status === 'running') {
+    const progress = context.progress(job.id);
+    return {
+      status: 'processing',
+      ...common,
+      tip: job.status === 'queued' ? 'Your job is queued; fetch_result returns it when it is ready' : 'Your job is running; fetch_result returns it when it is ready',
+      eta: context.eta(job),
+      fetch_result: `${job.baseUrl}/api/v6/images/fetch/${job.id}`,
+      output: [],
+      future_links: outputFileNames(job.id, job.spec).map((file) => outputUrl(job, file)),
+      ...(progress ? { progress } : {}),
+      meta,
+    };
+  }
+  return { status: 'error', ...common, message: job.error ?? `Job ${job.status}`, ...(job.status === 'cancelled' ? { cancelled: true } : {}), meta };
+}

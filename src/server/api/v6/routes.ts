@@ -1,0 +1,116 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { ServerLimits } from '../../config.js';
+import { ApiError } from '../../errors.js';
+import type { JobTask } from '../../jobs/job-spec.js';
+import type { JobService } from '../../jobs/job-service.js';
+import type { ServedModel } from '../../models/model-registry.js';
+import { parseFetchUrl } from '../../net/safe-fetch.js';
+import type { AccessControl } from '../access.js';
+import { errorData } from '../error-data.js';
+import { httpStatusOfJobError, renderV6, type RenderContext } from './render.js';
+import { idParams, v6Schemas } from './schemas.js';
+import { v6ToJob, type V6Body, type V6Context } from './to-job.js';
+import { systemLoad } from './system-load.js';
+
+export interface V6RoutesOptions {
+  service: JobService;
+  access: AccessControl;
+  models: ServedModel[];
+  limits: ServerLimits;
+  workers: number;
+  syncWaitSeconds: number;
+  render: RenderContext;
+  /** The v6 context for one request (its origin decides which URLs are this server's own). */
+  v6Context: (baseUrl: string) => V6Context;
+  baseUrl: (request: FastifyRequest) => string;
+}
+
+const IMAGE_ENDPOINTS: [string, JobTask, string][] = [
+  ['text2img', 'txt2img', 'Text to image'],
+  ['img2img', 'img2img', 'Image to image'],
+  ['inpaint', 'inpaint', 'Repaint the white part of mask_image'],
+  ['outpaint', 'outpaint', 'Extend an image on any side'],
+  ['controlnet', 'controlnet', 'Text (or image) to image guided by a ControlNet'],
+  ['super_resolution', 'upscale', 'Enlarge an image with an ESRGAN model'],
+];
+
+/** The hosted API's v6 dialect: /api/v6/images/*, fetch, cancel, system_load. */
+export async function v6Routes(app: FastifyInstance, options: V6RoutesOptions): Promise<void> {
+  const { service, access } = options;
+  const schemas = v6Schemas(options.limits);
+
+  app.setErrorHandler((error, request, reply) => {
+    const data = errorData(error);
+    if (data.internal) request.log.error(error);
+    void reply.code(data.statusCode).headers(data.headers).send({ status: 'error', message: data.message });
+  });
+
+  const sendJob = (reply: FastifyReply, id: number, submit: boolean) => {
+    const job = service.get(id)!;
+    const body = renderV6(job, options.render);
+    const code = job.status === 'error' && submit ? httpStatusOfJobError(job) : job.expired ? 410 : 200;
+    return reply.code(code).send(body);
+  };
+
+  for (const [endpoint, task, summary] of IMAGE_ENDPOINTS) {
+    app.post(`/api/v6/images/${endpoint}`, { schema: { summary, tags: ['images'], body: schemas[endpoint as keyof typeof schemas] } }, async (request, reply) => {
+      const body = request.body as V6Body;
+      const principal = access.identify(request);
+      const images = task === 'upscale' ? 1 : ((body.samples as number | undefined) ?? 1);
+      access.admitJob(principal, images);
+      const webhook = typeof body.webhook === 'string' && body.webhook !== '' ? body.webhook : null;
+      if (webhook) {
+        try {
+          parseFetchUrl(webhook);
+        } catch (err) {
+          throw new ApiError(400, 'invalid_webhook', `webhook: ${(err as Error).message}`);
+        }
+      }
+      const baseUrl = options.baseUrl(request);
+      const { spec, meta } = await v6ToJob(task, body, options.v6Context(baseUrl));
+      const trackId = body.track_id === undefined || body.track_id === null ? null : String(body.track_id);
+      const job = service.submit({ spec, api: 'v6', request: { meta }, keyId: access.keyId(principal), trackId, webhook, baseUrl });
+      access.recordImages(principal, images);
+      await service.wait(job.id, options.syncWaitSeconds * 1000);
+      return sendJob(reply, job.id, true);
+    });
+  }
+
+  const findJob = (request: FastifyRequest) => {
+    const principal = access.identify(request);
+    const { id } = request.params as { id: number };
+    const job = service.get(id);
+    // Another key's job reads as missing: ids are sequential, their existence is not others' business.
+    if (!job || !access.canSee(principal, job)) throw new ApiError(404, 'job_not_found', `No job ${id}`);
+    return job;
+  };
+
+  for (const method of ['POST', 'GET'] as const) {
+    app.route({
+      method,
+      url: '/api/v6/images/fetch/:id',
+      schema: { summary: 'The current state of a job', tags: ['jobs'], params: idParams, ...(method === 'POST' ? { body: schemas.fetch } : {}) },
+      handler: async (request, reply) => sendJob(reply, findJob(request).id, false),
+    });
+  }
+
+  app.post('/api/v6/images/cancel/:id', { schema: { summary: 'Cancel a queued or running job', tags: ['jobs'], params: idParams, body: schemas.fetch } }, async (request, reply) => {
+    const job = findJob(request);
+    service.cancel(job.id);
+    // A running job stops within a step: wait briefly so the answer usually shows the final state.
+    await service.wait(job.id, 2000);
+    return sendJob(reply, job.id, false);
+  });
+
+  for (const method of ['POST', 'GET'] as const) {
+    app.route({
+      method,
+      url: '/api/v6/system_load',
+      schema: { summary: 'Queue, workers, loaded models, recent timings and memory', tags: ['system'], ...(method === 'POST' ? { body: schemas.fetch } : {}) },
+      handler: async (request) => {
+        access.identify(request);
+        return systemLoad(service, options.models, options.workers);
+      },
+    });
+  }
+}

@@ -1,0 +1,195 @@
+import { randomInt } from 'node:crypto';
+import { A1111_SAMPLER_NAMES, resolveSampler } from '../../../pipeline/samplers.js';
+import type { ServerLimits } from '../../config.js';
+import { badRequest } from '../../errors.js';
+import type { JobLora, JobSpec, JobTask, OutputFormat } from '../../jobs/job-spec.js';
+import { enhancePrompt } from '../../jobs/prompt-enhancer.js';
+import type { ServedModel } from '../../models/model-registry.js';
+import type { PromptFilter } from '../../safety/prompt-filter.js';
+import { storeImageInput, type ImageInputSettings, type StoredImage } from '../../storage/image-inputs.js';
+
+/** A v6 request body after schema validation (types coerced, unknown fields kept and ignored). */
+export type V6Body = Record<string, unknown>;
+
+export interface V6Translation {
+  spec: JobSpec;
+  /** The effective parameters under their v6 names, returned as `meta`. */
+  meta: Record<string, unknown>;
+}
+
+export interface V6Context {
+  models: ServedModel[];
+  limits: ServerLimits;
+  images: ImageInputSettings;
+  promptFilter: PromptFilter;
+}
+
+const DEFAULTS = { size: 512, steps: 30, guidance: 7.5, sampler: 'EulerAncestralDiscreteScheduler', img2imgStrength: 0.7, inpaintStrength: 1 };
+
+const yes = (v: unknown): boolean => v === 'yes' || v === 'true';
+const str = (v: unknown): string | undefined => (typeof v === 'string' && v.length > 0 ? v : undefined);
+
+function pickModel(models: ServedModel[], id: unknown, role: ServedModel['role'], parameter: string): ServedModel {
+  const candidates = models.filter((m) => m.role === role);
+  if (id === undefined || id === null || id === '') {
+    if (!candidates[0]) throw badRequest(`${parameter}: this server has no ${role} model`, 'model_not_found');
+    return candidates[0];
+  }
+  const model = candidates.find((m) => m.id === id);
+  if (!model) {
+    throw badRequest(`${parameter}: no ${role} model '${String(id)}' is served (available: ${candidates.map((m) => m.id).join(', ') || 'none'})`, 'model_not_found');
+  }
+  return model;
+}
+
+function parseLoras(body: V6Body): JobLora[] {
+  const names = (str(body.lora_model) ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const strengths = String(body.lora_strength ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  if (strengths.length > names.length) throw badRequest(`lora_strength: ${strengths.length} strengths for ${names.length} LoRAs`);
+  return names.map((name, i) => {
+    if (!/^[\w.+-]+$/.test(name)) throw badRequest(`lora_model: '${name}' is not a LoRA id (letters, digits, . _ + -)`);
+    const strength = strengths[i] === undefined ? 1 : Number(strengths[i]);
+    if (!Number.isFinite(strength) || strength < -10 || strength > 10) throw badRequest(`lora_strength: '${strengths[i]}' is not a number between -10 and 10`);
+    return { name, strength };
+  });
+}
+
+function outputFormat(body: V6Body): OutputFormat {
+  const format = str(body.output_format) ?? 'png';
+  return format === 'jpg' ? 'jpeg' : (format as OutputFormat);
+}
+
+function checkPixels(limits: ServerLimits, width: number, height: number, what: string): void {
+  if (width * height > limits.maxPixels) {
+    throw badRequest(`${what} ${width}x${height} is larger than this server allows (${limits.maxPixels} pixels, e.g. ${Math.floor(Math.sqrt(limits.maxPixels))}x${Math.floor(Math.sqrt(limits.maxPixels))})`, 'size_too_large');
+  }
+}
+
+/** The size of an image task: explicit width/height, else the input's, rounded down to multiples of 8. */
+function imageTaskSize(body: V6Body, input: StoredImage, limits: ServerLimits): { width: number; height: number } {
+  const width = (body.width as number | undefined) ?? Math.max(64, Math.floor(input.width / 8) * 8);
+  const height = (body.height as number | undefined) ?? Math.max(64, Math.floor(input.height / 8) * 8);
+  if (body.width === undefined && body.height === undefined && width * height > limits.maxPixels) {
+    throw badRequest(`init_image is ${input.width}x${input.height}, larger than this server generates (${limits.maxPixels} pixels): give width and height`, 'size_too_large');
+  }
+  checkPixels(limits, width, height, 'width x height');
+  return { width, height };
+}
+
+/**
+ * Translates a validated v6 request into the canonical JobSpec, fetching and storing its images. Checks
+ * what a schema cannot: model ids and roles, LoRA lists, sampler names, pixel budgets, image contents.
+ */
+export async function v6ToJob(task: JobTask, body: V6Body, context: V6Context): Promise<V6Translation> {
+  const { limits } = context;
+  const format = outputFormat(body);
+  if (task === 'upscale') {
+    if (yes(body.face_enhance)) throw badRequest('face_enhance: face restoration is not available in this server (no GFPGAN/CodeFormer in the engine)', 'unsupported');
+    const model = pickModel(context.models, body.model_id, 'upscaler', 'model_id');
+    const input = await storeImageInput('init_image', body.init_image, context.images);
+    const scale = (body.scale as number | undefined) ?? undefined;
+    const factor = scale ?? 4;
+    const [width, height] = [Math.round(input.width * factor), Math.round(input.height * factor)];
+    if (width > limits.maxSide || height > limits.maxSide) throw badRequest(`the result (${width}x${height}) would be larger than ${limits.maxSide} pixels on a side`, 'size_too_large');
+    const spec: JobSpec = { task, model: model.id, prompt: '', negativePrompt: '', samples: 1, steps: 0, guidanceScale: 0, seed: 0, loras: [], initImage: input.file, scale, outputFormat: format, nsfwPrompt: false };
+    return { spec, meta: { model_id: model.id, scale: scale ?? null, output_format: format, init_image_size: `${input.width}x${input.height}` } };
+  }
+
+  const model = pickModel(context.models, body.model_id, 'checkpoint', 'model_id');
+  const prompt = String(body.prompt ?? '');
+  const effectivePrompt = yes(body.enhance_prompt) ? enhancePrompt(prompt) : prompt;
+  const schedulerName = str(body.scheduler) ?? DEFAULTS.sampler;
+  let choice;
+  try {
+    choice = resolveSampler('scheduler', schedulerName);
+  } catch (err) {
+    throw badRequest((err as Error).message);
+  }
+  const loras = parseLoras(body);
+  const safety = yes(body.safety_checker);
+  const flaggedTerm = safety ? context.promptFilter.flagged(`${effectivePrompt}`) : undefined;
+  const seed = (body.seed as number | null | undefined) ?? randomInt(0, 2 ** 32);
+  const spec: JobSpec = {
+    task,
+    model: model.id,
+    prompt: effectivePrompt,
+    negativePrompt: str(body.negative_prompt) ?? '',
+    samples: (body.samples as number | undefined) ?? 1,
+    steps: (body.num_inference_steps as number | undefined) ?? DEFAULTS.steps,
+    guidanceScale: (body.guidance_scale as number | undefined) ?? DEFAULTS.guidance,
+    seed,
+    sampler: choice.sampler,
+    scheduler: choice.scheduler,
+    clipSkip: body.clip_skip as number | undefined,
+    loras,
+    outputFormat: format,
+    nsfwPrompt: flaggedTerm !== undefined,
+  };
+
+  if (task === 'txt2img') {
+    spec.width = (body.width as number | undefined) ?? DEFAULTS.size;
+    spec.height = (body.height as number | undefined) ?? DEFAULTS.size;
+    checkPixels(limits, spec.width, spec.height, 'width x height');
+  }
+  if (task === 'controlnet') {
+    const controlnet = pickModel(context.models, body.controlnet_model, 'controlnet', 'controlnet_model');
+    if (controlnet.family !== 'unknown' && model.family !== 'unknown' && controlnet.family !== model.family) {
+      throw badRequest(`controlnet_model: '${controlnet.id}' is for ${controlnet.family} models but '${model.id}' is ${model.family}`);
+    }
+    if (body.control_image === undefined && body.init_image === undefined) throw badRequest('controlnet needs control_image or init_image (the guidance image)', 'missing_image');
+    spec.controlnetModel = controlnet.id;
+    spec.controlStrength = (body.controlnet_conditioning_scale as number | undefined) ?? 1;
+    if (yes(body.auto_hint)) spec.preprocess = 'canny';
+    const control = await storeImageInput(body.control_image !== undefined ? 'control_image' : 'init_image', body.control_image ?? body.init_image, context.images);
+    spec.controlImage = control.file;
+    if (body.control_image !== undefined && body.init_image !== undefined) {
+      const init = await storeImageInput('init_image', body.init_image, context.images);
+      spec.initImage = init.file;
+      spec.strength = (body.strength as number | undefined) ?? DEFAULTS.img2imgStrength;
+      Object.assign(spec, imageTaskSize(body, init, limits));
+    } else {
+      Object.assign(spec, imageTaskSize(body, control, limits));
+    }
+  }
+  if (task === 'img2img' || task === 'inpaint' || task === 'outpaint') {
+    const init = await storeImageInput('init_image', body.init_image, context.images);
+    spec.initImage = init.file;
+    if (task === 'outpaint') {
+      const extend = { left: (body.left as number) ?? 0, right: (body.right as number) ?? 0, top: (body.top as number) ?? 0, bottom: (body.bottom as number) ?? 0 };
+      if (extend.left + extend.right + extend.top + extend.bottom === 0) throw badRequest('outpaint needs at least one of left, right, top, bottom above 0');
+      spec.extend = extend;
+      const [width, height] = [init.width + extend.left + extend.right, init.height + extend.top + extend.bottom];
+      if (width > limits.maxSide || height > limits.maxSide) throw badRequest(`the outpainted image (${width}x${height}) would be larger than ${limits.maxSide} pixels on a side`, 'size_too_large');
+      checkPixels(limits, width, height, 'the outpainted image');
+    } else {
+      Object.assign(spec, imageTaskSize(body, init, limits));
+      spec.strength = (body.strength as number | undefined) ?? (task === 'inpaint' ? DEFAULTS.inpaintStrength : DEFAULTS.img2imgStrength);
+    }
+    if (task === 'inpaint') spec.maskImage = (await storeImageInput('mask_image', body.mask_image, context.images)).file;
+  }
+
+  const meta: Record<string, unknown> = {
+    model_id: model.id,
+    prompt: spec.prompt,
+    negative_prompt: spec.negativePrompt,
+    width: spec.width ?? null,
+    height: spec.height ?? null,
+    samples: spec.samples,
+    num_inference_steps: spec.steps,
+    guidance_scale: spec.guidanceScale,
+    seed: spec.seed,
+    scheduler: schedulerName,
+    sampler: A1111_SAMPLER_NAMES[spec.sampler as keyof typeof A1111_SAMPLER_NAMES],
+    clip_skip: spec.clipSkip ?? null,
+    lora_model: loras.map((l) => l.name).join(',') || null,
+    lora_strength: loras.map((l) => l.strength).join(',') || null,
+    safety_checker: safety ? 'yes' : 'no',
+    enhance_prompt: yes(body.enhance_prompt) ? 'yes' : 'no',
+    output_format: format,
+  };
+  if (spec.strength !== undefined) meta.strength = spec.strength;
+  if (spec.extend) Object.assign(meta, spec.extend);
+  if (spec.controlnetModel) Object.assign(meta, { controlnet_model: spec.controlnetModel, controlnet_conditioning_scale: spec.controlStrength, auto_hint: spec.preprocess ? 'yes' : 'no' });
+  if (flaggedTerm !== undefined) meta.nsfw_reason = `the prompt contains '${flaggedTerm}'`;
+  return { spec, meta };
+}

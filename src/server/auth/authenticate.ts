@@ -1,0 +1,141 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { ApiError } from '../errors.js';
+import { InvalidArgumentError } from '../../errors.js';
+import { KeyStore, quotaResetsAt, type KeyRecord } from './key-store.js';
+import { RateLimiter } from './rate-limiter.js';
+import { defined, integerIn, invalidParameter, isBoolean, isString } from '../../util/is.js';
+
+/** Who is calling: a key holder, the admin, or anyone at all when the server runs with --no-auth. */
+export type Principal = { kind: 'key'; record: KeyRecord } | { kind: 'admin' } | { kind: 'anonymous' };
+
+/** Where a request may carry its key: `key` in the body (as the v6 API does) or `Authorization: Bearer`. */
+export interface Credentials {
+  bodyKey?: unknown;
+  authorization?: string;
+}
+
+export interface AuthenticatorOptions {
+  keys: KeyStore;
+  /** The admin key (the server reads $DIFFUSEKIT_ADMIN_KEY); without one, keys are managed by the CLI only. */
+  adminKey?: string;
+  /** --no-auth: every request is anonymous and unlimited. For local use. */
+  noAuth: boolean;
+  limiter?: RateLimiter;
+  /** The wall clock for quota months; tests inject their own. */
+  now?: () => Date;
+}
+
+const MIN_ADMIN_KEY_LENGTH = 16;
+
+/** The credentials of a Fastify request (or anything shaped like one). */
+export function credentialsOf(request: { headers: { authorization?: string }; body?: unknown }): Credentials {
+  const body = request.body;
+  const bodyKey = body !== null && typeof body === 'object' ? (body as { key?: unknown }).key : undefined;
+  return { bodyKey, authorization: request.headers.authorization };
+}
+
+// RFC 6750 asks a 401 to say which scheme the server wants.
+const unauthorized = (message: string): ApiError => new ApiError(401, 'unauthorized', message, { 'WWW-Authenticate': 'Bearer' });
+
+// Hashing first gives timingSafeEqual equal lengths, so neither the content nor the length of the admin key leaks.
+const digest = (value: string): Buffer => createHash('sha256').update(value).digest();
+
+/** The whole access policy: who may call, how often, and how many images a month. */
+export class Authenticator {
+  readonly #keys: KeyStore;
+  readonly #adminDigest: Buffer | undefined;
+  readonly #noAuth: boolean;
+  readonly #limiter: RateLimiter;
+  readonly #now: () => Date;
+
+  constructor(options: AuthenticatorOptions) {
+    if (!(options?.keys instanceof KeyStore)) throw invalidParameter('keys', 'KeyStore', options?.keys);
+    if (!isBoolean(options.noAuth)) throw invalidParameter('noAuth', 'boolean', options.noAuth);
+    if (defined(options.adminKey) && (!isString(options.adminKey) || options.adminKey.length < MIN_ADMIN_KEY_LENGTH)) {
+      // Not invalidParameter: its message would quote the value, and this one is a secret.
+      throw new InvalidArgumentError('adminKey', `Expected a string of at least ${MIN_ADMIN_KEY_LENGTH} characters for adminKey (DIFFUSEKIT_ADMIN_KEY)`);
+    }
+    this.#keys = options.keys;
+    this.#adminDigest = isString(options.adminKey) ? digest(options.adminKey) : undefined;
+    this.#noAuth = options.noAuth;
+    this.#limiter = options.limiter ?? new RateLimiter();
+    this.#now = options.now ?? (() => new Date());
+  }
+
+  /** Identifies the caller or throws 401. Messages say what is wrong, never repeat the key. */
+  authenticate(credentials: Credentials): Principal {
+    if (this.#noAuth) return { kind: 'anonymous' };
+    const key = presentedKey(credentials);
+    if (key === undefined) {
+      throw unauthorized('An API key is required: send it as "key" in the JSON body or in an "Authorization: Bearer <key>" header');
+    }
+    if (this.#adminDigest && timingSafeEqual(digest(key), this.#adminDigest)) return { kind: 'admin' };
+    const record = this.#keys.verify(key);
+    if (record) return { kind: 'key', record };
+    throw unauthorized(this.#keys.lookup(key) ? 'The API key has been revoked' : 'The API key is not valid');
+  }
+
+  /** Throws 403 unless the caller may manage keys: the admin, or anyone under --no-auth. */
+  requireAdmin(principal: Principal): void {
+    if (principal.kind === 'admin' || principal.kind === 'anonymous') return;
+    throw new ApiError(
+      403,
+      'forbidden',
+      this.#adminDigest
+        ? 'This route needs the admin key'
+        : 'This route needs the admin key, and the server has none: set DIFFUSEKIT_ADMIN_KEY, or use `diffusekit keys`',
+    );
+  }
+
+  /** Counts one request against the caller's rate limit; throws 429 with Retry-After when over it. */
+  checkRate(principal: Principal): void {
+    if (principal.kind !== 'key' || principal.record.rateLimit === null) return;
+    const decision = this.#limiter.take(principal.record.id, principal.record.rateLimit);
+    if (decision.allowed) return;
+    const seconds = decision.retryAfterSeconds;
+    throw new ApiError(
+      429,
+      'rate_limited',
+      `Rate limit of ${principal.record.rateLimit} requests per second exceeded; retry in ${seconds} s`,
+      { 'Retry-After': String(seconds) },
+    );
+  }
+
+  /** Throws 402 when `images` more would take the caller past its monthly quota. */
+  checkQuota(principal: Principal, images: number): void {
+    integerIn('images', images, 0, Number.MAX_SAFE_INTEGER);
+    if (principal.kind !== 'key' || principal.record.monthlyQuota === null) return;
+    const quota = principal.record.monthlyQuota;
+    const now = this.#now();
+    const used = this.#keys.imagesThisMonth(principal.record.id, now);
+    if (used + images <= quota) return;
+    const resets = quotaResetsAt(now).toISOString().slice(0, 10);
+    throw new ApiError(
+      402,
+      'quota_exceeded',
+      `Monthly image quota exceeded: ${used} of ${quota} images used this month and this request needs ${images}; the quota resets on ${resets} (UTC)`,
+    );
+  }
+
+  /** Counts images against the caller's month (keys only; the admin and anonymous callers are not metered). */
+  recordImages(principal: Principal, images: number): void {
+    if (principal.kind === 'key') this.#keys.addImages(principal.record.id, images, this.#now());
+  }
+}
+
+/** The key a request presents, from the body or a Bearer header; throws 401 on a malformed or conflicting one. */
+function presentedKey({ bodyKey, authorization }: Credentials): string | undefined {
+  if (defined(bodyKey) && !isString(bodyKey)) throw unauthorized('The "key" field must be a string');
+  const fromBody = bodyKey === '' ? undefined : (bodyKey as string | undefined);
+  let fromHeader: string | undefined;
+  if (isString(authorization) && authorization.trim() !== '') {
+    // The scheme name is case-insensitive (RFC 9110 section 11.1).
+    const match = /^bearer[ \t]+(\S+)[ \t]*$/i.exec(authorization.trim());
+    if (!match) throw unauthorized('The Authorization header must read "Bearer <key>"');
+    fromHeader = match[1];
+  }
+  if (fromBody !== undefined && fromHeader !== undefined && fromBody !== fromHeader) {
+    throw unauthorized('The "key" in the body and the Authorization header carry different keys; send one');
+  }
+  return fromHeader ?? fromBody;
+}

@@ -1,0 +1,109 @@
+/**
+ * The one canonical description of a job. Every API dialect (v6 today; OpenAI and A1111 later) translates
+ * its request into a JobSpec and its responses out of a JobRecord; workers execute JobSpecs. A parameter's
+ * meaning is therefore decided once, here and in the worker's executor.
+ */
+export const JOB_TASKS = ['txt2img', 'img2img', 'inpaint', 'outpaint', 'controlnet', 'upscale'] as const;
+export type JobTask = (typeof JOB_TASKS)[number];
+
+export const OUTPUT_FORMATS = ['png', 'jpeg', 'webp'] as const;
+export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+
+export interface JobLora {
+  /** A LoRA in the server's LoRA folder, by file name without extension. */
+  name: string;
+  strength: number;
+}
+
+export interface JobSpec {
+  task: JobTask;
+  /** A served model id (checkpoint, or upscaler for 'upscale'). */
+  model: string;
+  prompt: string;
+  negativePrompt: string;
+  /** Output size; undefined = the input image's size (image tasks) or the model's native size. */
+  width?: number;
+  height?: number;
+  samples: number;
+  steps: number;
+  guidanceScale: number;
+  /** Seed of the first image, decided at submission so it is known before the job runs. */
+  seed: number;
+  sampler?: string;
+  scheduler?: string;
+  clipSkip?: number;
+  loras: JobLora[];
+  /** img2img / inpaint / controlnet: how much of the input to repaint. */
+  strength?: number;
+  /** Input images: file names inside the server's inputs folder. */
+  initImage?: string;
+  maskImage?: string;
+  controlImage?: string;
+  /** ControlNet model id. */
+  controlnetModel?: string;
+  controlStrength?: number;
+  /** Turn controlImage into an edge map first (the v6 `auto_hint`). */
+  preprocess?: 'canny';
+  /** Outpaint: pixels added on each side. */
+  extend?: { left: number; right: number; top: number; bottom: number };
+  /** Upscale factor. */
+  scale?: number;
+  outputFormat: OutputFormat;
+  /** The safety checker found the prompt unsafe: outputs are blurred and flagged. */
+  nsfwPrompt: boolean;
+}
+
+export const JOB_STATUSES = ['queued', 'running', 'success', 'error', 'cancelled'] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
+
+export interface JobProgress {
+  phase: string;
+  step: number;
+  steps: number;
+  image: number;
+  images: number;
+}
+
+/** One generated file of a finished job. */
+export interface JobOutput {
+  /** File name under the generations folder. */
+  file: string;
+  seed?: number;
+  width: number;
+  height: number;
+  nsfw: boolean;
+}
+
+export interface JobRecord {
+  id: number;
+  status: JobStatus;
+  task: JobTask;
+  model: string;
+  spec: JobSpec;
+  /** Which API submitted it (shapes the responses and webhooks). */
+  api: string;
+  /** Extra, dialect-specific request data kept for the response (e.g. the v6 meta echo). */
+  request: Record<string, unknown>;
+  keyId: string | null;
+  trackId: string | null;
+  webhook: string | null;
+  /** Origin used for output URLs in responses and webhooks. */
+  baseUrl: string;
+  attempts: number;
+  worker: number | null;
+  createdAt: number;
+  startedAt: number | null;
+  finishedAt: number | null;
+  outputs: JobOutput[];
+  error: string | null;
+  /** Machine-readable error code (the engine's, e.g. ERR_INVALID_ARG, or the server's). */
+  errorCode: string | null;
+  expired: boolean;
+}
+
+/** The output file names a job will have, known at submission ("future links"). */
+export function outputFileNames(id: number, spec: Pick<JobSpec, 'samples' | 'outputFormat' | 'task'>): string[] {
+  const count = spec.task === 'upscale' ? 1 : spec.samples;
+  const ext = spec.outputFormat === 'jpeg' ? 'jpg' : spec.outputFormat;
+  return Array.from({ length: count }, (_, i) => `${id}-${i}.${ext}`);
+}

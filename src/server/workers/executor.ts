@@ -1,0 +1,143 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { GeneratedImage, PixelImage } from '../../pipeline/generated-image.js';
+import type { GenerateOptions } from '../../pipeline/options.js';
+import { Pipeline } from '../../pipeline/pipeline.js';
+import { Upscaler } from '../../pipeline/upscaler.js';
+import type { JobOutput, JobProgress, JobSpec } from '../jobs/job-spec.js';
+import type { ServedModel } from '../models/model-registry.js';
+import { ModelCache } from './model-cache.js';
+import type { WorkerSettings } from './protocol.js';
+
+type Loaded = Pipeline | Upscaler;
+
+/** Strength of the blur over outputs the safety checker flags: enough that nothing can be made out. */
+const NSFW_BLUR_SIGMA = 40;
+
+/**
+ * Runs JobSpecs on the engine inside a worker process: keeps models loaded (LRU under the budget), maps a
+ * spec onto the Pipeline call for its task and writes the outputs where the server serves them.
+ */
+export class JobExecutor {
+  readonly #settings: WorkerSettings;
+  readonly #cache: ModelCache<Loaded>;
+
+  constructor(settings: WorkerSettings) {
+    this.#settings = settings;
+    this.#cache = new ModelCache<Loaded>(settings.modelMemoryBudget, (m) => m.dispose());
+  }
+
+  /** Ids of the models loaded now (checkpoint ids; with a ControlNet, "model+controlnet"). */
+  loaded(): string[] {
+    return this.#cache.keys();
+  }
+
+  async run(spec: JobSpec, outputNames: string[], signal: AbortSignal, onProgress: (p: JobProgress) => void): Promise<JobOutput[]> {
+    const images = spec.task === 'upscale' ? [await this.#upscale(spec, signal, onProgress)] : await this.#generate(spec, signal, onProgress);
+    const outputs: JobOutput[] = [];
+    for (const [i, image] of images.entries()) {
+      const file = outputNames[i];
+      await this.#write(image, spec, file);
+      outputs.push({ file, seed: image instanceof GeneratedImage ? image.seed : undefined, width: image.width, height: image.height, nsfw: spec.nsfwPrompt });
+    }
+    return outputs;
+  }
+
+  async close(): Promise<void> {
+    await this.#cache.clear();
+  }
+
+  #model(id: string): ServedModel {
+    const model = this.#settings.models.find((m) => m.id === id);
+    if (!model) throw new Error(`model '${id}' is not served by this worker`);
+    return model;
+  }
+
+  #input(file: string | undefined): string | undefined {
+    return file === undefined ? undefined : path.join(this.#settings.inputsDir, file);
+  }
+
+  async #generate(spec: JobSpec, signal: AbortSignal, onProgress: (p: JobProgress) => void): Promise<GeneratedImage[]> {
+    const model = this.#model(spec.model);
+    const controlNet = spec.controlnetModel ? this.#model(spec.controlnetModel) : undefined;
+    const key = controlNet ? `${model.id}+${controlNet.id}` : model.id;
+    const pipe = (await this.#cache.get(key, model.size + (controlNet?.size ?? 0), () =>
+      Pipeline.load({
+        model: model.path,
+        controlNet: controlNet?.path,
+        threads: this.#settings.threads,
+        loraDir: this.#settings.loraDir,
+        embeddingDir: this.#settings.embeddingDir,
+      }),
+    )) as Pipeline;
+    const common: GenerateOptions = {
+      prompt: spec.prompt,
+      negativePrompt: spec.negativePrompt,
+      width: spec.width,
+      height: spec.height,
+      steps: spec.steps,
+      guidanceScale: spec.guidanceScale,
+      seed: spec.seed,
+      sampler: spec.sampler,
+      scheduler: spec.scheduler,
+      clipSkip: spec.clipSkip,
+      batchSize: spec.samples,
+      loras: spec.loras.map((l) => ({ name: l.name, weight: l.strength })),
+      controlImage: this.#input(spec.controlImage),
+      controlStrength: spec.controlStrength,
+      preprocess: spec.preprocess,
+      signal,
+      onProgress: (e) => onProgress({ phase: e.phase, step: e.step, steps: e.steps, image: e.image, images: e.images }),
+    };
+    try {
+      const initImage = this.#input(spec.initImage);
+      switch (spec.task) {
+        case 'txt2img':
+          return await pipe.generate(common);
+        case 'controlnet':
+          return initImage ? await pipe.img2img({ ...common, initImage, strength: spec.strength }) : await pipe.generate(common);
+        case 'img2img':
+          return await pipe.img2img({ ...common, initImage: initImage!, strength: spec.strength });
+        case 'inpaint':
+          return await pipe.inpaint({ ...common, initImage: initImage!, maskImage: this.#input(spec.maskImage)!, strength: spec.strength });
+        case 'outpaint': {
+          const { width: _w, height: _h, ...rest } = common;
+          return await pipe.outpaint({ ...rest, initImage: initImage!, extend: spec.extend });
+        }
+        default:
+          throw new Error(`task ${spec.task} is not a generation`);
+      }
+    } catch (err) {
+      // The engine refuses further calls on a context whose internal check failed: load it afresh next time.
+      if ((err as { code?: string }).code === 'ERR_ENGINE_STATE') await this.#cache.evict(key);
+      throw err;
+    }
+  }
+
+  async #upscale(spec: JobSpec, signal: AbortSignal, onProgress: (p: JobProgress) => void): Promise<PixelImage> {
+    const model = this.#model(spec.model);
+    const upscaler = (await this.#cache.get(model.id, model.size, () => Upscaler.load({ model: model.path, threads: this.#settings.threads }))) as Upscaler;
+    return upscaler.upscale(this.#input(spec.initImage)!, {
+      scale: spec.scale,
+      signal,
+      onProgress: (e) => onProgress({ phase: 'upscaling', step: e.tile, steps: e.tiles, image: 0, images: 1 }),
+    });
+  }
+
+  async #write(image: PixelImage, spec: JobSpec, file: string): Promise<void> {
+    const shown = spec.nsfwPrompt
+      ? new PixelImage({
+          width: image.width,
+          height: image.height,
+          channels: image.channels,
+          data: await image.toSharp().blur(NSFW_BLUR_SIGMA).raw().toBuffer(),
+          infotext: image.infotext,
+        })
+      : image;
+    const bytes = spec.outputFormat === 'jpeg' ? await shown.toJPEG({ quality: 92 }) : spec.outputFormat === 'webp' ? await shown.toWebP({ quality: 92 }) : await shown.toPNG();
+    // Written under a temporary name and renamed, so a half-written file is never served.
+    const target = path.join(this.#settings.outputsDir, file);
+    await fs.writeFile(`${target}.part`, bytes);
+    await fs.rename(`${target}.part`, target);
+  }
+}

@@ -1,0 +1,31 @@
+import type { JobOutput, JobProgress, JobSpec } from '../jobs/job-spec.js';
+import type { ServedModel } from '../models/model-registry.js';
+
+/** What a worker process needs to know, sent once after it starts. */
+export interface WorkerSettings {
+  worker: number;
+  models: ServedModel[];
+  loraDir?: string;
+  embeddingDir?: string;
+  threads: number;
+  modelMemoryBudget: number;
+  inputsDir: string;
+  outputsDir: string;
+}
+
+export type ToWorker =
+  | { type: 'init'; settings: WorkerSettings }
+  | { type: 'run'; job: { id: number; spec: JobSpec; outputNames: string[] } }
+  | { type: 'cancel'; id: number };
+
+export interface WorkerError {
+  code: string;
+  message: string;
+}
+
+export type FromWorker =
+  | { type: 'ready' }
+  | { type: 'models'; loaded: string[] }
+  | { type: 'progress'; id: number; progress: JobProgress }
+  | { type: 'done'; id: number; outputs: JobOutput[] }
+  | { type: 'failed'; id: number; error: WorkerError; cancelled: boolean };
