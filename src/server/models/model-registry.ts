@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { InvalidArgumentError } from '../../errors.js';
-import { detectFamily, inspectModelFile, modelRole, type ModelFamily, type ModelRole } from '../../models/inspect.js';
+import { contextFamily, detectFamily, inspectModelFile, modelRole, type ModelFamily, type ModelRole } from '../../models/inspect.js';
 import { synthesizeModel } from '../../models/synthesize.js';
 
 /** A model the server offers, by id (file name without extension). */
@@ -35,7 +35,7 @@ export async function loadModelRegistry(files: string[]): Promise<ServedModel[]>
     if (role === 'unknown') throw new InvalidArgumentError('models', `${file} is not a checkpoint, ControlNet or ESRGAN upscaler this server can serve`);
     const id = modelIdOf(file);
     if (models.some((m) => m.id === id)) throw new InvalidArgumentError('models', `two models are named '${id}': rename one of the files`);
-    models.push({ id, path: file, role, family: detectFamily(info), size: info.size || fs.statSync(file).size, synthetic });
+    models.push({ id, path: file, role, family: role === 'controlnet' ? contextFamily(info) : detectFamily(info), size: info.size || fs.statSync(file).size, synthetic });
   }
   if (!models.some((m) => m.role === 'checkpoint')) throw new InvalidArgumentError('models', 'no checkpoint among the models: the server needs at least one to generate with');
   return models;
