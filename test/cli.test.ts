@@ -18,6 +18,19 @@ describe('diffusekit command', () => {
     expect(readPngText(fs.readFileSync(out)).parameters).toMatch(/^a cabin\nSteps: 1, Sampler: Euler a, CFG scale: 7, Seed: 9, Size: 64x64/);
   });
 
+  it('serve --help documents the server; bad serve options exit 2 or 1 with a message', () => {
+    const help = run('serve', '--help');
+    expect(help.status).toBe(0);
+    expect(help.stdout).toContain('--data-dir DIR');
+    expect(help.stdout).toContain('--no-auth');
+    const usage = run('serve', '--port', 'eighty');
+    expect([usage.status, usage.stderr]).toEqual([2, expect.stringContaining("--port expects a number, got 'eighty'")]);
+    const invalid = run('serve', '--workers', '0', '--data-dir', tempDir());
+    expect([invalid.status, invalid.stderr]).toEqual([1, expect.stringContaining('workers')]);
+    const missing = run('serve', '--model', '/nonexistent/model.safetensors', '--data-dir', tempDir());
+    expect([missing.status, missing.stderr]).toEqual([1, expect.stringContaining('/nonexistent/model.safetensors')]);
+  });
+
   it('synth prints the cached model path', () => {
     const r = run('synth', '--arch', 'sdxs');
     expect(r.status).toBe(0);

@@ -296,7 +296,7 @@ describe('without API keys', () => {
 
   const api = (route: string, body: unknown, headers: Record<string, string> = {}) => post(`${server.url}${route}`, body, headers);
   const jobCount = () => {
-    const db = new Database(path.join(server.config.dataDir, fs.readdirSync(server.config.dataDir).find((f) => /\.(db|sqlite3?)$/.test(f))!), { readonly: true, fileMustExist: true });
+    const db = new Database(path.join(server.config.dataDir, 'diffusekit.sqlite'), { readonly: true, fileMustExist: true });
     try {
       return (db.prepare('SELECT COUNT(*) AS n FROM jobs').get() as { n: number }).n;
     } finally {
@@ -328,16 +328,14 @@ describe('without API keys', () => {
       [`http://localhost:${images.port}/redirect`, new RegExp(`Refusing to fetch http://127\\.0\\.0\\.1:${images.port}/x\\.png: 127\\.0\\.0\\.1 is a loopback address`)],
     ];
     for (const [url, reason] of cases) {
-      for (const endpoint of ['img2img', 'controlnet']) {
-        const response = await api(`/api/v6/images/${endpoint}`, { prompt: 'x', init_image: url, ...SMALL });
-        expectError(response, 400, reason);
-        expect(response.body.message).toMatch(/allowHosts/);
-      }
+      const response = await api('/api/v6/images/img2img', { prompt: 'x', init_image: url, ...SMALL });
+      expectError(response, 400, reason);
+      expect(response.body.message).toMatch(/allowHosts/);
     }
-    const upscale = await api('/api/v6/images/super_resolution', { init_image: 'http://169.254.169.254/latest/meta-data' });
-    expectError(upscale, 400, /link-local/);
-    // Only the allowed first hop of each redirect reached the image server, never /x.png.
-    expect(images.hits.slice(before).map((h) => h.path)).toEqual(['/redirect', '/redirect']);
+    expectError(await api('/api/v6/images/super_resolution', { init_image: 'http://169.254.169.254/latest/meta-data' }), 400, /link-local/);
+    expectError(await api('/api/v6/images/outpaint', { prompt: 'x', init_image: 'http://10.1.2.3/a.png', left: 64 }), 400, /private address/);
+    // Only the allowed first hop of the redirect reached the image server, never /x.png.
+    expect(images.hits.slice(before).map((h) => h.path)).toEqual(['/redirect']);
     expect(jobCount()).toBe(jobs);
     expect(await queued()).toBe(queue);
     expect(inputs()).toBe(0);
@@ -379,9 +377,13 @@ describe('without API keys', () => {
         endpoint, body, status: 400, response: { status: 'error', message: expect.stringMatching(message) },
       });
     }
-    const wrongType = await fetch(`${server.url}/api/v6/images/text2img`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'prompt=a cat' });
-    expect(wrongType.status).toBe(415);
-    expect(await wrongType.json()).toMatchObject({ status: 'error' });
+    const send = (type: string) => fetch(`${server.url}/api/v6/images/text2img`, { method: 'POST', headers: { 'content-type': type }, body: 'prompt=a cat' });
+    const xml = await send('application/xml');
+    expect(xml.status).toBe(415);
+    expect(await xml.json()).toEqual({ status: 'error', message: expect.stringMatching(/application\/json/) });
+    const text = await send('text/plain');
+    expect(text.status).toBe(400);
+    expect(await text.json()).toEqual({ status: 'error', message: 'body must be object' });
     expectError(await api('/api/v6/images/fetch/abc', {}), 400, /id must be integer/);
     expectError(await api('/api/v6/images/fetch/424242', {}), 404, /No job 424242/);
     expectError(await api('/api/v6/nothing', {}), 404, /No route POST \/api\/v6\/nothing/);

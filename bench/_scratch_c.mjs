@@ -1,0 +1,12 @@
+import { createServer } from '../lib/server/index.js';
+import fs from 'node:fs'; import os from 'node:os'; import path from 'node:path';
+const s = await createServer({ port: 0, dataDir: fs.mkdtempSync(path.join(os.tmpdir(),'dk-')), auth: false, threads: 2 });
+await s.listen();
+const post=async(p,b)=>{const r=await fetch(s.url+p,{method:'POST',headers:{'content-type':'application/json'},body:JSON.stringify(b)});return [r.status, await r.json()];};
+const png = (await import('../test/server/helpers.ts').catch(()=>null));
+const sharp=(await import('sharp')).default;
+const b64=(await sharp({create:{width:64,height:64,channels:3,background:'#808080'}}).png().toBuffer()).toString('base64');
+console.log(await post('/api/v6/images/inpaint',{prompt:'x',init_image:b64,mask_image:'http://10.0.0.1/a.png'}));
+console.log(await post('/api/v6/images/img2img',{prompt:'x',init_image:b64,width:2048,height:2048}));
+console.log(fs.readdirSync(path.join(s.config.dataDir,'inputs')));
+await s.close();
