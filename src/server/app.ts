@@ -8,10 +8,9 @@ import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { VERSION } from '../version.js';
 import { AccessControl } from './api/access.js';
-import { errorData } from './api/error-data.js';
 import { keysRoutes } from './api/keys-routes.js';
 import { renderV6, type RenderContext } from './api/v6/render.js';
-import { v6Routes } from './api/v6/routes.js';
+import { v6ErrorHandler, v6Routes } from './api/v6/routes.js';
 import type { V6Context } from './api/v6/to-job.js';
 import { Authenticator } from './auth/authenticate.js';
 import { KeyStore } from './auth/key-store.js';
@@ -131,11 +130,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Diffuse
   await app.register(fastifyStatic, { root: generationsDir, prefix: '/generations/', decorateReply: false, index: false, maxAge: config.outputTtlSeconds * 1000 });
   await app.register(v6Routes, { service, access, models, limits: config.limits, workers: config.workers, syncWaitSeconds: config.syncWaitSeconds, render, v6Context, baseUrl });
   await app.register(async (scope) => {
-    scope.setErrorHandler((error, request, reply) => {
-      const data = errorData(error);
-      if (data.internal) request.log.error(error);
-      void reply.code(data.statusCode).headers(data.headers).send({ status: 'error', message: data.message });
-    });
+    scope.setErrorHandler(v6ErrorHandler);
     await keysRoutes(scope, { keys, authenticator });
   });
   app.setNotFoundHandler((request, reply) => {

@@ -9,7 +9,7 @@ import type { AccessControl } from '../access.js';
 import { errorData } from '../error-data.js';
 import { httpStatusOfJobError, renderV6, type RenderContext } from './render.js';
 import { idParams, v6Schemas } from './schemas.js';
-import { v6ToJob, type V6Body, type V6Context } from './to-job.js';
+import { removeInputs, v6ToJob, type V6Body, type V6Context } from './to-job.js';
 import { systemLoad } from './system-load.js';
 
 export interface V6RoutesOptions {
@@ -34,16 +34,19 @@ const IMAGE_ENDPOINTS: [string, JobTask, string][] = [
   ['super_resolution', 'upscale', 'Enlarge an image with an ESRGAN model'],
 ];
 
+/** Errors in the v6 shape, `{ status: 'error', message }`, with the error's HTTP status and headers. */
+export function v6ErrorHandler(error: unknown, request: FastifyRequest, reply: FastifyReply): void {
+  const data = errorData(error);
+  if (data.internal) request.log.error(error);
+  void reply.code(data.statusCode).headers(data.headers).send({ status: 'error', message: data.message });
+}
+
 /** The hosted API's v6 dialect: /api/v6/images/*, fetch, cancel, system_load. */
 export async function v6Routes(app: FastifyInstance, options: V6RoutesOptions): Promise<void> {
   const { service, access } = options;
   const schemas = v6Schemas(options.limits);
 
-  app.setErrorHandler((error, request, reply) => {
-    const data = errorData(error);
-    if (data.internal) request.log.error(error);
-    void reply.code(data.statusCode).headers(data.headers).send({ status: 'error', message: data.message });
-  });
+  app.setErrorHandler(v6ErrorHandler);
 
   const sendJob = (reply: FastifyReply, id: number, submit: boolean) => {
     const job = service.get(id)!;
@@ -69,7 +72,14 @@ export async function v6Routes(app: FastifyInstance, options: V6RoutesOptions): 
       const baseUrl = options.baseUrl(request);
       const { spec, meta } = await v6ToJob(task, body, options.v6Context(baseUrl));
       const trackId = body.track_id === undefined || body.track_id === null ? null : String(body.track_id);
-      const job = service.submit({ spec, api: 'v6', request: { meta }, keyId: access.keyId(principal), trackId, webhook, baseUrl });
+      let job;
+      try {
+        job = service.submit({ spec, api: 'v6', request: { meta }, keyId: access.keyId(principal), trackId, webhook, baseUrl });
+      } catch (err) {
+        // No job (the queue is full): nothing else would remove its stored images.
+        removeInputs(options.v6Context(baseUrl).images.inputsDir, [spec.initImage, spec.maskImage, spec.controlImage]);
+        throw err;
+      }
       access.recordImages(principal, images);
       await service.wait(job.id, options.syncWaitSeconds * 1000);
       return sendJob(reply, job.id, true);

@@ -1,4 +1,6 @@
 import { randomInt } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
 import { A1111_SAMPLER_NAMES, resolveSampler } from '../../../pipeline/samplers.js';
 import type { ServerLimits } from '../../config.js';
 import { badRequest } from '../../errors.js';
@@ -81,12 +83,34 @@ function imageTaskSize(body: V6Body, input: StoredImage, limits: ServerLimits): 
  * what a schema cannot: model ids and roles, LoRA lists, sampler names, pixel budgets, image contents.
  */
 export async function v6ToJob(task: JobTask, body: V6Body, context: V6Context): Promise<V6Translation> {
+  // Images are stored as they are read; a request refused after that (a bad mask, a size over the limit)
+  // has no job to remove them when it ends, so they go now.
+  const stored: string[] = [];
+  const storeImage = async (parameter: string, value: unknown, settings: ImageInputSettings): Promise<StoredImage> => {
+    const image = await storeImageInput(parameter, value, settings);
+    stored.push(image.file);
+    return image;
+  };
+  try {
+    return await translate(task, body, context, storeImage);
+  } catch (err) {
+    removeInputs(context.images.inputsDir, stored);
+    throw err;
+  }
+}
+
+/** Removes stored input images (file names in `inputsDir`), in the background. */
+export function removeInputs(inputsDir: string, files: (string | undefined)[]): void {
+  for (const file of files) if (file) fs.rm(path.join(inputsDir, file), { force: true }, () => {});
+}
+
+async function translate(task: JobTask, body: V6Body, context: V6Context, storeImage: typeof storeImageInput): Promise<V6Translation> {
   const { limits } = context;
   const format = outputFormat(body);
   if (task === 'upscale') {
     if (yes(body.face_enhance)) throw badRequest('face_enhance: face restoration is not available in this server (no GFPGAN/CodeFormer in the engine)', 'unsupported');
     const model = pickModel(context.models, body.model_id, 'upscaler', 'model_id');
-    const input = await storeImageInput('init_image', body.init_image, context.images);
+    const input = await storeImage('init_image', body.init_image, context.images);
     const scale = (body.scale as number | undefined) ?? undefined;
     const factor = scale ?? 4;
     const [width, height] = [Math.round(input.width * factor), Math.round(input.height * factor)];
@@ -140,10 +164,10 @@ export async function v6ToJob(task: JobTask, body: V6Body, context: V6Context): 
     spec.controlnetModel = controlnet.id;
     spec.controlStrength = (body.controlnet_conditioning_scale as number | undefined) ?? 1;
     if (yes(body.auto_hint)) spec.preprocess = 'canny';
-    const control = await storeImageInput(body.control_image !== undefined ? 'control_image' : 'init_image', body.control_image ?? body.init_image, context.images);
+    const control = await storeImage(body.control_image !== undefined ? 'control_image' : 'init_image', body.control_image ?? body.init_image, context.images);
     spec.controlImage = control.file;
     if (body.control_image !== undefined && body.init_image !== undefined) {
-      const init = await storeImageInput('init_image', body.init_image, context.images);
+      const init = await storeImage('init_image', body.init_image, context.images);
       spec.initImage = init.file;
       spec.strength = (body.strength as number | undefined) ?? DEFAULTS.img2imgStrength;
       Object.assign(spec, imageTaskSize(body, init, limits));
@@ -152,7 +176,7 @@ export async function v6ToJob(task: JobTask, body: V6Body, context: V6Context): 
     }
   }
   if (task === 'img2img' || task === 'inpaint' || task === 'outpaint') {
-    const init = await storeImageInput('init_image', body.init_image, context.images);
+    const init = await storeImage('init_image', body.init_image, context.images);
     spec.initImage = init.file;
     if (task === 'outpaint') {
       const extend = { left: (body.left as number) ?? 0, right: (body.right as number) ?? 0, top: (body.top as number) ?? 0, bottom: (body.bottom as number) ?? 0 };
@@ -165,7 +189,7 @@ export async function v6ToJob(task: JobTask, body: V6Body, context: V6Context): 
       Object.assign(spec, imageTaskSize(body, init, limits));
       spec.strength = (body.strength as number | undefined) ?? (task === 'inpaint' ? DEFAULTS.inpaintStrength : DEFAULTS.img2imgStrength);
     }
-    if (task === 'inpaint') spec.maskImage = (await storeImageInput('mask_image', body.mask_image, context.images)).file;
+    if (task === 'inpaint') spec.maskImage = (await storeImage('mask_image', body.mask_image, context.images)).file;
   }
 
   const meta: Record<string, unknown> = {
