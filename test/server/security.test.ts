@@ -370,6 +370,9 @@ describe('without API keys', () => {
       ['text2img', { prompt: 'a cat', safety_checker: 'maybe' }, /safety_checker must be one of "yes", "no"/],
       ['text2img', { prompt: 'a cat', lora_model: '../../etc/passwd' }, /lora_model: '..\/..\/etc\/passwd' is not a LoRA id/],
       ['super_resolution', { init_image: `data:image/png;base64,${notPng}` }, /init_image: not a readable image/],
+      // Refused after init_image was read and stored: the stored copy must not stay behind.
+      ['inpaint', { prompt: 'a cat', init_image: png.toString('base64'), mask_image: 'http://10.0.0.1/mask.png' }, /10\.0\.0\.1 is a private address/],
+      ['img2img', { prompt: 'a cat', init_image: png.toString('base64'), width: 2048, height: 2048 }, /2048x2048 is larger than/],
     ];
     for (const [endpoint, body, message] of cases) {
       const response = await api(`/api/v6/images/${endpoint}`, body);
@@ -388,7 +391,7 @@ describe('without API keys', () => {
     expectError(await api('/api/v6/images/fetch/424242', {}), 404, /No job 424242/);
     expectError(await api('/api/v6/nothing', {}), 404, /No route POST \/api\/v6\/nothing/);
     expect(jobCount()).toBe(jobs);
-    expect(inputs()).toBe(0);
+    await eventually(() => inputs() === 0, 5000, 'stored inputs of refused requests removed');
   });
 
   it('answers 413 in JSON to a body over maxBodyBytes, in JSON or form encoding', async () => {
@@ -430,5 +433,25 @@ describe('without API keys', () => {
     console.log(`safety blur: pixel stdev ${blurred.toFixed(1)} (flagged) vs ${sharpStdev.toFixed(1)} (same seed, unflagged)`);
     expect(sharpStdev).toBeGreaterThan(10);
     expect(blurred).toBeLessThan(sharpStdev * 0.5);
+  });
+});
+
+describe('with a full queue', () => {
+  let server: DiffusekitServer;
+  beforeAll(async () => {
+    server = await startServer({ limits: { maxQueued: 0 } });
+  });
+  afterAll(async () => {
+    await server?.close();
+    if (server) fs.rmSync(server.config.dataDir, { recursive: true, force: true });
+  });
+
+  it('answers 503 with Retry-After, and keeps no stored input of the refused job', async () => {
+    const png = await testPng(64, 64);
+    const response = await post(`${server.url}/api/v6/images/img2img`, { prompt: 'x', init_image: png.toString('base64'), ...SMALL });
+    expectError(response, 503, /The queue is full \(0 jobs\)/);
+    expect(response.headers.get('retry-after')).toBe('30');
+    const inputsDir = path.join(server.config.dataDir, 'inputs');
+    await eventually(() => fs.readdirSync(inputsDir).length === 0, 5000, 'the refused job input removed');
   });
 });

@@ -130,9 +130,12 @@ function presentedKey({ bodyKey, authorization }: Credentials): string | undefin
   let fromHeader: string | undefined;
   if (isString(authorization) && authorization.trim() !== '') {
     // The scheme name is case-insensitive (RFC 9110 section 11.1).
-    const match = /^bearer[ \t]+(\S+)[ \t]*$/i.exec(authorization.trim());
-    if (!match) throw unauthorized('The Authorization header must read "Bearer <key>"');
-    fromHeader = match[1];
+    const bearer = /^bearer[ \t]+(\S+)[ \t]*$/i.exec(authorization.trim());
+    // Basic: A1111's --api-auth convention, the key as the password and any user name.
+    const basic = /^basic[ \t]+([A-Za-z0-9+/=]+)[ \t]*$/i.exec(authorization.trim());
+    const password = basic ? Buffer.from(basic[1], 'base64').toString('utf8').split(':').slice(1).join(':') : undefined;
+    if (!bearer && !password) throw unauthorized('The Authorization header must read "Bearer <key>" (or Basic with the key as the password)');
+    fromHeader = bearer ? bearer[1] : password;
   }
   if (fromBody !== undefined && fromHeader !== undefined && fromBody !== fromHeader) {
     throw unauthorized('The "key" in the body and the Authorization header carry different keys; send one');

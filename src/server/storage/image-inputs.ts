@@ -77,7 +77,11 @@ async function readBytes(parameter: string, value: string, settings: ImageInputS
  */
 export async function storeImageInput(parameter: string, value: unknown, settings: ImageInputSettings): Promise<StoredImage> {
   if (typeof value !== 'string' || value.trim().length === 0) throw invalidImage(parameter, 'expected an http(s) URL, a data URL or base64-encoded image data');
-  const bytes = await readBytes(parameter, value.trim(), settings);
+  return storeImageBytes(parameter, await readBytes(parameter, value.trim(), settings), settings);
+}
+
+/** Keeps an image given as bytes (a multipart upload, a converted mask) in the inputs folder, after checking it decodes. */
+export async function storeImageBytes(parameter: string, bytes: Buffer, settings: Pick<ImageInputSettings, 'inputsDir' | 'maxBytes'>): Promise<StoredImage> {
   if (bytes.length > settings.maxBytes) throw new ApiError(413, 'image_too_large', `${parameter}: the image is larger than ${settings.maxBytes} bytes`);
   let meta: Metadata;
   try {
