@@ -15,11 +15,11 @@ describe('JobStore', () => {
     const a1 = store.insert({ spec: spec('a'), api: 'v6', baseUrl: 'http://x' });
     const b1 = store.insert({ spec: spec('b'), api: 'v6', baseUrl: 'http://x' });
     const a2 = store.insert({ spec: spec('a'), api: 'v6', baseUrl: 'http://x' });
-    expect(store.claimNext(0, ['b'])!.id).toBe(b1.id);
-    expect(store.claimNext(1, [])!.id).toBe(a1.id);
-    const claimed = store.claimNext(0, ['b'])!;
-    expect([claimed.id, claimed.status, claimed.attempts, claimed.worker]).toEqual([a2.id, 'running', 1, 0]);
-    expect(store.claimNext(0, [])).toBeUndefined();
+    expect(store.claimNext('0', ['b'])!.id).toBe(b1.id);
+    expect(store.claimNext('1', [])!.id).toBe(a1.id);
+    const claimed = store.claimNext('0', ['b'])!;
+    expect([claimed.id, claimed.status, claimed.attempts, claimed.worker]).toEqual([a2.id, 'running', 1, '0']);
+    expect(store.claimNext('0', [])).toBeUndefined();
     expect(store.counts()).toEqual({ queued: 0, running: 3 });
   });
 
@@ -27,10 +27,10 @@ describe('JobStore', () => {
     const store = new JobStore(openDatabase(tempDataDir()));
     const job = store.insert({ spec: spec('a'), api: 'v6', baseUrl: 'http://x', keyId: 'key_1' });
     expect(store.activeForKey('key_1')).toBe(1);
-    store.claimNext(0, []);
+    store.claimNext('0', []);
     expect(store.requeue(job.id)).toBe(true);
     expect(store.get(job.id)).toMatchObject({ status: 'queued', attempts: 1, worker: null });
-    store.claimNext(0, []);
+    store.claimNext('0', []);
     expect(store.finish(job.id, 'success', { outputs: [{ file: '1-0.png', seed: 1, width: 8, height: 8, nsfw: false }] })).toBe(true);
     expect(store.finish(job.id, 'error', { error: 'late' })).toBe(false);
     expect(store.get(job.id)).toMatchObject({ status: 'success', attempts: 2, error: null });

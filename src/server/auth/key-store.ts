@@ -77,16 +77,16 @@ export function quotaResetsAt(at: Date): Date {
 }
 
 const KEY_PREFIX = 'dk_';
-const ID_PREFIX = 'key_';
+export const ID_PREFIX = 'key_';
 const DISPLAY_PREFIX_LENGTH = KEY_PREFIX.length + 5;
 const MAX_NAME_LENGTH = 64;
 // last_used_at is for people ("is this key still in use?"): minute precision spares a write per request.
-const LAST_USED_RESOLUTION_MS = 60_000;
+export const LAST_USED_RESOLUTION_MS = 60_000;
 
 // Keys are 256 random bits, so a fast unsalted hash is right: there is nothing to brute-force or look up in
 // a table, and a slow password hash would only add latency to every request. SHA-256 also lets us find a
 // key by its hash with an index.
-const hashKey = (key: string): string => createHash('sha256').update(key).digest('hex');
+export const hashKey = (key: string): string => createHash('sha256').update(key).digest('hex');
 
 interface KeyRow {
   id: string;
@@ -133,8 +133,36 @@ function optionalRate(value: unknown): number | null {
 const optionalInteger = (parameter: string, value: unknown, min: number, max: number): number | null =>
   defined(value) ? integerIn(parameter, value, min, max) : null;
 
-const nameTaken = (name: string): InvalidArgumentError =>
+export const nameTaken = (name: string): InvalidArgumentError =>
   new InvalidArgumentError('name', `An API key named "${name}" already exists; revoke it first or choose another name`);
+
+/** A key is well-formed and of ours before any lookup: anything else is simply unknown. */
+export const looksLikeKey = (key: unknown): key is string => isString(key) && key.startsWith(KEY_PREFIX);
+
+/**
+ * Validates the options and makes a new key and its record (not stored yet). The plaintext `key` is
+ * returned once; stores keep only hashKey(key).
+ */
+export function newKey(options: CreateKeyOptions, now: Date): { record: KeyRecord; key: string } {
+  const name = validName(options?.name);
+  const rateLimit = optionalRate(options.rateLimit);
+  const monthlyQuota = optionalInteger('monthlyQuota', options.monthlyQuota, 0, Number.MAX_SAFE_INTEGER);
+  const maxConcurrent = optionalInteger('maxConcurrent', options.maxConcurrent, 1, 1_000_000);
+  const key = KEY_PREFIX + randomBytes(32).toString('base64url');
+  const record: KeyRecord = {
+    id: ID_PREFIX + randomBytes(6).toString('hex'),
+    name,
+    prefix: key.slice(0, DISPLAY_PREFIX_LENGTH),
+    webhookSecret: 'whsec_' + randomBytes(32).toString('base64url'),
+    rateLimit,
+    monthlyQuota,
+    maxConcurrent,
+    createdAt: now.toISOString(),
+    revokedAt: null,
+    lastUsedAt: null,
+  };
+  return { record, key };
+}
 
 /**
  * API keys and their monthly image usage, in the server's SQLite database. The CLI (`diffusekit keys`) and
@@ -174,25 +202,10 @@ export class KeyStore {
 
   /** Creates a key. The returned `key` is the only copy of the plaintext: show it once, then it is gone. */
   create(options: CreateKeyOptions): { record: KeyRecord; key: string } {
-    const name = validName(options?.name);
-    const rateLimit = optionalRate(options.rateLimit);
-    const monthlyQuota = optionalInteger('monthlyQuota', options.monthlyQuota, 0, Number.MAX_SAFE_INTEGER);
-    const maxConcurrent = optionalInteger('maxConcurrent', options.maxConcurrent, 1, 1_000_000);
+    const { record, key } = newKey(options, this.#now());
+    const name = record.name;
     if (this.#liveByName(name)) throw nameTaken(name);
-
-    const key = KEY_PREFIX + randomBytes(32).toString('base64url');
-    const record: KeyRecord = {
-      id: ID_PREFIX + randomBytes(6).toString('hex'),
-      name,
-      prefix: key.slice(0, DISPLAY_PREFIX_LENGTH),
-      webhookSecret: 'whsec_' + randomBytes(32).toString('base64url'),
-      rateLimit,
-      monthlyQuota,
-      maxConcurrent,
-      createdAt: this.#now().toISOString(),
-      revokedAt: null,
-      lastUsedAt: null,
-    };
+    const { rateLimit, monthlyQuota, maxConcurrent } = record;
     try {
       this.#db
         .prepare(
@@ -247,7 +260,7 @@ export class KeyStore {
 
   /** The record a presented key belongs to, revoked or not; undefined for a key we never issued. No side effects. */
   lookup(key: unknown): KeyRecord | undefined {
-    if (!isString(key) || !key.startsWith(KEY_PREFIX)) return undefined;
+    if (!looksLikeKey(key)) return undefined;
     const hash = hashKey(key);
     const row = this.#db.prepare('SELECT * FROM api_keys WHERE key_hash = ?').get(hash) as KeyRow | undefined;
     // The index lookup already matched; comparing again in constant time keeps the decision itself free of

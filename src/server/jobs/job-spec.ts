@@ -90,7 +90,8 @@ export interface JobRecord {
   /** Origin used for output URLs in responses and webhooks. */
   baseUrl: string;
   attempts: number;
-  worker: number | null;
+  /** Which engine worker runs it ("0", or "host:pid/0" across machines). */
+  worker: string | null;
   createdAt: number;
   startedAt: number | null;
   finishedAt: number | null;

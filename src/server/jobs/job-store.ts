@@ -1,4 +1,5 @@
 import type { Db } from '../store/database.js';
+import type { JobRepository } from './job-repository.js';
 import type { JobOutput, JobRecord, JobSpec, JobStatus } from './job-spec.js';
 
 interface JobRow {
@@ -14,7 +15,7 @@ interface JobRow {
   webhook: string | null;
   base_url: string;
   attempts: number;
-  worker: number | null;
+  worker: string | number | null;
   created_at: number;
   started_at: number | null;
   finished_at: number | null;
@@ -48,7 +49,7 @@ function toRecord(row: JobRow): JobRecord {
     webhook: row.webhook,
     baseUrl: row.base_url,
     attempts: row.attempts,
-    worker: row.worker,
+    worker: row.worker === null ? null : String(row.worker),
     createdAt: row.created_at,
     startedAt: row.started_at,
     finishedAt: row.finished_at,
@@ -64,7 +65,7 @@ function toRecord(row: JobRow): JobRecord {
  * restart can lose no job. State changes are single statements or transactions; the worker pool is the
  * only writer of 'running' and of finished states.
  */
-export class JobStore {
+export class JobStore implements JobRepository {
   readonly #db: Db;
   readonly #statements;
 
@@ -84,7 +85,7 @@ export class JobStore {
         webhook TEXT,
         base_url TEXT NOT NULL,
         attempts INTEGER NOT NULL DEFAULT 0,
-        worker INTEGER,
+        worker TEXT,
         created_at INTEGER NOT NULL,
         started_at INTEGER,
         finished_at INTEGER,
@@ -143,13 +144,17 @@ export class JobStore {
    * Takes the oldest queued job for `worker`, preferring models it already has loaded, and marks it
    * running (one more attempt). Undefined when the queue is empty.
    */
-  claimNext(worker: number, loadedModels: string[], now = Date.now()): JobRecord | undefined {
+  claimNext(worker: string, loadedModels: string[], now = Date.now()): JobRecord | undefined {
     return this.#db.transaction(() => {
       const row = this.#statements.nextQueued.get(JSON.stringify(loadedModels)) as JobRow | undefined;
       if (!row) return undefined;
       this.#statements.start.run(worker, now, row.id);
       return this.get(row.id);
     }).immediate();
+  }
+
+  markRunning(id: number, worker: string, now = Date.now()): JobRecord | undefined {
+    return this.#statements.start.run(worker, now, id).changes === 1 ? this.get(id) : undefined;
   }
 
   /** A running job goes back to the queue (its worker died); it keeps its attempt count. */

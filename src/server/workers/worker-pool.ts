@@ -79,7 +79,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     if (this.#stopping) return;
     for (const worker of this.#workers) {
       if (worker.state !== 'idle') continue;
-      const job = this.#store.claimNext(worker.id, worker.models);
+      const job = this.#store.claimNext(String(worker.id), worker.models);
       if (!job) return;
       worker.state = 'busy';
       worker.job = job;

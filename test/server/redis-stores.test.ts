@@ -1,0 +1,86 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { Redis } from 'ioredis';
+import { connectRedis } from '../../src/server/redis/connection.js';
+import { RedisJobStore } from '../../src/server/redis/job-store.js';
+import { RedisKeyStore } from '../../src/server/redis/key-store.js';
+import { RedisRateLimiter } from '../../src/server/redis/rate-limiter.js';
+import type { JobSpec } from '../../src/server/jobs/job-spec.js';
+import { startRedis, type RedisServer } from './redis-helpers.js';
+
+const spec = (model: string): JobSpec => ({
+  task: 'txt2img', model, prompt: 'p', negativePrompt: '', samples: 1, steps: 1, guidanceScale: 7, seed: 1, loras: [], outputFormat: 'png', nsfwPrompt: false,
+});
+
+describe('Redis stores', () => {
+  let server: RedisServer;
+  let redis: Redis;
+  beforeAll(async () => {
+    server = await startRedis();
+    redis = connectRedis(server.url);
+  });
+  beforeEach(async () => {
+    await redis.flushall();
+  });
+  afterAll(async () => {
+    redis?.disconnect();
+    await server?.stop();
+  });
+
+  it('RedisJobStore: the same transitions as the SQLite store', async () => {
+    const store = new RedisJobStore(redis);
+    const a = await store.insert({ spec: spec('a'), api: 'v6', baseUrl: 'http://x', keyId: 'key_1', trackId: 't', webhook: 'https://h.example/x' });
+    const b = await store.insert({ spec: spec('b'), api: 'v6', baseUrl: 'http://x' });
+    expect(a).toMatchObject({ id: 1, status: 'queued', attempts: 0, keyId: 'key_1', trackId: 't', webhook: 'https://h.example/x', spec: spec('a'), outputs: [], worker: null });
+    expect(await store.counts()).toEqual({ queued: 2, running: 0 });
+    expect(await store.queuePosition(b.id)).toBe(1);
+    expect(await store.activeForKey('key_1')).toBe(1);
+    const running = await store.markRunning(a.id, 'node-1/0', 1000);
+    expect(running).toMatchObject({ status: 'running', attempts: 1, worker: 'node-1/0', startedAt: 1000 });
+    expect(await store.markRunning(a.id, 'node-2/0')).toBeUndefined();
+    expect((await store.running()).map((j) => j.id)).toEqual([a.id]);
+    expect(await store.requeue(a.id)).toBe(true);
+    expect(await store.get(a.id)).toMatchObject({ status: 'queued', attempts: 1, worker: null });
+    await store.markRunning(a.id, 'node-2/0', 2000);
+    const outputs = [{ file: '1-0.png', seed: 1, width: 8, height: 8, nsfw: false }];
+    expect(await store.finish(a.id, 'success', { outputs }, 3500)).toBe(true);
+    expect(await store.finish(a.id, 'error', { error: 'late' })).toBe(false);
+    expect(await store.get(a.id)).toMatchObject({ status: 'success', attempts: 2, outputs, finishedAt: 3500, error: null });
+    expect(await store.activeForKey('key_1')).toBe(0);
+    expect(await store.averageDurations(0)).toEqual({ txt2img: { seconds: 1.5, jobs: 1 } });
+    expect(await store.finish(b.id, 'cancelled', { error: 'Job cancelled', errorCode: 'cancelled' }, 4000)).toBe(true);
+    expect((await store.expiring(5000)).map((j) => j.id)).toEqual([a.id, b.id]);
+    await store.markExpired(a.id);
+    expect((await store.expiring(5000)).map((j) => j.id)).toEqual([b.id]);
+    expect((await store.get(a.id))!.expired).toBe(true);
+  });
+
+  it('RedisKeyStore: hashed keys, unique live names, revocation, monthly usage', async () => {
+    const keys = new RedisKeyStore(redis, { now: () => new Date('2026-11-22T10:00:00Z') });
+    const { record, key } = await keys.create({ name: 'app', rateLimit: 2, monthlyQuota: 10 });
+    expect(await keys.verify(key)).toMatchObject({ id: record.id, name: 'app', rateLimit: 2, monthlyQuota: 10 });
+    expect(JSON.stringify(await redis.keys('*'))).not.toContain(key);
+    await expect(keys.create({ name: 'app' })).rejects.toThrow(/already exists/);
+    await keys.addImages(record.id, 3);
+    expect(await keys.imagesThisMonth(record.id)).toBe(3);
+    expect(await keys.imagesThisMonth(record.id, new Date('2026-12-01T00:00:00Z'))).toBe(0);
+    expect((await keys.revoke('app')).alreadyRevoked).toBe(false);
+    expect(await keys.verify(key)).toBeUndefined();
+    expect((await keys.lookup(key))!.revokedAt).not.toBeNull();
+    expect((await keys.revoke(record.id)).alreadyRevoked).toBe(true);
+    expect((await keys.create({ name: 'app' })).record.id).not.toBe(record.id);
+    expect((await keys.list()).map((k) => k.name)).toEqual(['app', 'app']);
+    expect(await keys.verify('dk_not-a-key')).toBeUndefined();
+  });
+
+  it('RedisRateLimiter: a shared bucket of max(1, ceil(rate)) requests', async () => {
+    const a = new RedisRateLimiter(redis);
+    const b = new RedisRateLimiter(connectRedis(server.url));
+    expect(await a.take('k', 2)).toEqual({ allowed: true });
+    expect(await b.take('k', 2)).toEqual({ allowed: true });
+    const refused = await a.take('k', 2);
+    expect(refused).toEqual({ allowed: false, retryAfterSeconds: 1 });
+    expect(await b.take('other', 0.1)).toEqual({ allowed: true });
+    expect(await b.take('other', 0.1)).toMatchObject({ allowed: false, retryAfterSeconds: 10 });
+    b.disconnect();
+  });
+});
