@@ -4,16 +4,17 @@
 //      worker = cores / workers): jobs per minute, and p50/p99 latency from submission to the finished answer
 //      (the request waits for its job: syncWaitSeconds covers it).
 //   2. Overhead: the same job (seed, size, steps, sampler) --repeat times through Pipeline.generate in a process of
-//      its own, and --repeat times through the server (1 worker, one request after another, end to end over HTTP).
+//      its own, and --repeat times through the server (1 worker, one request at a time, end to end over HTTP),
+//      taking turns.
 //      The server's overhead per job is its median over the Pipeline's median; the target is at most 5%.
 // Models are warm in both (one untimed job first).
-// Options: --size 128 --steps 4 --jobs 12 --repeat 5 --workers 1,2 --seed 42 --out bench/results
-import { execFile } from 'node:child_process';
+// Options: --size 128 --steps 4 --jobs 12 --repeat 8 --workers 1,2 --seed 42 --out bench/results
+import { fork } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs, promisify } from 'node:util';
+import { parseArgs } from 'node:util';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const self = fileURLToPath(import.meta.url);
@@ -22,7 +23,7 @@ const { values } = parseArgs({
     size: { type: 'string', default: '128' },
     steps: { type: 'string', default: '4' },
     jobs: { type: 'string', default: '12' },
-    repeat: { type: 'string', default: '5' },
+    repeat: { type: 'string', default: '8' },
     workers: { type: 'string', default: '1,2' },
     seed: { type: 'string', default: '42' },
     out: { type: 'string', default: path.join(root, 'bench', 'results') },
@@ -36,21 +37,24 @@ const SAMPLER = 'euler_a';
 const TARGET_OVERHEAD = 0.05;
 
 if (values.direct) {
-  // Child mode: load once, one untimed generate, then `repeat` timed ones.
+  // Child mode (forked with IPC): load once, one untimed generate, then one timed generate per 'run' message.
   const { Pipeline } = await import('../lib/index.js');
   const job = JSON.parse(values.direct);
   const pipe = await Pipeline.load({ model: job.model, threads: job.threads });
   const options = { prompt: PROMPT, negativePrompt: NEGATIVE, width: job.size, height: job.size, steps: job.steps, seed: job.seed, sampler: SAMPLER, guidanceScale: GUIDANCE };
   await pipe.generate(options);
-  const seconds = [];
-  for (let i = 0; i < job.repeat; i++) {
-    const t0 = performance.now();
-    await pipe.generate(options);
-    seconds.push((performance.now() - t0) / 1000);
-  }
-  await pipe.dispose();
-  console.log(`BENCH ${JSON.stringify({ seconds })}`);
-  process.exit(0);
+  process.on('message', async (message) => {
+    if (message === 'run') {
+      const t0 = performance.now();
+      await pipe.generate(options);
+      process.send({ seconds: (performance.now() - t0) / 1000 });
+    } else {
+      await pipe.dispose();
+      process.exit(0);
+    }
+  });
+  process.send({ ready: true });
+  await new Promise(() => {});
 }
 
 const { synthesizeModel, VERSION } = await import('../lib/index.js');
@@ -123,16 +127,36 @@ for (const workers of workerCounts) {
   process.stderr.write(`${row.jobsPerMinute.toFixed(1)} jobs/min, p50 ${latency.p50.toFixed(2)} s, p99 ${latency.p99.toFixed(2)} s\n`);
 }
 
-// 2. Overhead of the server over a direct Pipeline call, same job, 1 worker with every core.
-process.stderr.write(`overhead: Pipeline.generate x ${repeat} ... `);
-const { stdout } = await promisify(execFile)(process.execPath, [self, '--direct', JSON.stringify({ model, threads: cores, size, steps, seed, repeat })], { cwd: root, maxBuffer: 64 << 20 });
-const direct = JSON.parse(/BENCH (.*)/.exec(stdout)[1]).seconds;
-process.stderr.write(`server x ${repeat} ... `);
-const viaServer = await withServer(1, cores, async (server) => {
+// 2. Overhead of the server over a direct Pipeline call, same job, 1 worker with every core. The Pipeline runs in a
+// process of its own, loaded and warm beside the (idle) server; the two take turns, one job each per round, so
+// that a change in the machine's load between them (other processes) touches both alike.
+process.stderr.write(`overhead: ${repeat} rounds of Pipeline.generate, then the same job through the server ... `);
+const { direct, viaServer } = await withServer(1, cores, async (server) => {
   await submit(server, seed);
-  const runs = [];
-  for (let i = 0; i < repeat; i++) runs.push(await submit(server, seed));
-  return runs;
+  const child = fork(self, ['--direct', JSON.stringify({ model, threads: cores, size, steps, seed })], { cwd: root, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const nextMessage = () => new Promise((resolve, reject) => {
+    const onExit = (code) => reject(new Error(`the Pipeline process exited with ${code}`));
+    child.once('exit', onExit);
+    child.once('message', (m) => {
+      child.off('exit', onExit);
+      resolve(m);
+    });
+  });
+  try {
+    await nextMessage();
+    const direct = [];
+    const viaServer = [];
+    for (let i = 0; i < repeat; i++) {
+      const answer = nextMessage();
+      child.send('run');
+      direct.push((await answer).seconds);
+      viaServer.push(await submit(server, seed));
+    }
+    return { direct, viaServer };
+  } finally {
+    child.send('exit');
+    await new Promise((resolve) => (child.exitCode !== null ? resolve() : child.once('exit', resolve)));
+  }
 });
 const serverSeconds = viaServer.map((r) => r.seconds);
 const overhead = median(serverSeconds) / median(direct) - 1;
