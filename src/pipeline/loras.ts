@@ -4,7 +4,8 @@ import { InvalidArgumentError } from '../errors.js';
 import { invalidParameter, isPlainObject, isString, numberIn } from '../util/is.js';
 
 const LORA_TAG = /<lora:([^:>]+):([^>]+)>/g;
-const LORA_EXTENSIONS = ['.safetensors', '.ckpt', '.pt', '.gguf'];
+/** The LoRA file types looked for in a LoRA folder. */
+export const LORA_EXTENSIONS = ['.safetensors', '.ckpt', '.pt', '.gguf'];
 
 export interface PromptLoras {
   /** The prompt without its `<lora:...>` tags. */

@@ -161,6 +161,18 @@ export interface OutpaintOptions extends Omit<GenerateOptions, 'width' | 'height
 
 export const HIRES_UPSCALERS = ['latent', 'latent-nearest', 'latent-nearest-exact', 'latent-antialiased', 'latent-bicubic', 'latent-bicubic-antialiased', 'lanczos', 'nearest'] as const;
 
+/** The names AUTOMATIC1111 (and the engine) give each hires fix upscaler; infotext records these. */
+export const A1111_HIRES_UPSCALER_NAMES: Record<(typeof HIRES_UPSCALERS)[number], string> = {
+  latent: 'Latent',
+  'latent-nearest': 'Latent (nearest)',
+  'latent-nearest-exact': 'Latent (nearest-exact)',
+  'latent-antialiased': 'Latent (antialiased)',
+  'latent-bicubic': 'Latent (bicubic)',
+  'latent-bicubic-antialiased': 'Latent (bicubic antialiased)',
+  lanczos: 'Lanczos',
+  nearest: 'Nearest',
+};
+
 export interface HiresFixOptions {
   /** Upscale factor, 1-4. Default 2 (ignored when width/height are given). */
   scale?: number;

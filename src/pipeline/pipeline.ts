@@ -19,7 +19,7 @@ import { align64, img2imgTask, inpaintTask, outpaintTask, type ImageTask } from 
 import { extractLoras, resolveLoras } from './loras.js';
 import { pipelineInfo, type PipelineInfo } from './pipeline-info.js';
 import {
-  HIRES_UPSCALERS, LORA_APPLY_MODES, WEIGHT_TYPES, type GenerateOptions, type Img2ImgOptions, type InpaintOptions, type OutpaintOptions, type LoadOptions, type ProgressEvent, type VaeTilingOptions,
+  A1111_HIRES_UPSCALER_NAMES, HIRES_UPSCALERS, LORA_APPLY_MODES, WEIGHT_TYPES, type GenerateOptions, type Img2ImgOptions, type InpaintOptions, type OutpaintOptions, type LoadOptions, type ProgressEvent, type VaeTilingOptions,
 } from './options.js';
 import { resolveSampler, resolveScheduler, type Sampler, type Scheduler } from './samplers.js';
 import { abortErrorFor, SerialQueue } from './serial-queue.js';
@@ -333,17 +333,6 @@ interface PreparedJob {
   output?: { width: number; height: number };
 }
 
-const HIRES_ENGINE_NAMES: Record<(typeof HIRES_UPSCALERS)[number], string> = {
-  latent: 'Latent',
-  'latent-nearest': 'Latent (nearest)',
-  'latent-nearest-exact': 'Latent (nearest-exact)',
-  'latent-antialiased': 'Latent (antialiased)',
-  'latent-bicubic': 'Latent (bicubic)',
-  'latent-bicubic-antialiased': 'Latent (bicubic antialiased)',
-  lanczos: 'Lanczos',
-  nearest: 'Nearest',
-};
-
 /** Hires fix: a second, refining pass at the upscaled size; the result is cropped to that size. */
 function applyHiresFix(job: PreparedJob, value: unknown): void {
   if (!isPlainObject(value)) throw invalidParameter('hiresFix', '{ scale | width, height, steps, denoisingStrength, upscaler }', value);
@@ -358,12 +347,12 @@ function applyHiresFix(job: PreparedJob, value: unknown): void {
   const steps = integerIn('hiresFix.steps', value.steps, 1, 150, job.parameters.steps);
   const denoisingStrength = numberIn('hiresFix.denoisingStrength', value.denoisingStrength, 0, 1, 0.7);
   const upscaler = defined(value.upscaler) ? oneOf('hiresFix.upscaler', value.upscaler, HIRES_UPSCALERS) : 'latent';
-  job.native.hires = { upscaler: HIRES_ENGINE_NAMES[upscaler], width: align64(target.width), height: align64(target.height), steps, denoisingStrength };
+  job.native.hires = { upscaler: A1111_HIRES_UPSCALER_NAMES[upscaler], width: align64(target.width), height: align64(target.height), steps, denoisingStrength };
   job.output = target;
   job.parameters.hires = {
     scale: scale ?? Number((target.width / width).toFixed(3)),
     steps,
-    upscaler: HIRES_ENGINE_NAMES[upscaler],
+    upscaler: A1111_HIRES_UPSCALER_NAMES[upscaler],
     denoisingStrength,
     firstPass: { width, height },
   };

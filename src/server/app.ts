@@ -7,8 +7,10 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { VERSION } from '../version.js';
+import { a1111Routes } from './api/a1111/routes.js';
 import { AccessControl } from './api/access.js';
 import { keysRoutes } from './api/keys-routes.js';
+import { openaiRoutes } from './api/openai/routes.js';
 import { renderV6, type RenderContext } from './api/v6/render.js';
 import { v6ErrorHandler, v6Routes } from './api/v6/routes.js';
 import type { V6Context } from './api/v6/to-job.js';
@@ -129,6 +131,8 @@ export async function createServer(options: ServerOptions = {}): Promise<Diffuse
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   await app.register(fastifyStatic, { root: generationsDir, prefix: '/generations/', decorateReply: false, index: false, maxAge: config.outputTtlSeconds * 1000 });
   await app.register(v6Routes, { service, access, models, limits: config.limits, workers: config.workers, syncWaitSeconds: config.syncWaitSeconds, render, v6Context, baseUrl });
+  await app.register(a1111Routes, { db, service, access, models, config, context: v6Context, baseUrl });
+  await app.register(openaiRoutes, { service, access, models, limits: config.limits, context: v6Context, baseUrl });
   await app.register(async (scope) => {
     scope.setErrorHandler(v6ErrorHandler);
     await keysRoutes(scope, { keys, authenticator });

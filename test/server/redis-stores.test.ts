@@ -74,13 +74,14 @@ describe('Redis stores', () => {
 
   it('RedisRateLimiter: a shared bucket of max(1, ceil(rate)) requests', async () => {
     const a = new RedisRateLimiter(redis);
-    const b = new RedisRateLimiter(connectRedis(server.url));
+    const otherNode = connectRedis(server.url);
+    const b = new RedisRateLimiter(otherNode);
     expect(await a.take('k', 2)).toEqual({ allowed: true });
     expect(await b.take('k', 2)).toEqual({ allowed: true });
     const refused = await a.take('k', 2);
     expect(refused).toEqual({ allowed: false, retryAfterSeconds: 1 });
     expect(await b.take('other', 0.1)).toEqual({ allowed: true });
     expect(await b.take('other', 0.1)).toMatchObject({ allowed: false, retryAfterSeconds: 10 });
-    b.disconnect();
+    otherNode.disconnect();
   });
 });

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ApiError } from '../errors.js';
+import type { JobPreview } from '../workers/protocol.js';
 import type { WorkerPool } from '../workers/worker-pool.js';
 import { MAX_ATTEMPTS } from '../workers/worker-pool.js';
 import type { JobProgress, JobRecord } from './job-spec.js';
@@ -79,6 +80,11 @@ export class JobService extends EventEmitter<JobServiceEvents> {
 
   progress(id: number): JobProgress | undefined {
     return this.pool.progress(id);
+  }
+
+  /** The latest preview image of a running job, if its worker sent one. */
+  preview(id: number): JobPreview | undefined {
+    return this.pool.preview(id);
   }
 
   /** Cancels a queued job at once, a running one within a step. Returns the job as it is now. */

@@ -1,3 +1,6 @@
+import type { FitMode } from '../../pipeline/image-input.js';
+import type { HiresFixOptions } from '../../pipeline/options.js';
+
 /**
  * The one canonical description of a job. Every API dialect (v6 today; OpenAI and A1111 later) translates
  * its request into a JobSpec and its responses out of a JobRecord; workers execute JobSpecs. A parameter's
@@ -35,6 +38,12 @@ export interface JobSpec {
   loras: JobLora[];
   /** img2img / inpaint / controlnet: how much of the input to repaint. */
   strength?: number;
+  /** img2img / inpaint / controlnet: how the input is brought to width x height (default 'cover': crop). */
+  fit?: FitMode;
+  /** Inpaint: blur of the mask edge in pixels (default 4). */
+  maskBlur?: number;
+  /** Text to image (txt2img, controlnet without initImage): a refining second pass at a larger size. */
+  hiresFix?: HiresFixOptions;
   /** Input images: file names inside the server's inputs folder. */
   initImage?: string;
   maskImage?: string;

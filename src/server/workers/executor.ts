@@ -7,9 +7,10 @@ import { Upscaler } from '../../pipeline/upscaler.js';
 import type { JobOutput, JobProgress, JobSpec } from '../jobs/job-spec.js';
 import type { ServedModel } from '../models/model-registry.js';
 import { ModelCache } from './model-cache.js';
-import type { WorkerSettings } from './protocol.js';
+import type { JobPreview, WorkerSettings } from './protocol.js';
 
 type Loaded = Pipeline | Upscaler;
+type OnProgress = (progress: JobProgress, preview?: JobPreview) => void;
 
 /** Strength of the blur over outputs the safety checker flags: enough that nothing can be made out. */
 const NSFW_BLUR_SIGMA = 40;
@@ -32,7 +33,8 @@ export class JobExecutor {
     return this.#cache.keys();
   }
 
-  async run(spec: JobSpec, outputNames: string[], signal: AbortSignal, onProgress: (p: JobProgress) => void): Promise<JobOutput[]> {
+  /** `onProgress` also receives cheap previews ('proj': the latent projected to pixels) of generations. */
+  async run(spec: JobSpec, outputNames: string[], signal: AbortSignal, onProgress: OnProgress): Promise<JobOutput[]> {
     const images = spec.task === 'upscale' ? [await this.#upscale(spec, signal, onProgress)] : await this.#generate(spec, signal, onProgress);
     const outputs: JobOutput[] = [];
     for (const [i, image] of images.entries()) {
@@ -57,7 +59,7 @@ export class JobExecutor {
     return file === undefined ? undefined : path.join(this.#settings.inputsDir, file);
   }
 
-  async #generate(spec: JobSpec, signal: AbortSignal, onProgress: (p: JobProgress) => void): Promise<GeneratedImage[]> {
+  async #generate(spec: JobSpec, signal: AbortSignal, onProgress: OnProgress): Promise<GeneratedImage[]> {
     const model = this.#model(spec.model);
     const controlNet = spec.controlnetModel ? this.#model(spec.controlnetModel) : undefined;
     const key = controlNet ? `${model.id}+${controlNet.id}` : model.id;
@@ -87,19 +89,24 @@ export class JobExecutor {
       controlStrength: spec.controlStrength,
       preprocess: spec.preprocess,
       signal,
-      onProgress: (e) => onProgress({ phase: e.phase, step: e.step, steps: e.steps, image: e.image, images: e.images }),
+      onProgress: (e) =>
+        onProgress(
+          { phase: e.phase, step: e.step, steps: e.steps, image: e.image, images: e.images },
+          e.preview && { width: e.preview.width, height: e.preview.height, channels: e.preview.channels, data: e.preview.data },
+        ),
+      preview: { mode: 'proj' },
     };
     try {
       const initImage = this.#input(spec.initImage);
       switch (spec.task) {
         case 'txt2img':
-          return await pipe.generate(common);
+          return await pipe.generate({ ...common, hiresFix: spec.hiresFix });
         case 'controlnet':
-          return initImage ? await pipe.img2img({ ...common, initImage, strength: spec.strength }) : await pipe.generate(common);
+          return initImage ? await pipe.img2img({ ...common, initImage, strength: spec.strength, fit: spec.fit }) : await pipe.generate({ ...common, hiresFix: spec.hiresFix });
         case 'img2img':
-          return await pipe.img2img({ ...common, initImage: initImage!, strength: spec.strength });
+          return await pipe.img2img({ ...common, initImage: initImage!, strength: spec.strength, fit: spec.fit });
         case 'inpaint':
-          return await pipe.inpaint({ ...common, initImage: initImage!, maskImage: this.#input(spec.maskImage)!, strength: spec.strength });
+          return await pipe.inpaint({ ...common, initImage: initImage!, maskImage: this.#input(spec.maskImage)!, strength: spec.strength, fit: spec.fit, maskBlur: spec.maskBlur });
         case 'outpaint': {
           const { width: _w, height: _h, ...rest } = common;
           return await pipe.outpaint({ ...rest, initImage: initImage!, extend: spec.extend });
@@ -114,7 +121,7 @@ export class JobExecutor {
     }
   }
 
-  async #upscale(spec: JobSpec, signal: AbortSignal, onProgress: (p: JobProgress) => void): Promise<PixelImage> {
+  async #upscale(spec: JobSpec, signal: AbortSignal, onProgress: OnProgress): Promise<PixelImage> {
     const model = this.#model(spec.model);
     const upscaler = (await this.#cache.get(model.id, model.size, () => Upscaler.load({ model: model.path, threads: this.#settings.threads }))) as Upscaler;
     return upscaler.upscale(this.#input(spec.initImage)!, {

@@ -18,6 +18,14 @@ export type ToWorker =
   | { type: 'run'; job: { id: number; spec: JobSpec; outputNames: string[] } }
   | { type: 'cancel'; id: number };
 
+/** The latest preview of a running job: raw pixels of the Pipeline's cheap 'proj' preview (latent resolution). */
+export interface JobPreview {
+  width: number;
+  height: number;
+  channels: number;
+  data: Uint8Array;
+}
+
 export interface WorkerError {
   code: string;
   message: string;
@@ -26,6 +34,6 @@ export interface WorkerError {
 export type FromWorker =
   | { type: 'ready' }
   | { type: 'models'; loaded: string[] }
-  | { type: 'progress'; id: number; progress: JobProgress }
+  | { type: 'progress'; id: number; progress: JobProgress; preview?: JobPreview }
   | { type: 'done'; id: number; outputs: JobOutput[] }
   | { type: 'failed'; id: number; error: WorkerError; cancelled: boolean };

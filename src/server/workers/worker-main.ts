@@ -4,7 +4,9 @@
  */
 import type { JobProgress } from '../jobs/job-spec.js';
 import { JobExecutor } from './executor.js';
-import type { FromWorker, ToWorker } from './protocol.js';
+import type { FromWorker, JobPreview, ToWorker } from './protocol.js';
+
+const PREVIEW_INTERVAL_MS = 250;
 
 let executor: JobExecutor | undefined;
 const running = new Map<number, AbortController>();
@@ -16,13 +18,19 @@ function send(message: FromWorker): void {
 async function run(id: number, job: Extract<ToWorker, { type: 'run' }>['job']): Promise<void> {
   const controller = new AbortController();
   running.set(id, controller);
-  // Progress is sent at most every 100 ms, and always for the last step.
+  // Progress is sent at most every 100 ms, and always for the last step; the latest preview rides along
+  // at most every PREVIEW_INTERVAL_MS.
   let lastSent = 0;
-  const onProgress = (progress: JobProgress) => {
+  let lastPreview = 0;
+  let pending: JobPreview | undefined;
+  const onProgress = (progress: JobProgress, preview?: JobPreview) => {
+    if (preview) pending = preview;
     const now = Date.now();
     if (now - lastSent < 100 && progress.step < progress.steps) return;
     lastSent = now;
-    send({ type: 'progress', id, progress });
+    const attach = pending && now - lastPreview >= PREVIEW_INTERVAL_MS ? pending : undefined;
+    if (attach) [lastPreview, pending] = [now, undefined];
+    send({ type: 'progress', id, progress, ...(attach ? { preview: attach } : {}) });
   };
   try {
     const outputs = await executor!.run(job.spec, job.outputNames, controller.signal, onProgress);

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import type { JobOutput, JobProgress, JobRecord } from '../jobs/job-spec.js';
 import { outputFileNames } from '../jobs/job-spec.js';
 import type { JobStore } from '../jobs/job-store.js';
-import type { FromWorker, ToWorker, WorkerError, WorkerSettings } from './protocol.js';
+import type { FromWorker, JobPreview, ToWorker, WorkerError, WorkerSettings } from './protocol.js';
 
 const WORKER_MAIN = fileURLToPath(new URL('./worker-main.js', import.meta.url));
 
@@ -35,6 +35,8 @@ interface Worker {
   state: WorkerState;
   job: JobRecord | undefined;
   progress: JobProgress | undefined;
+  /** The latest preview of the running job, if its worker sent one. */
+  preview: JobPreview | undefined;
   models: string[];
   restarts: number;
   /** Crashes in a row, for the restart back-off; reset by a job that ends normally. */
@@ -67,7 +69,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     this.#store = store;
     this.#settings = settings;
     this.#execArgv = execArgv;
-    this.#workers = Array.from({ length: count }, (_, id) => ({ id, child: undefined, state: 'stopped', job: undefined, progress: undefined, models: [], restarts: 0, crashes: 0 }));
+    this.#workers = Array.from({ length: count }, (_, id) => ({ id, child: undefined, state: 'stopped', job: undefined, progress: undefined, preview: undefined, models: [], restarts: 0, crashes: 0 }));
   }
 
   start(): void {
@@ -84,6 +86,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
       worker.state = 'busy';
       worker.job = job;
       worker.progress = undefined;
+      worker.preview = undefined;
       this.#send(worker, { type: 'run', job: { id: job.id, spec: job.spec, outputNames: outputFileNames(job.id, job.spec) } });
     }
   }
@@ -98,6 +101,11 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
 
   progress(id: number): JobProgress | undefined {
     return this.#workers.find((w) => w.job?.id === id)?.progress;
+  }
+
+  /** The latest preview image of a running job (raw pixels), if any arrived yet. */
+  preview(id: number): JobPreview | undefined {
+    return this.#workers.find((w) => w.job?.id === id)?.preview;
   }
 
   status(): WorkerStatus[] {
@@ -152,6 +160,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
       case 'progress':
         if (worker.job?.id === message.id) {
           worker.progress = message.progress;
+          if (message.preview) worker.preview = message.preview;
           this.emit('progress', message.id, message.progress);
         }
         break;
@@ -160,6 +169,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
         if (worker.job?.id !== message.id) break;
         worker.job = undefined;
         worker.progress = undefined;
+        worker.preview = undefined;
         worker.state = 'idle';
         worker.crashes = 0;
         const event: JobFinishedEvent =
@@ -181,6 +191,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     const job = worker.job;
     worker.job = undefined;
     worker.progress = undefined;
+    worker.preview = undefined;
     if (this.#stopping) return;
     const reason = signal ? `signal ${signal}` : `exit code ${code}`;
     if (job) {

@@ -1,5 +1,8 @@
 import type { JobProgress, JobRecord } from '../../jobs/job-spec.js';
 import { outputFileNames } from '../../jobs/job-spec.js';
+import { outputUrl } from '../shared/job-results.js';
+
+export { httpStatusOfJobError } from '../shared/job-results.js';
 
 export interface RenderContext {
   eta: (job: JobRecord) => number;
@@ -7,15 +10,6 @@ export interface RenderContext {
   webhookStatus: (id: number) => string | undefined;
   ttlSeconds: number;
 }
-
-/** HTTP status for a job that ended in error, from its error code: the client's fault or ours. */
-export function httpStatusOfJobError(job: JobRecord): number {
-  if (job.errorCode === 'ERR_INVALID_ARG' || job.errorCode === 'ERR_MODEL_FILE') return 400;
-  if (job.errorCode === 'cancelled') return 200;
-  return 500;
-}
-
-const outputUrl = (job: JobRecord, file: string) => `${job.baseUrl}/generations/${file}`;
 
 /**
  * The v6 response body for a job in its current state: success (outputs), processing (eta and

@@ -9,7 +9,8 @@ import type { AccessControl } from '../access.js';
 import { errorData } from '../error-data.js';
 import { httpStatusOfJobError, renderV6, type RenderContext } from './render.js';
 import { idParams, v6Schemas } from './schemas.js';
-import { removeInputs, v6ToJob, type V6Body, type V6Context } from './to-job.js';
+import { submitJob } from '../shared/job-params.js';
+import { v6ToJob, type V6Body, type V6Context } from './to-job.js';
 import { systemLoad } from './system-load.js';
 
 export interface V6RoutesOptions {
@@ -72,14 +73,7 @@ export async function v6Routes(app: FastifyInstance, options: V6RoutesOptions): 
       const baseUrl = options.baseUrl(request);
       const { spec, meta } = await v6ToJob(task, body, options.v6Context(baseUrl));
       const trackId = body.track_id === undefined || body.track_id === null ? null : String(body.track_id);
-      let job;
-      try {
-        job = service.submit({ spec, api: 'v6', request: { meta }, keyId: access.keyId(principal), trackId, webhook, baseUrl });
-      } catch (err) {
-        // No job (the queue is full): nothing else would remove its stored images.
-        removeInputs(options.v6Context(baseUrl).images.inputsDir, [spec.initImage, spec.maskImage, spec.controlImage]);
-        throw err;
-      }
+      const job = submitJob(service, { spec, api: 'v6', request: { meta }, keyId: access.keyId(principal), trackId, webhook, baseUrl }, options.v6Context(baseUrl).images.inputsDir);
       access.recordImages(principal, images);
       await service.wait(job.id, options.syncWaitSeconds * 1000);
       return sendJob(reply, job.id, true);

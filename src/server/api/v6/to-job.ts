@@ -1,14 +1,10 @@
-import { randomInt } from 'node:crypto';
-import fs from 'node:fs';
-import path from 'node:path';
-import { A1111_SAMPLER_NAMES, resolveSampler } from '../../../pipeline/samplers.js';
+import { A1111_SAMPLER_NAMES } from '../../../pipeline/samplers.js';
 import type { ServerLimits } from '../../config.js';
 import { badRequest } from '../../errors.js';
 import type { JobLora, JobSpec, JobTask, OutputFormat } from '../../jobs/job-spec.js';
 import { enhancePrompt } from '../../jobs/prompt-enhancer.js';
-import type { ServedModel } from '../../models/model-registry.js';
-import type { PromptFilter } from '../../safety/prompt-filter.js';
 import { storeImageInput, type ImageInputSettings, type StoredImage } from '../../storage/image-inputs.js';
+import { checkPixels, imageTaskSize as fitImageTaskSize, JOB_DEFAULTS as DEFAULTS, pickModel, randomSeed, removeInputs, samplerChoice, type TranslationContext } from '../shared/job-params.js';
 
 /** A v6 request body after schema validation (types coerced, unknown fields kept and ignored). */
 export type V6Body = Record<string, unknown>;
@@ -19,30 +15,10 @@ export interface V6Translation {
   meta: Record<string, unknown>;
 }
 
-export interface V6Context {
-  models: ServedModel[];
-  limits: ServerLimits;
-  images: ImageInputSettings;
-  promptFilter: PromptFilter;
-}
-
-const DEFAULTS = { size: 512, steps: 30, guidance: 7.5, sampler: 'EulerAncestralDiscreteScheduler', img2imgStrength: 0.7, inpaintStrength: 1 };
+export type V6Context = TranslationContext;
 
 const yes = (v: unknown): boolean => v === 'yes' || v === 'true';
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v.length > 0 ? v : undefined);
-
-function pickModel(models: ServedModel[], id: unknown, role: ServedModel['role'], parameter: string): ServedModel {
-  const candidates = models.filter((m) => m.role === role);
-  if (id === undefined || id === null || id === '') {
-    if (!candidates[0]) throw badRequest(`${parameter}: this server has no ${role} model`, 'model_not_found');
-    return candidates[0];
-  }
-  const model = candidates.find((m) => m.id === id);
-  if (!model) {
-    throw badRequest(`${parameter}: no ${role} model '${String(id)}' is served (available: ${candidates.map((m) => m.id).join(', ') || 'none'})`, 'model_not_found');
-  }
-  return model;
-}
 
 function parseLoras(body: V6Body): JobLora[] {
   const names = (str(body.lora_model) ?? '').split(',').map((s) => s.trim()).filter(Boolean);
@@ -61,21 +37,10 @@ function outputFormat(body: V6Body): OutputFormat {
   return format === 'jpg' ? 'jpeg' : (format as OutputFormat);
 }
 
-function checkPixels(limits: ServerLimits, width: number, height: number, what: string): void {
-  if (width * height > limits.maxPixels) {
-    throw badRequest(`${what} ${width}x${height} is larger than this server allows (${limits.maxPixels} pixels, e.g. ${Math.floor(Math.sqrt(limits.maxPixels))}x${Math.floor(Math.sqrt(limits.maxPixels))})`, 'size_too_large');
-  }
-}
-
 /** The size of an image task: explicit width/height, else the input's, rounded down to multiples of 8. */
 function imageTaskSize(body: V6Body, input: StoredImage, limits: ServerLimits): { width: number; height: number } {
-  const width = (body.width as number | undefined) ?? Math.max(64, Math.floor(input.width / 8) * 8);
-  const height = (body.height as number | undefined) ?? Math.max(64, Math.floor(input.height / 8) * 8);
-  if (body.width === undefined && body.height === undefined && width * height > limits.maxPixels) {
-    throw badRequest(`init_image is ${input.width}x${input.height}, larger than this server generates (${limits.maxPixels} pixels): give width and height`, 'size_too_large');
-  }
-  checkPixels(limits, width, height, 'width x height');
-  return { width, height };
+  const requested = { width: body.width as number | undefined, height: body.height as number | undefined };
+  return fitImageTaskSize(requested, input, limits, { input: 'init_image', size: 'width x height', hint: 'width and height' });
 }
 
 /**
@@ -99,11 +64,6 @@ export async function v6ToJob(task: JobTask, body: V6Body, context: V6Context): 
   }
 }
 
-/** Removes stored input images (file names in `inputsDir`), in the background. */
-export function removeInputs(inputsDir: string, files: (string | undefined)[]): void {
-  for (const file of files) if (file) fs.rm(path.join(inputsDir, file), { force: true }, () => {});
-}
-
 async function translate(task: JobTask, body: V6Body, context: V6Context, storeImage: typeof storeImageInput): Promise<V6Translation> {
   const { limits } = context;
   const format = outputFormat(body);
@@ -123,16 +83,11 @@ async function translate(task: JobTask, body: V6Body, context: V6Context, storeI
   const prompt = String(body.prompt ?? '');
   const effectivePrompt = yes(body.enhance_prompt) ? enhancePrompt(prompt) : prompt;
   const schedulerName = str(body.scheduler) ?? DEFAULTS.sampler;
-  let choice;
-  try {
-    choice = resolveSampler('scheduler', schedulerName);
-  } catch (err) {
-    throw badRequest((err as Error).message);
-  }
+  const choice = samplerChoice('scheduler', schedulerName);
   const loras = parseLoras(body);
   const safety = yes(body.safety_checker);
   const flaggedTerm = safety ? context.promptFilter.flagged(`${effectivePrompt}`) : undefined;
-  const seed = (body.seed as number | null | undefined) ?? randomInt(0, 2 ** 32);
+  const seed = (body.seed as number | null | undefined) ?? randomSeed();
   const spec: JobSpec = {
     task,
     model: model.id,

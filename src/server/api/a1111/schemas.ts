@@ -1,0 +1,94 @@
+import type { ServerLimits } from '../../config.js';
+import { JOB_DEFAULTS } from '../shared/job-params.js';
+
+// JSON schemas of the sdapi/v1 request bodies, in A1111's field names. Defaults fill in what a request
+// leaves out (the `parameters` echo shows them, as A1111's does); unknown fields pass and are ignored, as
+// are the A1111 fields this server has no use for (subseed, styles, restore_faces, tiling, s_churn ...).
+// Most fields also take null, which Python clients send for "not set".
+
+const nullable = <T extends { type: string | string[] }>(schema: T) => ({ ...schema, type: [...[schema.type].flat(), 'null'] }) as const;
+const text = (maxLength: number, description: string) => ({ type: 'string', maxLength, description }) as const;
+const image = (description: string) => ({ type: 'string', minLength: 1, description: `${description}: base64, a data URL or an http(s) URL` }) as const;
+const flag = (description: string) => ({ type: ['boolean', 'null'], description }) as const;
+
+export function a1111Schemas(limits: ServerLimits) {
+  const side = (description: string) => ({ type: 'integer', minimum: 64, maximum: limits.maxSide, description }) as const;
+  const common = {
+    prompt: { ...text(10_000, 'what to draw; <lora:name:weight> tags use LoRAs of the LoRA folder'), default: '' },
+    negative_prompt: nullable(text(10_000, 'what to avoid')),
+    seed: { type: ['integer', 'null'], minimum: -1, maximum: 2 ** 53 - 1, default: -1, description: '-1 = random' },
+    subseed: { type: ['integer', 'null'], description: 'ignored (no variation seeds)' },
+    sampler_name: nullable(text(100, 'A1111 sampler name ("Euler a", "DPM++ 2M", "DPM++ 2M Karras" ...)')),
+    sampler_index: { ...nullable(text(100, 'the old name of sampler_name')), default: 'Euler a' },
+    scheduler: nullable(text(100, 'schedule ("Automatic", "Karras", "Exponential" ...)')),
+    batch_size: { type: 'integer', minimum: 1, maximum: limits.maxSamples, default: 1, description: `images per batch; batch_size x n_iter at most ${limits.maxSamples}` },
+    n_iter: { type: 'integer', minimum: 1, maximum: limits.maxSamples, default: 1, description: 'batches' },
+    steps: { type: 'integer', minimum: 1, maximum: limits.maxSteps, default: JOB_DEFAULTS.steps },
+    cfg_scale: { type: 'number', minimum: 0, maximum: 30, default: JOB_DEFAULTS.guidance },
+    width: { ...side('rounded down to a multiple of 8'), default: JOB_DEFAULTS.size },
+    height: { ...side('rounded down to a multiple of 8'), default: JOB_DEFAULTS.size },
+    override_settings: { type: ['object', 'null'], description: 'sd_model_checkpoint and CLIP_stop_at_last_layers for this request; other settings are ignored' },
+    alwayson_scripts: { type: ['object', 'null'], description: 'controlnet: { args: [unit] } (sd-webui-controlnet units)' },
+    script_name: nullable(text(200, 'selectable scripts are not available: empty or null')),
+    send_images: { type: 'boolean', default: true },
+    save_images: { type: 'boolean', default: false, description: 'outputs are always kept for the output TTL' },
+    restore_faces: flag('ignored (no face restoration)'),
+    tiling: flag('ignored'),
+  } as const;
+  const body = (properties: Record<string, unknown>, required: string[] = []) => ({ type: 'object', properties, required, additionalProperties: true }) as const;
+  return {
+    txt2img: body({
+      ...common,
+      enable_hr: { type: 'boolean', default: false, description: 'hires fix' },
+      hr_scale: { type: 'number', minimum: 1, maximum: 4, default: 2 },
+      hr_upscaler: nullable(text(200, '"Latent", "Latent (nearest)" ..., "Lanczos", "Nearest"; others (ESRGAN names) run as Lanczos')),
+      hr_second_pass_steps: { type: 'integer', minimum: 0, maximum: limits.maxSteps, default: 0, description: '0 = steps' },
+      hr_resize_x: { type: 'integer', minimum: 0, maximum: limits.maxSide, default: 0, description: 'final width instead of hr_scale' },
+      hr_resize_y: { type: 'integer', minimum: 0, maximum: limits.maxSide, default: 0, description: 'final height instead of hr_scale' },
+      denoising_strength: { type: ['number', 'null'], minimum: 0, maximum: 1, description: 'hires fix: how much the second pass repaints (default 0.7)' },
+    }),
+    img2img: body(
+      {
+        ...common,
+        width: side('default: the init image\'s, rounded down to a multiple of 8'),
+        height: side('default: the init image\'s, rounded down to a multiple of 8'),
+        init_images: { type: 'array', minItems: 1, maxItems: 1, items: image('the starting image'), description: 'one image' },
+        mask: { type: ['string', 'null'], description: 'white = repaint, black = keep: base64, a data URL or an http(s) URL; empty or null = img2img' },
+        denoising_strength: { type: ['number', 'null'], minimum: 0, maximum: 1, description: `default ${JOB_DEFAULTS.img2imgStrength} (with a mask ${JOB_DEFAULTS.inpaintStrength})` },
+        mask_blur: { type: ['integer', 'null'], minimum: 0, maximum: 64, default: 4, description: 'mask edge blur in pixels' },
+        inpainting_fill: { type: 'integer', minimum: 0, maximum: 3, default: 1, description: '0 fill, 1 original, 2 latent noise, 3 latent nothing: all start from the original' },
+        inpaint_full_res: { type: ['boolean', 'integer', 'null'], description: 'accepted; the whole picture is inpainted' },
+        inpaint_full_res_padding: { type: ['integer', 'null'] },
+        inpainting_mask_invert: { type: ['integer', 'boolean'], minimum: 0, maximum: 1, default: 0, description: '1: repaint the black part' },
+        resize_mode: { type: 'integer', minimum: 0, maximum: 3, default: 0, description: '0 just resize (stretch), 1 crop and resize, 2 resize and fill (pad), 3 = 0' },
+        include_init_images: { type: 'boolean', default: false },
+      },
+      ['init_images'],
+    ),
+    extraSingleImage: body(
+      {
+        image: image('the image to enlarge'),
+        resize_mode: { type: 'integer', minimum: 0, maximum: 1, default: 0, description: '0: upscaling_resize; 1: upscaling_resize_w x upscaling_resize_h' },
+        upscaling_resize: { type: 'number', minimum: 1, maximum: 8, default: 2 },
+        upscaling_resize_w: { type: 'integer', minimum: 1, maximum: limits.maxSide, default: 512 },
+        upscaling_resize_h: { type: 'integer', minimum: 1, maximum: limits.maxSide, default: 512 },
+        upscaling_crop: { type: 'boolean', default: true },
+        upscaler_1: { ...nullable(text(200, 'a served upscaler id; anything else uses the first served upscaler')), default: 'None' },
+        upscaler_2: nullable(text(200, 'ignored')),
+        gfpgan_visibility: { type: 'number', minimum: 0, maximum: 1, default: 0, description: 'must be 0 (no face restoration)' },
+        codeformer_visibility: { type: 'number', minimum: 0, maximum: 1, default: 0, description: 'must be 0 (no face restoration)' },
+      },
+      ['image'],
+    ),
+    options: body({
+      sd_model_checkpoint: text(500, 'the default checkpoint: a title, file name or model name from sd-models'),
+      CLIP_stop_at_last_layers: { type: 'integer', minimum: 1, maximum: 12 },
+    }),
+  };
+}
+
+export const progressQuery = {
+  type: 'object',
+  properties: { skip_current_image: { type: 'boolean', default: false } },
+  additionalProperties: true,
+} as const;

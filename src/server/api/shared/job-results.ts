@@ -1,0 +1,11 @@
+import type { JobRecord } from '../../jobs/job-spec.js';
+
+/** HTTP status for a job that ended in error, from its error code: the client's fault or ours. */
+export function httpStatusOfJobError(job: JobRecord): number {
+  if (job.errorCode === 'ERR_INVALID_ARG' || job.errorCode === 'ERR_MODEL_FILE') return 400;
+  if (job.errorCode === 'cancelled') return 200;
+  return 500;
+}
+
+/** The URL of one output file of a job, under the origin it was submitted at. */
+export const outputUrl = (job: JobRecord, file: string): string => `${job.baseUrl}/generations/${file}`;
