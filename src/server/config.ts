@@ -67,6 +67,20 @@ export interface ServerOptions {
   /** Words that make `safety_checker: "yes"` flag a prompt (whole words, case-insensitive). Default: a short built-in list. */
   safetyTerms?: string[];
   limits?: Partial<ServerLimits>;
+  /**
+   * Where the job queue lives: 'sqlite' (default: one machine, a file under dataDir) or 'redis' (API and
+   * worker nodes on any number of machines; needs redisUrl).
+   */
+  queue?: 'sqlite' | 'redis';
+  /** redis://host:port/db for queue 'redis'. Default $DIFFUSEKIT_REDIS_URL. */
+  redisUrl?: string;
+  /** 'all' (default): API and engine workers; 'api': HTTP only; 'worker': engine workers only (both need queue 'redis'). */
+  role?: 'all' | 'api' | 'worker';
+  /** Where inputs and outputs are kept: 'local' (default: dataDir, or a folder every node mounts) or 's3'. */
+  storage?: 'local' | 's3';
+  s3?: { bucket: string; prefix?: string; endpoint?: string; region?: string; forcePathStyle?: boolean };
+  /** Redis deployments: how long a silent worker node keeps its jobs before they move to another node. Default 30 s. */
+  workerLockMs?: number;
   /** Fastify's logger: true for JSON logs on stdout. Default false. */
   logger?: boolean;
 }
@@ -85,7 +99,9 @@ export const DEFAULT_LIMITS: ServerLimits = {
 
 export const DEFAULT_SAFETY_TERMS = ['nsfw', 'nude', 'nudity', 'naked', 'porn', 'pornographic', 'explicit', 'sex', 'sexual', 'gore', 'topless'];
 
-export type ServerConfig = Required<Omit<ServerOptions, 'adminKey' | 'publicUrl' | 'loraDir' | 'embeddingDir' | 'limits'>> & {
+export type ServerConfig = Required<Omit<ServerOptions, 'adminKey' | 'publicUrl' | 'loraDir' | 'embeddingDir' | 'limits' | 'redisUrl' | 's3'>> & {
+  redisUrl?: string;
+  s3?: ServerOptions['s3'];
   adminKey?: string;
   publicUrl?: string;
   loraDir?: string;
@@ -115,6 +131,16 @@ export function resolveServerConfig(options: ServerOptions = {}, env: NodeJS.Pro
   if (!Array.isArray(allowHosts) || !allowHosts.every(isString)) throw invalidParameter('allowHosts', 'array of host names or CIDR ranges', allowHosts);
   const safetyTerms = options.safetyTerms ?? DEFAULT_SAFETY_TERMS;
   if (!Array.isArray(safetyTerms) || !safetyTerms.every(isString)) throw invalidParameter('safetyTerms', 'array of words', safetyTerms);
+  const queue = options.queue ?? 'sqlite';
+  if (queue !== 'sqlite' && queue !== 'redis') throw invalidParameter('queue', "'sqlite' or 'redis'", queue);
+  const redisUrl = optionalString('redisUrl', options.redisUrl) ?? (env.DIFFUSEKIT_REDIS_URL || undefined);
+  if (queue === 'redis' && !redisUrl) throw invalidParameter('redisUrl', 'redis:// URL (queue is redis)', redisUrl);
+  const role = options.role ?? 'all';
+  if (role !== 'all' && role !== 'api' && role !== 'worker') throw invalidParameter('role', "'all', 'api' or 'worker'", role);
+  if (role !== 'all' && queue !== 'redis') throw invalidParameter('role', "'all' unless queue is 'redis' (separate API and worker nodes share a Redis queue)", role);
+  const storage = options.storage ?? 'local';
+  if (storage !== 'local' && storage !== 's3') throw invalidParameter('storage', "'local' or 's3'", storage);
+  if (storage === 's3' && !(isPlainObject(options.s3) && isString(options.s3.bucket))) throw invalidParameter('s3', '{ bucket, ... } (storage is s3)', options.s3);
   const publicUrl = optionalString('publicUrl', options.publicUrl)?.replace(/\/+$/, '');
   if (publicUrl !== undefined && !/^https?:\/\/[^/]+/.test(publicUrl)) throw invalidParameter('publicUrl', 'http(s) origin such as https://images.example.com', publicUrl);
   return {
@@ -138,6 +164,12 @@ export function resolveServerConfig(options: ServerOptions = {}, env: NodeJS.Pro
     webhookBaseDelayMs: integerIn('webhookBaseDelayMs', options.webhookBaseDelayMs, 1, 3_600_000, 2000),
     safetyTerms,
     limits,
+    queue,
+    redisUrl,
+    role,
+    storage,
+    s3: options.s3 as ServerOptions['s3'],
+    workerLockMs: integerIn('workerLockMs', options.workerLockMs, 1000, 3_600_000, 30_000),
     logger: optionalBoolean('logger', options.logger) ?? false,
   };
 }

@@ -28,9 +28,9 @@ function memoryStore(now = () => new Date('2025-03-15T12:00:00Z')): KeyStore {
 }
 
 /** Runs `fn` and returns the ApiError it throws. */
-function apiError(fn: () => unknown): ApiError {
+async function apiError(fn: () => unknown): Promise<ApiError> {
   try {
-    fn();
+    await fn();
   } catch (err) {
     if (err instanceof ApiError) return err;
     throw err;
@@ -145,18 +145,18 @@ describe('Authenticator', () => {
     return { keys, authenticator, advance: (ms: number) => void (clockMs += ms) };
   }
 
-  it('accepts a key in the body or as a Bearer token, whatever the scheme case', () => {
+  it('accepts a key in the body or as a Bearer token, whatever the scheme case', async () => {
     const { keys, authenticator } = setup();
     const { record, key } = keys.create({ name: 'alice' });
     for (const credentials of [{ bodyKey: key }, { authorization: `Bearer ${key}` }, { authorization: `bearer  ${key} ` }, { bodyKey: key, authorization: `BEARER ${key}` }]) {
-      const principal = authenticator.authenticate(credentials);
+      const principal = await authenticator.authenticate(credentials);
       expect(principal.kind === 'key' && principal.record.id).toBe(record.id);
     }
     expect(credentialsOf({ headers: { authorization: 'Bearer x' }, body: { key: 'y' } })).toEqual({ bodyKey: 'y', authorization: 'Bearer x' });
     expect(credentialsOf({ headers: {}, body: undefined })).toEqual({ bodyKey: undefined, authorization: undefined });
   });
 
-  it('answers 401 for missing, unknown, revoked, malformed or conflicting keys, without echoing them', () => {
+  it('answers 401 for missing, unknown, revoked, malformed or conflicting keys, without echoing them', async () => {
     const { keys, authenticator } = setup();
     const { key } = keys.create({ name: 'alice' });
     const revoked = keys.create({ name: 'old' });
@@ -172,66 +172,66 @@ describe('Authenticator', () => {
       [{ bodyKey: key, authorization: 'Bearer dk_other' }, /different keys/],
     ];
     for (const [credentials, message] of cases) {
-      const err = apiError(() => authenticator.authenticate(credentials));
+      const err = await apiError(() => authenticator.authenticate(credentials));
       expect(err).toMatchObject({ statusCode: 401, code: 'unauthorized', headers: { 'WWW-Authenticate': 'Bearer' } });
       expect(err.message).toMatch(message);
       expect(err.message).not.toContain('dk_');
     }
   });
 
-  it('recognises the admin key, which also works as a key, and gates admin routes', () => {
+  it('recognises the admin key, which also works as a key, and gates admin routes', async () => {
     const { keys, authenticator } = setup({ adminKey: ADMIN_KEY });
-    expect(authenticator.authenticate({ bodyKey: ADMIN_KEY })).toEqual({ kind: 'admin' });
-    expect(authenticator.authenticate({ authorization: `Bearer ${ADMIN_KEY}` })).toEqual({ kind: 'admin' });
-    expect(apiError(() => authenticator.authenticate({ bodyKey: `${ADMIN_KEY}x` })).statusCode).toBe(401);
+    expect(await authenticator.authenticate({ bodyKey: ADMIN_KEY })).toEqual({ kind: 'admin' });
+    expect(await authenticator.authenticate({ authorization: `Bearer ${ADMIN_KEY}` })).toEqual({ kind: 'admin' });
+    expect((await apiError(() => authenticator.authenticate({ bodyKey: `${ADMIN_KEY}x` }))).statusCode).toBe(401);
     const admin: Principal = { kind: 'admin' };
     expect(() => authenticator.requireAdmin(admin)).not.toThrow();
-    authenticator.checkRate(admin);
-    authenticator.checkQuota(admin, 1_000_000);
-    const user = authenticator.authenticate({ bodyKey: keys.create({ name: 'alice' }).key });
-    expect(apiError(() => authenticator.requireAdmin(user))).toMatchObject({ statusCode: 403, code: 'forbidden', message: 'This route needs the admin key' });
-    expect(apiError(() => setup().authenticator.requireAdmin(user)).message).toMatch(/DIFFUSEKIT_ADMIN_KEY/);
+    await authenticator.checkRate(admin);
+    await authenticator.checkQuota(admin, 1_000_000);
+    const user = await authenticator.authenticate({ bodyKey: keys.create({ name: 'alice' }).key });
+    expect(await apiError(() => authenticator.requireAdmin(user))).toMatchObject({ statusCode: 403, code: 'forbidden', message: 'This route needs the admin key' });
+    expect((await apiError(() => setup().authenticator.requireAdmin(user))).message).toMatch(/DIFFUSEKIT_ADMIN_KEY/);
     expect(() => setup({ adminKey: 'short' })).toThrow(/at least 16 characters for adminKey/);
     expect(() => setup({ adminKey: 'short' })).not.toThrow(/short"/);
   });
 
-  it('lets everyone in under --no-auth, unmetered', () => {
+  it('lets everyone in under --no-auth, unmetered', async () => {
     const { authenticator } = setup({ noAuth: true, adminKey: ADMIN_KEY });
-    const anonymous = authenticator.authenticate({});
+    const anonymous = await authenticator.authenticate({});
     expect(anonymous).toEqual({ kind: 'anonymous' });
-    expect(authenticator.authenticate({ bodyKey: 'anything' })).toEqual({ kind: 'anonymous' });
+    expect(await authenticator.authenticate({ bodyKey: 'anything' })).toEqual({ kind: 'anonymous' });
     expect(() => authenticator.requireAdmin(anonymous)).not.toThrow();
-    for (let i = 0; i < 10; i++) authenticator.checkRate(anonymous);
-    authenticator.checkQuota(anonymous, 1_000_000);
+    for (let i = 0; i < 10; i++) await authenticator.checkRate(anonymous);
+    await authenticator.checkQuota(anonymous, 1_000_000);
   });
 
-  it('answers 429 with Retry-After over the rate limit', () => {
+  it('answers 429 with Retry-After over the rate limit', async () => {
     const { keys, authenticator, advance } = setup();
-    const principal = authenticator.authenticate({ bodyKey: keys.create({ name: 'alice', rateLimit: 0.5 }).key });
-    authenticator.checkRate(principal);
-    const err = apiError(() => authenticator.checkRate(principal));
+    const principal = await authenticator.authenticate({ bodyKey: keys.create({ name: 'alice', rateLimit: 0.5 }).key });
+    await authenticator.checkRate(principal);
+    const err = await apiError(() => authenticator.checkRate(principal));
     expect(err).toMatchObject({ statusCode: 429, code: 'rate_limited', headers: { 'Retry-After': '2' } });
     expect(err.message).toBe('Rate limit of 0.5 requests per second exceeded; retry in 2 s');
     advance(2_000);
-    authenticator.checkRate(principal);
-    const unlimited = authenticator.authenticate({ bodyKey: keys.create({ name: 'bob' }).key });
-    for (let i = 0; i < 100; i++) authenticator.checkRate(unlimited);
+    await authenticator.checkRate(principal);
+    const unlimited = await authenticator.authenticate({ bodyKey: keys.create({ name: 'bob' }).key });
+    for (let i = 0; i < 100; i++) await authenticator.checkRate(unlimited);
   });
 
-  it('answers 402 when a request would pass the monthly quota', () => {
+  it('answers 402 when a request would pass the monthly quota', async () => {
     const { keys, authenticator } = setup();
-    const principal = authenticator.authenticate({ bodyKey: keys.create({ name: 'alice', monthlyQuota: 10 }).key });
-    authenticator.checkQuota(principal, 10);
-    authenticator.recordImages(principal, 8);
-    authenticator.checkQuota(principal, 2);
-    const err = apiError(() => authenticator.checkQuota(principal, 3));
+    const principal = await authenticator.authenticate({ bodyKey: keys.create({ name: 'alice', monthlyQuota: 10 }).key });
+    await authenticator.checkQuota(principal, 10);
+    await authenticator.recordImages(principal, 8);
+    await authenticator.checkQuota(principal, 2);
+    const err = await apiError(() => authenticator.checkQuota(principal, 3));
     expect(err).toMatchObject({ statusCode: 402, code: 'quota_exceeded' });
     expect(err.message).toBe(
       'Monthly image quota exceeded: 8 of 10 images used this month and this request needs 3; the quota resets on 2025-04-01 (UTC)',
     );
     const id = principal.kind === 'key' ? principal.record.id : '';
     expect(keys.imagesThisMonth(id, new Date('2025-03-20T00:00:00Z'))).toBe(8);
-    expect(() => authenticator.checkQuota(principal, -1)).toThrow(/for images/);
+    await expect(authenticator.checkQuota(principal, -1)).rejects.toThrow(/for images/);
   });
 });
 

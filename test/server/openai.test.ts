@@ -17,10 +17,10 @@ async function download(url: string): Promise<Buffer> {
 }
 
 /** The job with the highest id (ids are sequential). */
-function latestJob(server: DiffusekitServer) {
+async function latestJob(server: DiffusekitServer) {
   let id = 1;
-  while (server.service.get(id + 1)) id += 1;
-  return server.service.get(id)!;
+  while (await server.service.get(id + 1)) id += 1;
+  return (await server.service.get(id))!;
 }
 
 const jobIdOf = (url: string): number => Number(/\/generations\/(\d+)-\d+\.\w+$/.exec(url)![1]);
@@ -59,7 +59,7 @@ describe('OpenAI images API with the openai SDK', () => {
     const meta = await sharp(png).metadata();
     expect([meta.format, meta.width, meta.height]).toEqual(['png', 64, 64]);
     expect(readPngText(png).parameters).toContain('Seed: 1234');
-    const job = server.service.get(jobIdOf(url))!;
+    const job = (await server.service.get(jobIdOf(url)))!;
     expect(job).toMatchObject({ api: 'openai', task: 'txt2img', model: server.models[0].id, request: { user: 'user-42', response_format: 'url' } });
     expect(job.spec).toMatchObject({ samples: 2, steps: 1, width: 64, height: 64 });
   });
@@ -71,7 +71,7 @@ describe('OpenAI images API with the openai SDK', () => {
     const meta = await sharp(image).metadata();
     expect([meta.format, meta.width, meta.height]).toEqual(['webp', 64, 72]);
     expect(result).toMatchObject({ output_format: 'webp', size: '64x72', quality: 'low' });
-    const job = latestJob(server);
+    const job = await latestJob(server);
     expect(job.spec).toMatchObject({ steps: 12, guidanceScale: 9, outputFormat: 'webp' });
     expect(job.request).toMatchObject({ response_format: 'b64_json', quality: 'low', style: 'vivid' });
   });
@@ -91,7 +91,7 @@ describe('OpenAI images API with the openai SDK', () => {
     const raw = await sharp(out).raw().toBuffer();
     const original = await sharp(init).raw().toBuffer();
     expect(raw.subarray(60 * 3, 64 * 3)).not.toEqual(original.subarray(60 * 3, 64 * 3)); // far right: repainted
-    const job = server.service.get(jobIdOf(result.data![0].url!))!;
+    const job = (await server.service.get(jobIdOf(result.data![0].url!)))!;
     expect(job).toMatchObject({ api: 'openai', task: 'inpaint' });
     expect(job.spec.strength).toBe(1);
   });
@@ -105,7 +105,7 @@ describe('OpenAI images API with the openai SDK', () => {
     const opaque = await client.images.edit({ ...tiny, size: undefined, image: [await toFile(await testPng(72, 64), 'b.png', { type: 'image/png' })], prompt: 'sky', n: 2 } as Params);
     expect(opaque.data).toHaveLength(2);
     expect(opaque.size).toBe('72x64');
-    const job = server.service.get(jobIdOf(opaque.data![0].url!))!;
+    const job = (await server.service.get(jobIdOf(opaque.data![0].url!)))!;
     expect(job).toMatchObject({ task: 'img2img', spec: { strength: 0.7, prompt: 'sky' } });
   });
 
@@ -114,7 +114,7 @@ describe('OpenAI images API with the openai SDK', () => {
     const image = Buffer.from(result.data![0].b64_json!, 'base64');
     expect((await sharp(image).metadata()).width).toBe(64);
     const url = await client.images.createVariation({ ...tiny, image: await toFile(await testPng(64, 64), 'v.png', { type: 'image/png' }) } as Params);
-    const job = server.service.get(jobIdOf(url.data![0].url!))!;
+    const job = (await server.service.get(jobIdOf(url.data![0].url!)))!;
     expect(job).toMatchObject({ api: 'openai', task: 'img2img', spec: { prompt: '', strength: 0.6 } });
   });
 
@@ -122,7 +122,7 @@ describe('OpenAI images API with the openai SDK', () => {
     const png = await testPng(64, 64);
     const response = await post(`${server.url}/v1/images/variations`, { ...tiny, image: `data:image/png;base64,${png.toString('base64')}`, prompt: 'a cat', strength: 0.4 });
     expect(response.status).toBe(200);
-    const job = server.service.get(jobIdOf(response.body.data[0].url))!;
+    const job = (await server.service.get(jobIdOf(response.body.data[0].url)))!;
     expect(job).toMatchObject({ task: 'img2img', spec: { prompt: 'a cat', strength: 0.4 } });
   });
 
@@ -134,13 +134,13 @@ describe('OpenAI images API with the openai SDK', () => {
       body: JSON.stringify({ ...tiny, steps: 8, prompt: 'left early' }),
       signal: controller.signal,
     }).catch((e: unknown) => e);
-    const job = await eventually(() => {
-      const latest = latestJob(server);
+    const job = await eventually(async () => {
+      const latest = await latestJob(server);
       return latest.spec.prompt === 'left early' ? latest : undefined;
     }, 10_000, 'the job');
     controller.abort();
     expect(await request).toBeInstanceOf(Error);
-    const done = await eventually(() => (server.service.get(job.id)!.status === 'success' ? true : undefined), 60_000, 'the job to finish');
+    const done = await eventually(async () => ((await server.service.get(job.id))!.status === 'success' ? true : undefined), 60_000, 'the job to finish');
     expect(done).toBe(true);
     // The server still answers.
     expect((await client.images.generate({ ...tiny, prompt: 'after' } as Params)).data).toHaveLength(1);
@@ -225,7 +225,7 @@ describe('OpenAI images API with keys', () => {
     const good = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: key, maxRetries: 0 });
     const result = await good.images.generate({ ...tiny, prompt: 'ok' } as Params);
     expect(result.data).toHaveLength(1);
-    expect(server.service.get(jobIdOf(result.data![0].url!))!.keyId).toMatch(/^key_/);
+    expect((await server.service.get(jobIdOf(result.data![0].url!)))!.keyId).toMatch(/^key_/);
     const bad = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'dk_not-a-key', maxRetries: 0 });
     const error = await bad.images.generate({ ...tiny, prompt: 'x' } as Params).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(AuthenticationError);

@@ -25,17 +25,17 @@ describe('worker crashes', () => {
     try {
       const job = await post(`${server.url}/api/v6/images/text2img`, { ...slow, prompt: 'survivor', seed: 3 });
       await eventually(() => server.service.progress(job.body.id), 60_000, 'the job to start');
-      const [pid] = server.service.pool.pids();
+      const [pid] = server.pool!.pids();
       process.kill(pid!, 'SIGKILL');
       // The server keeps answering while the worker is gone.
       const load = await post(`${server.url}/api/v6/system_load`, {});
       expect(load.status).toBe(200);
       const done = await fetchUntilDone(server, job.body.id);
       expect(done.body.status).toBe('success');
-      expect(server.service.get(job.body.id)!.attempts).toBe(2);
-      const [newPid] = server.service.pool.pids();
+      expect((await server.service.get(job.body.id))!.attempts).toBe(2);
+      const [newPid] = server.pool!.pids();
       expect(newPid).not.toBe(pid);
-      expect(server.service.pool.status()[0].restarts).toBe(1);
+      expect(server.pool!.status()[0].restarts).toBe(1);
     } finally {
       await server.close();
     }
@@ -46,8 +46,8 @@ describe('worker crashes', () => {
     try {
       const job = await post(`${server.url}/api/v6/images/text2img`, { ...slow, prompt: 'doomed', seed: 3 });
       for (let attempt = 1; attempt <= 2; attempt++) {
-        await eventually(() => server.service.get(job.body.id)!.attempts === attempt && server.service.progress(job.body.id), 60_000, `attempt ${attempt}`);
-        process.kill(server.service.pool.pids()[0]!, 'SIGKILL');
+        await eventually(async () => (await server.service.get(job.body.id))!.attempts === attempt && (await server.service.progress(job.body.id)), 60_000, `attempt ${attempt}`);
+        process.kill(server.pool!.pids()[0]!, 'SIGKILL');
       }
       const done = await fetchUntilDone(server, job.body.id);
       expect(done.body.status).toBe('error');

@@ -138,7 +138,7 @@ describe('processing, fetch and cancel', () => {
   it('cancels a queued job at once and a running one within a step', async () => {
     const running = await post(`${server.url}/api/v6/images/text2img`, { prompt: 'long', width: 256, height: 256, num_inference_steps: 40, seed: 1 });
     let lastStep = 0;
-    server.service.pool.on('progress', (id, p) => {
+    server.pool!.on('progress', (id, p) => {
       if (id === running.body.id) lastStep = Math.max(lastStep, p.step);
     });
     const queued = await post(`${server.url}/api/v6/images/text2img`, { ...tiny, prompt: 'queued', seed: 1 });

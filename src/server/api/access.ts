@@ -1,13 +1,12 @@
-import { credentialsOf, type Authenticator, type Principal } from '../auth/authenticate.js';
-import type { KeyStore } from '../auth/key-store.js';
+import { credentialsOf, type Authenticator, type KeyDirectory, type Principal } from '../auth/authenticate.js';
 import { ApiError } from '../errors.js';
 import type { JobRecord } from '../jobs/job-spec.js';
-import type { JobStore } from '../jobs/job-store.js';
+import type { JobService } from '../jobs/job-service.js';
 
 export interface AccessOptions {
   authenticator: Authenticator;
-  keys: KeyStore;
-  jobs: JobStore;
+  keys: KeyDirectory;
+  jobs: Pick<JobService, 'activeForKey'>;
   /** Jobs one key may have queued or running when its record sets no max_concurrent. */
   defaultMaxConcurrent: number;
   /** Signs webhooks of requests without a key (--no-auth, admin). */
@@ -28,25 +27,25 @@ export class AccessControl {
   }
 
   /** Identifies the caller and counts the request against its rate limit. */
-  identify(request: RequestLike): Principal {
-    const principal = this.#options.authenticator.authenticate(credentialsOf(request));
-    this.#options.authenticator.checkRate(principal);
+  async identify(request: RequestLike): Promise<Principal> {
+    const principal = await this.#options.authenticator.authenticate(credentialsOf(request));
+    await this.#options.authenticator.checkRate(principal);
     return principal;
   }
 
   /** Admits a job of `images` images: quota and concurrency. */
-  admitJob(principal: Principal, images: number): void {
-    this.#options.authenticator.checkQuota(principal, images);
+  async admitJob(principal: Principal, images: number): Promise<void> {
+    await this.#options.authenticator.checkQuota(principal, images);
     if (principal.kind !== 'key') return;
     const cap = principal.record.maxConcurrent ?? this.#options.defaultMaxConcurrent;
-    const active = this.#options.jobs.activeForKey(principal.record.id);
+    const active = await this.#options.jobs.activeForKey(principal.record.id);
     if (active >= cap) {
       throw new ApiError(429, 'too_many_jobs', `This key already has ${active} jobs queued or running (at most ${cap}); wait for one to finish`, { 'Retry-After': '5' });
     }
   }
 
-  recordImages(principal: Principal, images: number): void {
-    this.#options.authenticator.recordImages(principal, images);
+  async recordImages(principal: Principal, images: number): Promise<void> {
+    await this.#options.authenticator.recordImages(principal, images);
   }
 
   keyId(principal: Principal): string | null {
@@ -58,7 +57,7 @@ export class AccessControl {
     return principal.kind !== 'key' || job.keyId === principal.record.id;
   }
 
-  webhookSecret(keyId: string | null): string {
-    return (keyId && this.#options.keys.get(keyId)?.webhookSecret) || this.#options.serverWebhookSecret;
+  async webhookSecret(keyId: string | null): Promise<string> {
+    return (keyId && (await this.#options.keys.get(keyId))?.webhookSecret) || this.#options.serverWebhookSecret;
   }
 }

@@ -1,11 +1,11 @@
 import type { FastifyInstance } from 'fastify';
 import { InvalidArgumentError } from '../../errors.js';
 import { ApiError, badRequest } from '../errors.js';
-import { credentialsOf, type Authenticator } from '../auth/authenticate.js';
-import { toKeyJson, type KeyRecord, type KeyStore } from '../auth/key-store.js';
+import { credentialsOf, type Authenticator, type KeyDirectory } from '../auth/authenticate.js';
+import { toKeyJson, type KeyRecord } from '../auth/key-store.js';
 
 export interface KeysRoutesOptions {
-  keys: KeyStore;
+  keys: KeyDirectory;
   authenticator: Authenticator;
 }
 
@@ -111,26 +111,26 @@ function asApiError(err: unknown): unknown {
 
 /** Key management over the API, for the admin key only: create, list and revoke under /api/v6/keys. */
 export async function keysRoutes(app: FastifyInstance, { keys, authenticator }: KeysRoutesOptions): Promise<void> {
-  const view = (record: KeyRecord) => toKeyJson(record, keys.imagesThisMonth(record.id));
+  const view = async (record: KeyRecord) => toKeyJson(record, await keys.imagesThisMonth(record.id));
 
   // Before validation, so a caller without the admin key learns nothing about these bodies.
   app.addHook('preValidation', async (request) => {
-    authenticator.requireAdmin(authenticator.authenticate(credentialsOf(request)));
+    authenticator.requireAdmin(await authenticator.authenticate(credentialsOf(request)));
   });
 
   app.post<{ Body: CreateBody }>('/api/v6/keys/create', { schema: createSchema }, async (request) => {
     const { name, rate_limit, monthly_quota, max_concurrent } = request.body;
-    const existing = keys.resolve(name);
+    const existing = await keys.resolve(name);
     if (existing && existing.revokedAt === null) throw new ApiError(409, 'conflict', `An API key named "${name}" already exists`);
     try {
-      const { record, key } = keys.create({ name, rateLimit: rate_limit, monthlyQuota: monthly_quota, maxConcurrent: max_concurrent });
+      const { record, key } = await keys.create({ name, rateLimit: rate_limit, monthlyQuota: monthly_quota, maxConcurrent: max_concurrent });
       return { status: 'success', key, ...toKeyJson(record, 0) };
     } catch (err) {
       throw asApiError(err);
     }
   });
 
-  const list = async () => ({ status: 'success', keys: keys.list().map(view) });
+  const list = async () => ({ status: 'success', keys: await Promise.all((await keys.list()).map(view)) });
   app.get('/api/v6/keys/list', { schema: { tags: ['keys'], summary: 'List API keys (admin)', response: listResponse } }, list);
   app.post(
     '/api/v6/keys/list',
@@ -147,9 +147,9 @@ export async function keysRoutes(app: FastifyInstance, { keys, authenticator }: 
 
   app.post<{ Body: RevokeBody }>('/api/v6/keys/revoke', { schema: revokeSchema }, async (request) => {
     const { id, name } = request.body;
-    const target = id !== undefined ? keys.get(id) : keys.resolve(name!);
+    const target = id !== undefined ? await keys.get(id) : await keys.resolve(name!);
     if (!target) throw new ApiError(404, 'not_found', id !== undefined ? `No API key with id "${id}"` : `No API key named "${name}"`);
-    const { record, alreadyRevoked } = keys.revoke(target.id);
-    return { status: 'success', already_revoked: alreadyRevoked, ...view(record) };
+    const { record, alreadyRevoked } = await keys.revoke(target.id);
+    return { status: 'success', already_revoked: alreadyRevoked, ...(await view(record)) };
   });
 }

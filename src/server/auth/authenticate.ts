@@ -1,8 +1,9 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { ApiError } from '../errors.js';
 import { InvalidArgumentError } from '../../errors.js';
-import { KeyStore, quotaResetsAt, type KeyRecord } from './key-store.js';
-import { RateLimiter } from './rate-limiter.js';
+import { quotaResetsAt, type CreateKeyOptions, type KeyRecord } from './key-store.js';
+import type { Awaitable } from '../jobs/job-repository.js';
+import { RateLimiter, type RateDecision } from './rate-limiter.js';
 import { defined, integerIn, invalidParameter, isBoolean, isString } from '../../util/is.js';
 
 /** Who is calling: a key holder, the admin, or anyone at all when the server runs with --no-auth. */
@@ -14,13 +15,31 @@ export interface Credentials {
   authorization?: string;
 }
 
+/** Where keys live: the SQLite KeyStore on one machine, RedisKeyStore across machines. */
+export interface KeyDirectory {
+  create(options: CreateKeyOptions): Awaitable<{ record: KeyRecord; key: string }>;
+  list(): Awaitable<KeyRecord[]>;
+  get(id: string): Awaitable<KeyRecord | undefined>;
+  resolve(idOrName: string): Awaitable<KeyRecord | undefined>;
+  revoke(idOrName: string): Awaitable<{ record: KeyRecord; alreadyRevoked: boolean }>;
+  lookup(key: unknown): Awaitable<KeyRecord | undefined>;
+  verify(key: unknown): Awaitable<KeyRecord | undefined>;
+  addImages(keyId: string, images: number, at?: Date): Awaitable<void>;
+  imagesThisMonth(keyId: string, at?: Date): Awaitable<number>;
+}
+
+/** Counts requests per key: in memory (RateLimiter) or in Redis, shared by API nodes. */
+export interface RateCounter {
+  take(id: string, ratePerSecond: number): Awaitable<RateDecision>;
+}
+
 export interface AuthenticatorOptions {
-  keys: KeyStore;
+  keys: KeyDirectory;
   /** The admin key (the server reads $DIFFUSEKIT_ADMIN_KEY); without one, keys are managed by the CLI only. */
   adminKey?: string;
   /** --no-auth: every request is anonymous and unlimited. For local use. */
   noAuth: boolean;
-  limiter?: RateLimiter;
+  limiter?: RateCounter;
   /** The wall clock for quota months; tests inject their own. */
   now?: () => Date;
 }
@@ -42,14 +61,14 @@ const digest = (value: string): Buffer => createHash('sha256').update(value).dig
 
 /** The whole access policy: who may call, how often, and how many images a month. */
 export class Authenticator {
-  readonly #keys: KeyStore;
+  readonly #keys: KeyDirectory;
   readonly #adminDigest: Buffer | undefined;
   readonly #noAuth: boolean;
-  readonly #limiter: RateLimiter;
+  readonly #limiter: RateCounter;
   readonly #now: () => Date;
 
   constructor(options: AuthenticatorOptions) {
-    if (!(options?.keys instanceof KeyStore)) throw invalidParameter('keys', 'KeyStore', options?.keys);
+    if (typeof options?.keys?.verify !== 'function') throw invalidParameter('keys', 'KeyStore or RedisKeyStore', options?.keys);
     if (!isBoolean(options.noAuth)) throw invalidParameter('noAuth', 'boolean', options.noAuth);
     if (defined(options.adminKey) && (!isString(options.adminKey) || options.adminKey.length < MIN_ADMIN_KEY_LENGTH)) {
       // Not invalidParameter: its message would quote the value, and this one is a secret.
@@ -63,16 +82,16 @@ export class Authenticator {
   }
 
   /** Identifies the caller or throws 401. Messages say what is wrong, never repeat the key. */
-  authenticate(credentials: Credentials): Principal {
+  async authenticate(credentials: Credentials): Promise<Principal> {
     if (this.#noAuth) return { kind: 'anonymous' };
     const key = presentedKey(credentials);
     if (key === undefined) {
       throw unauthorized('An API key is required: send it as "key" in the JSON body or in an "Authorization: Bearer <key>" header');
     }
     if (this.#adminDigest && timingSafeEqual(digest(key), this.#adminDigest)) return { kind: 'admin' };
-    const record = this.#keys.verify(key);
+    const record = await this.#keys.verify(key);
     if (record) return { kind: 'key', record };
-    throw unauthorized(this.#keys.lookup(key) ? 'The API key has been revoked' : 'The API key is not valid');
+    throw unauthorized((await this.#keys.lookup(key)) ? 'The API key has been revoked' : 'The API key is not valid');
   }
 
   /** Throws 403 unless the caller may manage keys: the admin, or anyone under --no-auth. */
@@ -88,9 +107,9 @@ export class Authenticator {
   }
 
   /** Counts one request against the caller's rate limit; throws 429 with Retry-After when over it. */
-  checkRate(principal: Principal): void {
+  async checkRate(principal: Principal): Promise<void> {
     if (principal.kind !== 'key' || principal.record.rateLimit === null) return;
-    const decision = this.#limiter.take(principal.record.id, principal.record.rateLimit);
+    const decision = await this.#limiter.take(principal.record.id, principal.record.rateLimit);
     if (decision.allowed) return;
     const seconds = decision.retryAfterSeconds;
     throw new ApiError(
@@ -102,12 +121,12 @@ export class Authenticator {
   }
 
   /** Throws 402 when `images` more would take the caller past its monthly quota. */
-  checkQuota(principal: Principal, images: number): void {
+  async checkQuota(principal: Principal, images: number): Promise<void> {
     integerIn('images', images, 0, Number.MAX_SAFE_INTEGER);
     if (principal.kind !== 'key' || principal.record.monthlyQuota === null) return;
     const quota = principal.record.monthlyQuota;
     const now = this.#now();
-    const used = this.#keys.imagesThisMonth(principal.record.id, now);
+    const used = await this.#keys.imagesThisMonth(principal.record.id, now);
     if (used + images <= quota) return;
     const resets = quotaResetsAt(now).toISOString().slice(0, 10);
     throw new ApiError(
@@ -118,8 +137,8 @@ export class Authenticator {
   }
 
   /** Counts images against the caller's month (keys only; the admin and anonymous callers are not metered). */
-  recordImages(principal: Principal, images: number): void {
-    if (principal.kind === 'key') this.#keys.addImages(principal.record.id, images, this.#now());
+  async recordImages(principal: Principal, images: number): Promise<void> {
+    if (principal.kind === 'key') await this.#keys.addImages(principal.record.id, images, this.#now());
   }
 }
 

@@ -1,147 +1,149 @@
 import { EventEmitter } from 'node:events';
-import fs from 'node:fs';
-import path from 'node:path';
 import { ApiError } from '../errors.js';
+import type { ObjectStorage } from '../storage/object-storage.js';
 import type { JobPreview } from '../workers/protocol.js';
-import type { WorkerPool } from '../workers/worker-pool.js';
-import { MAX_ATTEMPTS } from '../workers/worker-pool.js';
+import type { JobRepository } from './job-repository.js';
 import type { JobProgress, JobRecord } from './job-spec.js';
-import type { JobStore, NewJob } from './job-store.js';
+import type { NewJob } from './job-store.js';
+import type { Scheduler, WorkerView } from './scheduler.js';
 
 export interface JobServiceEvents {
-  /** A job reached success, error or cancelled (after the store has it). */
+  /** A job reached success, error or cancelled (after the repository has it). */
   finished: [JobRecord];
 }
 
+const ENDED = new Set(['success', 'error', 'cancelled']);
+
 /**
- * The job lifecycle in one place: submission, dispatch to workers, completion, cancellation, recovery
- * after a restart or a worker crash, and waiting for a result. API routes talk to this, never to the
- * store or the workers directly.
+ * The job lifecycle in one place: submission, completion, cancellation, waiting for a result, estimates.
+ * API routes talk to this, never to the repository or the workers directly; where jobs run is the
+ * scheduler's business (this process's workers, or worker nodes through Redis).
  */
 export class JobService extends EventEmitter<JobServiceEvents> {
-  readonly store: JobStore;
-  readonly pool: WorkerPool;
-  readonly #inputsDir: string;
+  readonly #repo: JobRepository;
+  readonly #scheduler: Scheduler;
+  readonly #storage: ObjectStorage;
   readonly #maxQueued: number;
+  readonly #workerCount: () => number;
 
-  constructor(store: JobStore, pool: WorkerPool, options: { inputsDir: string; maxQueued: number }) {
+  constructor(repo: JobRepository, scheduler: Scheduler, options: { storage: ObjectStorage; maxQueued: number; workerCount: () => number }) {
     super();
     this.setMaxListeners(0);
-    this.store = store;
-    this.pool = pool;
-    this.#inputsDir = options.inputsDir;
+    this.#repo = repo;
+    this.#scheduler = scheduler;
+    this.#storage = options.storage;
     this.#maxQueued = options.maxQueued;
-    pool.on('finished', (event) => {
-      const error = event.error && (event.error.code === 'ERR_INTERNAL' ? `internal error: ${event.error.message}` : event.error.message);
-      this.#finish(event.id, event.status, {
-        outputs: event.outputs,
-        error: event.status === 'cancelled' ? 'Job cancelled' : error,
-        errorCode: event.status === 'cancelled' ? 'cancelled' : event.error?.code,
-      });
-    });
-    pool.on('crashed', ({ job, requeued, reason }) => {
-      if (requeued) {
-        this.pool.dispatch();
-      } else if (job.status === 'running') {
-        this.#finish(job.id, 'error', { error: `The engine worker died while running this job (${reason}), ${job.attempts} times: giving up`, errorCode: 'worker_crashed' });
-      }
-    });
+    this.#workerCount = options.workerCount;
   }
 
-  /**
-   * Jobs left 'running' by a previous server process go back to the queue, or fail when that was already
-   * their last attempt. Then the workers start and take the queue.
-   */
-  start(): { requeued: number; failed: number } {
-    let requeued = 0;
-    let failed = 0;
-    for (const job of this.store.running()) {
-      if (job.attempts < MAX_ATTEMPTS && this.store.requeue(job.id)) {
-        requeued += 1;
-      } else {
-        this.#finish(job.id, 'error', { error: `The server stopped while this job was running, ${job.attempts} times: giving up`, errorCode: 'interrupted' });
-        failed += 1;
-      }
+  /** Starts the scheduler; reports jobs recovered from a previous run. */
+  start(): Promise<{ requeued: number; failed: number }> {
+    return this.#scheduler.start((id) => void this.#ended(id));
+  }
+
+  async submit(job: NewJob): Promise<JobRecord> {
+    if ((await this.#repo.counts()).queued >= this.#maxQueued) {
+      throw new ApiError(503, 'queue_full', `The queue is full (${this.#maxQueued} jobs): try again later`, { 'Retry-After': '30' });
     }
-    this.pool.start();
-    return { requeued, failed };
-  }
-
-  submit(job: NewJob): JobRecord {
-    if (this.store.counts().queued >= this.#maxQueued) throw new ApiError(503, 'queue_full', `The queue is full (${this.#maxQueued} jobs): try again later`, { 'Retry-After': '30' });
-    const record = this.store.insert(job);
-    this.pool.dispatch();
+    const record = await this.#repo.insert(job);
+    await this.#scheduler.queued(record);
     return record;
   }
 
-  get(id: number): JobRecord | undefined {
-    return this.store.get(id);
+  async get(id: number): Promise<JobRecord | undefined> {
+    return this.#repo.get(id);
   }
 
-  progress(id: number): JobProgress | undefined {
-    return this.pool.progress(id);
+  async progress(id: number): Promise<JobProgress | undefined> {
+    return this.#scheduler.progress(id);
   }
 
   /** The latest preview image of a running job, if its worker sent one. */
-  preview(id: number): JobPreview | undefined {
-    return this.pool.preview(id);
+  async preview(id: number): Promise<JobPreview | undefined> {
+    return this.#scheduler.preview(id);
+  }
+
+  async workers(): Promise<WorkerView[]> {
+    return this.#scheduler.workers();
+  }
+
+  async counts(): Promise<{ queued: number; running: number }> {
+    return this.#repo.counts();
+  }
+
+  async running(): Promise<JobRecord[]> {
+    return this.#repo.running();
+  }
+
+  async activeForKey(keyId: string): Promise<number> {
+    return this.#repo.activeForKey(keyId);
+  }
+
+  /** Mean run time of successful jobs by task over the last hour. */
+  async averageDurations(): Promise<Record<string, { seconds: number; jobs: number }>> {
+    return this.#repo.averageDurations(Date.now() - 3_600_000);
   }
 
   /** Cancels a queued job at once, a running one within a step. Returns the job as it is now. */
-  cancel(id: number): JobRecord | undefined {
-    const job = this.store.get(id);
+  async cancel(id: number): Promise<JobRecord | undefined> {
+    const job = await this.#repo.get(id);
     if (!job) return undefined;
-    if (job.status === 'queued') this.#finish(id, 'cancelled', { error: 'Job cancelled', errorCode: 'cancelled' });
-    else if (job.status === 'running') this.pool.cancel(id);
-    return this.store.get(id);
+    if (job.status === 'queued' && (await this.#repo.finish(id, 'cancelled', { error: 'Job cancelled', errorCode: 'cancelled' }))) {
+      await this.#scheduler.dropQueued(id);
+      await this.#ended(id);
+    } else if (job.status === 'running' || job.status === 'queued') {
+      await this.#scheduler.cancelRunning(id);
+    }
+    return this.#repo.get(id);
   }
 
   /** Resolves with the job once it has ended, or as it is after `ms`. */
-  wait(id: number, ms: number): Promise<JobRecord | undefined> {
-    const now = this.store.get(id);
-    if (!now || now.status === 'success' || now.status === 'error' || now.status === 'cancelled' || ms <= 0) return Promise.resolve(now);
+  async wait(id: number, ms: number): Promise<JobRecord | undefined> {
+    const now = await this.#repo.get(id);
+    if (!now || ENDED.has(now.status) || ms <= 0) return now;
     return new Promise((resolve) => {
-      const onFinished = (job: JobRecord) => {
-        if (job.id !== id) return;
+      let settled = false;
+      const settle = (job: JobRecord | undefined) => {
+        if (settled) return;
+        settled = true;
         clearTimeout(timer);
+        clearInterval(poll);
         this.off('finished', onFinished);
         resolve(job);
       };
-      const timer = setTimeout(() => {
-        this.off('finished', onFinished);
-        resolve(this.store.get(id));
-      }, ms);
+      const onFinished = (job: JobRecord) => job.id === id && settle(job);
+      const timer = setTimeout(() => void Promise.resolve(this.#repo.get(id)).then(settle), ms);
+      // A backstop for a missed notification (a Redis reconnect): the repository has the truth.
+      const poll = setInterval(() => {
+        void Promise.resolve(this.#repo.get(id)).then((job) => job && ENDED.has(job.status) && settle(job));
+      }, 2000);
       this.on('finished', onFinished);
     });
   }
 
   /** Estimated seconds until a job is done: queue position and mean durations of the last hour. */
-  eta(job: JobRecord, workers: number): number {
-    const averages = this.store.averageDurations(Date.now() - 3_600_000);
+  async eta(job: JobRecord): Promise<number> {
+    const averages = await this.averageDurations();
     const perJob = averages[job.task]?.seconds ?? Object.values(averages)[0]?.seconds ?? 10;
     if (job.status === 'running') {
-      const progress = this.pool.progress(job.id);
+      const progress = await this.progress(job.id);
       const done = progress ? (progress.image + progress.step / progress.steps) / progress.images : 0;
       return Math.max(1, Math.round(perJob * (1 - done)));
     }
-    const ahead = this.store.queuePosition(job.id) + this.store.counts().running;
-    return Math.max(1, Math.round(perJob * (1 + ahead / Math.max(1, workers))));
+    const ahead = (await this.#repo.queuePosition(job.id)) + (await this.#repo.counts()).running;
+    return Math.max(1, Math.round(perJob * (1 + ahead / Math.max(1, this.#workerCount()))));
   }
 
   async stop(): Promise<void> {
-    await this.pool.stop();
+    await this.#scheduler.stop();
   }
 
-  #finish(id: number, status: 'success' | 'error' | 'cancelled', result: { outputs?: JobRecord['outputs']; error?: string; errorCode?: string }): void {
-    if (!this.store.finish(id, status, result)) return;
-    const job = this.store.get(id)!;
-    this.#removeInputs(job);
-    this.emit('finished', job);
-  }
-
-  #removeInputs(job: JobRecord): void {
+  async #ended(id: number): Promise<void> {
+    const job = await this.#repo.get(id);
+    if (!job) return;
     for (const file of [job.spec.initImage, job.spec.maskImage, job.spec.controlImage]) {
-      if (file) fs.rm(path.join(this.#inputsDir, file), { force: true }, () => {});
+      if (file) this.#storage.remove('inputs', file).catch(() => {});
     }
+    this.emit('finished', job);
   }
 }

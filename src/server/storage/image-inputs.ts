@@ -1,13 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import fs from 'node:fs/promises';
-import path from 'node:path';
 import sharp, { type Metadata } from 'sharp';
 import { ApiError } from '../errors.js';
 import { safeFetch } from '../net/safe-fetch.js';
+import type { ObjectStorage } from './object-storage.js';
 
 export interface ImageInputSettings {
-  inputsDir: string;
-  generationsDir: string;
+  /** Where inputs are kept for the job, and outputs read from when a URL points at this server's own. */
+  storage: ObjectStorage;
   /** Origins that mean "this server" (request origin, public URL): their /generations/ URLs are read from disk. */
   selfOrigins: string[];
   maxBytes: number;
@@ -46,11 +45,9 @@ function ownOutput(value: string, selfOrigins: string[]): string | undefined {
 async function readBytes(parameter: string, value: string, settings: ImageInputSettings): Promise<Buffer> {
   const own = ownOutput(value, settings.selfOrigins);
   if (own !== undefined) {
-    // basename: a crafted name cannot leave the generations folder.
-    const file = path.join(settings.generationsDir, path.basename(own));
-    return fs.readFile(file).catch(() => {
-      throw invalidImage(parameter, `${value} is not (or no longer) an output of this server`);
-    });
+    const bytes = own.includes('/') ? undefined : await settings.storage.read('generations', own).catch(() => undefined);
+    if (!bytes) throw invalidImage(parameter, `${value} is not (or no longer) an output of this server`);
+    return bytes;
   }
   if (/^https?:\/\//i.test(value)) {
     const response = await safeFetch(value, {
@@ -81,7 +78,7 @@ export async function storeImageInput(parameter: string, value: unknown, setting
 }
 
 /** Keeps an image given as bytes (a multipart upload, a converted mask) in the inputs folder, after checking it decodes. */
-export async function storeImageBytes(parameter: string, bytes: Buffer, settings: Pick<ImageInputSettings, 'inputsDir' | 'maxBytes'>): Promise<StoredImage> {
+export async function storeImageBytes(parameter: string, bytes: Buffer, settings: Pick<ImageInputSettings, 'storage' | 'maxBytes'>): Promise<StoredImage> {
   if (bytes.length > settings.maxBytes) throw new ApiError(413, 'image_too_large', `${parameter}: the image is larger than ${settings.maxBytes} bytes`);
   let meta: Metadata;
   try {
@@ -91,7 +88,7 @@ export async function storeImageBytes(parameter: string, bytes: Buffer, settings
   }
   if (!meta.width || !meta.height) throw invalidImage(parameter, 'the image has no size');
   const file = `${randomUUID()}.${meta.format ?? 'bin'}`;
-  await fs.writeFile(path.join(settings.inputsDir, file), bytes);
+  await settings.storage.put('inputs', file, bytes);
   const rotated = (meta.orientation ?? 1) >= 5;
   return { file, width: rotated ? meta.height : meta.width, height: rotated ? meta.width : meta.height };
 }

@@ -1,29 +1,28 @@
-import fs from 'node:fs/promises';
-import path from 'node:path';
-import type { JobStore } from '../jobs/job-store.js';
+import type { JobRepository } from '../jobs/job-repository.js';
+import type { ObjectStorage } from './object-storage.js';
 
 /**
  * Deletes the outputs of jobs that finished more than `ttlMs` ago (the seeds' hosted API keeps results
  * 24 hours), marking the jobs expired so fetch can say so. Runs every `intervalMs` and once at start.
  */
 export class OutputSweeper {
-  readonly #store: JobStore;
-  readonly #dir: string;
+  readonly #store: JobRepository;
+  readonly #storage: ObjectStorage;
   readonly #ttlMs: number;
   readonly #intervalMs: number;
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<number> | undefined;
 
-  constructor(store: JobStore, generationsDir: string, ttlMs: number, intervalMs: number) {
+  constructor(store: JobRepository, storage: ObjectStorage, ttlMs: number, intervalMs: number) {
     this.#store = store;
-    this.#dir = generationsDir;
+    this.#storage = storage;
     this.#ttlMs = ttlMs;
     this.#intervalMs = intervalMs;
   }
 
   start(): void {
-    void this.sweep();
-    this.#timer = setInterval(() => void this.sweep(), this.#intervalMs);
+    this.sweep().catch(() => {});
+    this.#timer = setInterval(() => this.sweep().catch(() => {}), this.#intervalMs);
     this.#timer.unref();
   }
 
@@ -39,10 +38,10 @@ export class OutputSweeper {
   }
 
   async #sweep(now: number): Promise<number> {
-    const jobs = this.#store.expiring(now - this.#ttlMs);
+    const jobs = await this.#store.expiring(now - this.#ttlMs);
     for (const job of jobs) {
-      await Promise.all(job.outputs.map((o) => fs.rm(path.join(this.#dir, o.file), { force: true })));
-      this.#store.markExpired(job.id);
+      await Promise.all(job.outputs.map((o) => this.#storage.remove('generations', o.file)));
+      await this.#store.markExpired(job.id);
     }
     return jobs.length;
   }

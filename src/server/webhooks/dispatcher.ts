@@ -1,10 +1,8 @@
-import { VERSION } from '../../version.js';
-import { ApiError } from '../errors.js';
 import type { AllowList } from '../net/address-policy.js';
-import { safeFetch } from '../net/safe-fetch.js';
+import { postWebhook, type SendOutcome } from './post-webhook.js';
 import type { Db } from '../store/database.js';
 import { WebhookDeliveryStore, type AttemptRecord, type WebhookDeliveryStatus } from './delivery-store.js';
-import { signWebhookBody, WEBHOOK_JOB_HEADER, WEBHOOK_SIGNATURE_HEADER } from './signature.js';
+import { signWebhookBody } from './signature.js';
 
 export type { WebhookDeliveryStatus } from './delivery-store.js';
 
@@ -47,10 +45,6 @@ export interface WebhookDeliveryState {
 }
 
 const DEFAULT_TIMEOUT_MS = 10_000;
-/** A receiver's answer is not used; this only bounds what a hostile one can make the server read. */
-const MAX_RESPONSE_BYTES = 64 * 1024;
-/** Refusals that another try cannot change: the URL itself is not acceptable. */
-const PERMANENT_ERROR_CODES = new Set(['url_not_allowed', 'url_invalid']);
 
 /** The wait after `failedAttempts` failed tries (1 for the first): exponential, capped. */
 export function retryDelayMs(failedAttempts: number, policy: WebhookRetryPolicy): number {
@@ -186,29 +180,8 @@ export class WebhookDispatcher {
     if (recorded && record.status !== 'pending') this.notify(jobId, record.status);
   }
 
-  private async send(url: string, body: string, signature: string, jobId: string): Promise<SendOutcome> {
-    try {
-      const response = await safeFetch(url, {
-        method: 'POST',
-        headers: {
-          'Content-Type': 'application/json',
-          'User-Agent': `diffusekit/${VERSION}`,
-          [WEBHOOK_SIGNATURE_HEADER]: signature,
-          [WEBHOOK_JOB_HEADER]: jobId,
-        },
-        body,
-        maxBytes: MAX_RESPONSE_BYTES,
-        timeoutMs: this.timeoutMs,
-        maxRedirects: 0,
-        allow: this.allow,
-      });
-      if (response.status >= 200 && response.status < 300) return { delivered: true, lastStatus: response.status };
-      const error = `${url} answered ${response.status} ${response.statusText}`.trimEnd();
-      return { delivered: false, permanent: false, lastStatus: response.status, error };
-    } catch (error) {
-      if (!(error instanceof ApiError)) throw error;
-      return { delivered: false, permanent: PERMANENT_ERROR_CODES.has(error.code), error: error.message };
-    }
+  private send(url: string, body: string, signature: string, jobId: string): Promise<SendOutcome> {
+    return postWebhook(url, body, signature, jobId, { allow: this.allow, timeoutMs: this.timeoutMs });
   }
 
   private notify(jobId: string, status: WebhookDeliveryStatus): void {
@@ -224,7 +197,3 @@ export class WebhookDispatcher {
     if (this.closed) throw new Error('WebhookDispatcher is closed');
   }
 }
-
-type SendOutcome =
-  | { delivered: true; lastStatus: number }
-  | { delivered: false; permanent: boolean; lastStatus?: number; error: string };

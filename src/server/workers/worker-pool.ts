@@ -3,13 +3,9 @@ import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import type { JobOutput, JobProgress, JobRecord } from '../jobs/job-spec.js';
 import { outputFileNames } from '../jobs/job-spec.js';
-import type { JobStore } from '../jobs/job-store.js';
 import type { FromWorker, JobPreview, ToWorker, WorkerError, WorkerSettings } from './protocol.js';
 
 const WORKER_MAIN = fileURLToPath(new URL('./worker-main.js', import.meta.url));
-
-/** A job whose worker died this many times is failed instead of retried. */
-export const MAX_ATTEMPTS = 2;
 
 export type WorkerState = 'starting' | 'idle' | 'busy' | 'stopped';
 
@@ -22,21 +18,37 @@ export interface WorkerStatus {
   restarts: number;
 }
 
-export interface JobFinishedEvent {
-  id: number;
+/** How a job ended on a worker that stayed alive. */
+export interface JobOutcome {
   status: 'success' | 'error' | 'cancelled';
   outputs?: JobOutput[];
   error?: WorkerError;
+}
+
+/** The engine process running a job died (native abort, out of memory, kill -9). */
+export class WorkerCrashedError extends Error {
+  readonly reason: string;
+
+  constructor(reason: string) {
+    super(`the engine worker died (${reason})`);
+    this.name = 'WorkerCrashedError';
+    this.reason = reason;
+  }
+}
+
+interface Running {
+  job: JobRecord;
+  resolve: (outcome: JobOutcome) => void;
+  reject: (error: Error) => void;
+  progress?: JobProgress;
+  preview?: JobPreview;
 }
 
 interface Worker {
   id: number;
   child: ChildProcess | undefined;
   state: WorkerState;
-  job: JobRecord | undefined;
-  progress: JobProgress | undefined;
-  /** The latest preview of the running job, if its worker sent one. */
-  preview: JobPreview | undefined;
+  running: Running | undefined;
   models: string[];
   restarts: number;
   /** Crashes in a row, for the restart back-off; reset by a job that ends normally. */
@@ -45,71 +57,73 @@ interface Worker {
 }
 
 export interface WorkerPoolEvents {
-  /** A job ended on a worker (the pool has not written it to the store: the owner does, then emits). */
-  finished: [JobFinishedEvent];
-  /** A running job went back to the queue, or failed, because its worker died. */
-  crashed: [{ job: JobRecord; requeued: boolean; reason: string }];
+  /** A worker became free to take a job (started, or finished one). */
+  idle: [];
   progress: [number, JobProgress];
 }
 
 /**
- * Engine worker processes and the dispatch of queued jobs to them. Each worker runs one job at a time and
- * takes jobs for the models it has loaded first. A worker that dies mid-job has its job requeued (once)
- * and is forked again, with a back-off if it keeps dying.
+ * Engine worker processes: each runs one job at a time, keeping its models loaded. `run` hands a job to an
+ * idle worker (one with the job's model loaded, if any) and resolves with how it ended, or rejects with
+ * WorkerCrashedError when the process died; the worker is then forked again, with a back-off if it keeps
+ * dying. What to do with a crashed job (retry, fail) is the caller's policy.
  */
 export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
   readonly #workers: Worker[];
-  readonly #store: JobStore;
   readonly #settings: Omit<WorkerSettings, 'worker'>;
-  readonly #execArgv: string[];
   #stopping = false;
 
-  constructor(count: number, store: JobStore, settings: Omit<WorkerSettings, 'worker'>, execArgv: string[] = []) {
+  constructor(count: number, settings: Omit<WorkerSettings, 'worker'>) {
     super();
-    this.#store = store;
     this.#settings = settings;
-    this.#execArgv = execArgv;
-    this.#workers = Array.from({ length: count }, (_, id) => ({ id, child: undefined, state: 'stopped', job: undefined, progress: undefined, preview: undefined, models: [], restarts: 0, crashes: 0 }));
+    this.#workers = Array.from({ length: count }, (_, id) => ({ id, child: undefined, state: 'stopped', running: undefined, models: [], restarts: 0, crashes: 0 }));
   }
 
   start(): void {
+    this.#stopping = false;
     for (const worker of this.#workers) this.#spawn(worker);
   }
 
-  /** Hands queued jobs to idle workers; call after anything is queued. */
-  dispatch(): void {
-    if (this.#stopping) return;
-    for (const worker of this.#workers) {
-      if (worker.state !== 'idle') continue;
-      const job = this.#store.claimNext(String(worker.id), worker.models);
-      if (!job) return;
+  get size(): number {
+    return this.#workers.length;
+  }
+
+  /** The loaded models of each idle worker: a scheduler picks jobs that need no model load first. */
+  idleWorkers(): { id: number; models: string[] }[] {
+    return this.#workers.filter((w) => w.state === 'idle').map((w) => ({ id: w.id, models: [...w.models] }));
+  }
+
+  /** Runs a job on an idle worker; throws when none is idle (schedulers ask idleWorkers first). */
+  run(job: JobRecord): Promise<JobOutcome> {
+    const idle = this.#workers.filter((w) => w.state === 'idle');
+    const worker = idle.find((w) => w.models.includes(modelKey(job))) ?? idle[0];
+    if (!worker) return Promise.reject(new Error('no idle engine worker'));
+    return new Promise((resolve, reject) => {
       worker.state = 'busy';
-      worker.job = job;
-      worker.progress = undefined;
-      worker.preview = undefined;
+      worker.running = { job, resolve, reject };
       this.#send(worker, { type: 'run', job: { id: job.id, spec: job.spec, outputNames: outputFileNames(job.id, job.spec) } });
-    }
+    });
   }
 
   /** Asks the worker running `id` to stop it; false when no worker runs it. */
   cancel(id: number): boolean {
-    const worker = this.#workers.find((w) => w.job?.id === id);
+    const worker = this.#workers.find((w) => w.running?.job.id === id);
     if (!worker) return false;
     this.#send(worker, { type: 'cancel', id });
     return true;
   }
 
   progress(id: number): JobProgress | undefined {
-    return this.#workers.find((w) => w.job?.id === id)?.progress;
+    return this.#workers.find((w) => w.running?.job.id === id)?.running?.progress;
   }
 
   /** The latest preview image of a running job (raw pixels), if any arrived yet. */
   preview(id: number): JobPreview | undefined {
-    return this.#workers.find((w) => w.job?.id === id)?.preview;
+    return this.#workers.find((w) => w.running?.job.id === id)?.running?.preview;
   }
 
   status(): WorkerStatus[] {
-    return this.#workers.map((w) => ({ id: w.id, pid: w.child?.pid, state: w.state, job: w.job?.id ?? null, models: [...w.models], restarts: w.restarts }));
+    return this.#workers.map((w) => ({ id: w.id, pid: w.child?.pid, state: w.state, job: w.running?.job.id ?? null, models: [...w.models], restarts: w.restarts }));
   }
 
   /** Process ids of the workers (tests use them to kill one). */
@@ -117,7 +131,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     return this.#workers.map((w) => w.child?.pid);
   }
 
-  /** Stops every worker; running jobs stay 'running' in the store and are requeued at the next start. */
+  /** Stops every worker. Jobs they were running are neither resolved nor rejected: their owner recovers them. */
   async stop(): Promise<void> {
     this.#stopping = true;
     await Promise.all(
@@ -140,7 +154,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
 
   #spawn(worker: Worker): void {
     worker.state = 'starting';
-    const child = fork(WORKER_MAIN, [], { serialization: 'advanced', execArgv: this.#execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(WORKER_MAIN, [], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     worker.child = child;
     child.on('message', (message: FromWorker) => this.#onMessage(worker, message));
     child.on('error', () => {}); // 'exit' follows and does the recovery
@@ -152,32 +166,31 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     switch (message.type) {
       case 'ready':
         worker.state = 'idle';
-        this.dispatch();
+        this.emit('idle');
         break;
       case 'models':
         worker.models = message.loaded;
         break;
       case 'progress':
-        if (worker.job?.id === message.id) {
-          worker.progress = message.progress;
-          if (message.preview) worker.preview = message.preview;
+        if (worker.running?.job.id === message.id) {
+          worker.running.progress = message.progress;
+          if (message.preview) worker.running.preview = message.preview;
           this.emit('progress', message.id, message.progress);
         }
         break;
       case 'done':
       case 'failed': {
-        if (worker.job?.id !== message.id) break;
-        worker.job = undefined;
-        worker.progress = undefined;
-        worker.preview = undefined;
+        const running = worker.running;
+        if (running?.job.id !== message.id) break;
+        worker.running = undefined;
         worker.state = 'idle';
         worker.crashes = 0;
-        const event: JobFinishedEvent =
+        running.resolve(
           message.type === 'done'
-            ? { id: message.id, status: 'success', outputs: message.outputs }
-            : { id: message.id, status: message.cancelled ? 'cancelled' : 'error', error: message.error };
-        this.emit('finished', event);
-        this.dispatch();
+            ? { status: 'success', outputs: message.outputs }
+            : { status: message.cancelled ? 'cancelled' : 'error', error: message.error },
+        );
+        this.emit('idle');
         break;
       }
     }
@@ -188,20 +201,18 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     worker.child = undefined;
     worker.state = 'stopped';
     worker.models = [];
-    const job = worker.job;
-    worker.job = undefined;
-    worker.progress = undefined;
-    worker.preview = undefined;
+    const running = worker.running;
+    worker.running = undefined;
     if (this.#stopping) return;
-    const reason = signal ? `signal ${signal}` : `exit code ${code}`;
-    if (job) {
-      const current = this.#store.get(job.id);
-      const requeued = current?.status === 'running' && current.attempts < MAX_ATTEMPTS && this.#store.requeue(job.id);
-      this.emit('crashed', { job: current ?? job, requeued, reason });
-    }
+    running?.reject(new WorkerCrashedError(signal ? `signal ${signal}` : `exit code ${code}`));
     worker.crashes += 1;
     worker.restarts += 1;
     const delay = Math.min(30_000, 250 * 2 ** (worker.crashes - 1));
     worker.restartTimer = setTimeout(() => this.#spawn(worker), delay);
   }
+}
+
+/** The cache key a worker reports for a job's model (see JobExecutor.loaded). */
+export function modelKey(job: Pick<JobRecord, 'spec'>): string {
+  return job.spec.controlnetModel ? `${job.spec.model}+${job.spec.controlnetModel}` : job.spec.model;
 }

@@ -1,5 +1,3 @@
-import fs from 'node:fs/promises';
-import path from 'node:path';
 import sharp from 'sharp';
 import { A1111_SAMPLER_NAMES, type Sampler } from '../../../pipeline/samplers.js';
 import { readPngText } from '../../../util/png-text.js';
@@ -7,11 +5,13 @@ import { VERSION } from '../../../version.js';
 import type { JobProgress, JobRecord } from '../../jobs/job-spec.js';
 import type { ServedModel } from '../../models/model-registry.js';
 import type { JobPreview } from '../../workers/protocol.js';
+import { readOutput } from '../shared/job-results.js';
+import type { ObjectStorage } from '../../storage/object-storage.js';
 
 // Responses in A1111's shapes, from a JobRecord and its output files.
 
 export interface A1111RenderContext {
-  generationsDir: string;
+  storage: ObjectStorage;
   models: ServedModel[];
   sha256: (model: ServedModel) => string | undefined;
 }
@@ -29,7 +29,7 @@ function timestamp(ms: number): string {
  */
 export async function renderImages(job: JobRecord, parameters: Record<string, unknown>, context: A1111RenderContext): Promise<Record<string, unknown>> {
   const { spec } = job;
-  const pngs = await Promise.all(job.outputs.map((o) => fs.readFile(path.join(context.generationsDir, o.file))));
+  const pngs = await Promise.all(job.outputs.map((o) => readOutput(context.storage, o.file)));
   const infotexts = pngs.map((png) => readPngText(png).parameters ?? '');
   const seeds = job.outputs.length ? job.outputs.map((o, i) => o.seed ?? spec.seed + i) : [spec.seed];
   const model = context.models.find((m) => m.id === spec.model);
@@ -75,7 +75,7 @@ export async function renderImages(job: JobRecord, parameters: Record<string, un
 
 /** extra-single-image's answer: the upscaled PNG (resized to the exact size of resize_mode 1) and a line of HTML. */
 export async function renderExtras(job: JobRecord, resizeTo: { width: number; height: number; crop: boolean } | undefined, context: A1111RenderContext): Promise<Record<string, unknown>> {
-  let png = await fs.readFile(path.join(context.generationsDir, job.outputs[0].file));
+  let png = await readOutput(context.storage, job.outputs[0].file);
   if (resizeTo) png = await sharp(png).resize(resizeTo.width, resizeTo.height, { fit: resizeTo.crop ? 'cover' : 'fill' }).png().toBuffer();
   const how = resizeTo ? `upscale to: ${resizeTo.width}x${resizeTo.height}` : `upscale by: ${job.spec.scale}`;
   return { image: png.toString('base64'), html_info: `<p>Postprocess ${how}, Postprocess upscaler: ${job.spec.model}</p>` };

@@ -60,7 +60,7 @@ export async function a1111Routes(app: FastifyInstance, options: A1111RoutesOpti
   const sha256 = (model: ServedModel) => settings.sha256(model);
   const tags = ['a1111'];
   const context = (request: FastifyRequest, owner: string | null): A1111Context => ({ ...options.context(options.baseUrl(request)), settings: settings.scoped(owner) });
-  const renderContext = (request: FastifyRequest): A1111RenderContext => ({ generationsDir: options.context(options.baseUrl(request)).images.generationsDir, models, sha256 });
+  const renderContext = (request: FastifyRequest): A1111RenderContext => ({ storage: options.context(options.baseUrl(request)).images.storage, models, sha256 });
 
   app.setErrorHandler(a1111ErrorHandler);
 
@@ -84,18 +84,18 @@ export async function a1111Routes(app: FastifyInstance, options: A1111RoutesOpti
 
   /** Admits, translates, queues and waits for one job; an interrupted job answers with no images, as in A1111. */
   const runJob = async (request: FastifyRequest, reply: FastifyReply, images: number, translate: (context: A1111Context) => Promise<A1111Translation>) => {
-    const principal = access.identify(request);
-    access.admitJob(principal, images);
+    const principal = await access.identify(request);
+    await access.admitJob(principal, images);
     const keyId = access.keyId(principal);
     const ctx = context(request, keyId);
     const translation = await translate(ctx);
     const body = request.body as A1111Body;
-    const job = submitJob(
+    const job = await submitJob(
       service,
       { spec: translation.spec, api: 'a1111', request: { batch_size: body.batch_size, n_iter: body.n_iter }, keyId, baseUrl: options.baseUrl(request) },
-      ctx.images.inputsDir,
+      ctx.images.storage,
     );
-    access.recordImages(principal, images);
+    await access.recordImages(principal, images);
     const done = await waitFor(job.id, reply);
     if (done.status === 'error') throw new ApiError(httpStatusOfJobError(done), done.errorCode ?? 'job_failed', done.error ?? `Job ${done.id} failed`);
     return { job: done, translation };
@@ -124,38 +124,38 @@ export async function a1111Routes(app: FastifyInstance, options: A1111RoutesOpti
   });
 
   /** The caller's running jobs (everyone's for the admin and under --no-auth), oldest first. */
-  const runningJobs = (request: FastifyRequest) => {
-    const principal = access.identify(request);
-    return { principal, jobs: service.store.running().filter((job) => access.canSee(principal, job)).sort((a, b) => a.id - b.id) };
+  const runningJobs = async (request: FastifyRequest) => {
+    const principal = await access.identify(request);
+    return { principal, jobs: (await service.running()).filter((job) => access.canSee(principal, job)).sort((a, b) => a.id - b.id) };
   };
 
   app.get('/sdapi/v1/progress', { schema: { summary: 'Progress of the running job, with a preview image', tags, querystring: progressQuery } }, async (request) => {
-    const { principal, jobs } = runningJobs(request);
+    const { principal, jobs } = await runningJobs(request);
     const keyId = access.keyId(principal);
-    const counts = service.store.counts();
-    const jobCount = keyId ? service.store.activeForKey(keyId) : counts.queued + counts.running;
+    const counts = await service.counts();
+    const jobCount = keyId ? await service.activeForKey(keyId) : counts.queued + counts.running;
     const job = jobs[0];
     const skip = (request.query as { skip_current_image?: boolean }).skip_current_image === true;
-    return renderProgress(job, job && service.progress(job.id), job && service.preview(job.id), jobCount, skip);
+    return renderProgress(job, job && (await service.progress(job.id)), job && (await service.preview(job.id)), jobCount, skip);
   });
 
   // interrupt stops the caller's running jobs; skip does the same (the engine samples a batch in one call,
   // so there is no next image to skip to). Their sync calls answer with no images.
-  const interrupt = (request: FastifyRequest) => {
-    for (const job of runningJobs(request).jobs) service.cancel(job.id);
+  const interrupt = async (request: FastifyRequest) => {
+    for (const job of (await runningJobs(request)).jobs) await service.cancel(job.id);
   };
   app.post('/sdapi/v1/interrupt', { schema: { summary: "Stop the caller's running jobs", tags } }, async (request) => {
-    interrupt(request);
+    await interrupt(request);
     return {};
   });
   app.post('/sdapi/v1/skip', { schema: { summary: 'Same as interrupt', tags } }, async (request) => {
-    interrupt(request);
+    await interrupt(request);
     return {};
   });
 
   const list = (url: string, summary: string, make: (request: FastifyRequest) => unknown) =>
     app.get(url, { schema: { summary, tags } }, async (request) => {
-      access.identify(request);
+      await access.identify(request);
       return make(request);
     });
   list('/sdapi/v1/sd-models', 'Checkpoints (titles carry the sha256 once computed)', () => sdModels(models, sha256));
@@ -185,13 +185,13 @@ export async function a1111Routes(app: FastifyInstance, options: A1111RoutesOpti
   list('/controlnet/module_list', 'ControlNet preprocessors', () => ({ module_list: [...CONTROLNET_MODULES], module_detail: {} }));
   for (const url of ['/sdapi/v1/refresh-checkpoints', '/sdapi/v1/refresh-loras']) {
     app.post(url, { schema: { summary: 'Nothing to do: models are fixed at start; the LoRA folder is read on each use', tags } }, async (request) => {
-      access.identify(request);
+      await access.identify(request);
       return {};
     });
   }
 
   app.get('/sdapi/v1/options', { schema: { summary: 'Settings: sd_model_checkpoint, CLIP_stop_at_last_layers', tags } }, async (request) => {
-    const principal = access.identify(request);
+    const principal = await access.identify(request);
     const ctx = context(request, access.keyId(principal));
     const model = checkpointOf({}, ctx);
     const hash = sha256(model);
@@ -211,7 +211,7 @@ export async function a1111Routes(app: FastifyInstance, options: A1111RoutesOpti
   // A key's options are its own (the admin's and --no-auth's are the server's, every key's default), so one
   // client switching models does not switch them for the others.
   app.post('/sdapi/v1/options', { schema: { summary: 'Change settings (persisted)', tags, body: schemas.options } }, async (request) => {
-    const principal = access.identify(request);
+    const principal = await access.identify(request);
     const body = request.body as Record<string, unknown>;
     const changes: Partial<A1111Options> = {};
     if (typeof body.sd_model_checkpoint === 'string') {

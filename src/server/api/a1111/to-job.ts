@@ -1,5 +1,3 @@
-import fs from 'node:fs/promises';
-import path from 'node:path';
 import sharp from 'sharp';
 import type { FitMode } from '../../../pipeline/image-input.js';
 import { A1111_HIRES_UPSCALER_NAMES, HIRES_UPSCALERS, type HiresFixOptions } from '../../../pipeline/options.js';
@@ -145,7 +143,7 @@ async function withStoredImages(context: A1111Context, translate: (store: StoreI
   try {
     return await translate(store, stored);
   } catch (err) {
-    removeInputs(context.images.inputsDir, stored);
+    removeInputs(context.images.storage, stored);
     throw err;
   }
 }
@@ -239,12 +237,11 @@ export function img2imgToJob(body: A1111Body, context: A1111Context): Promise<A1
 /** The mask at the init image's size, inverted if asked; stored anew only when it had to change. */
 async function preparedMask(mask: StoredImage, init: StoredImage, invert: boolean, context: A1111Context, stored: string[]): Promise<StoredImage> {
   if (!invert && mask.width === init.width && mask.height === init.height) return mask;
-  const file = path.join(context.images.inputsDir, mask.file);
-  let pipeline = sharp(await fs.readFile(file)).rotate().flatten({ background: '#000000' }).greyscale().resize(init.width, init.height, { fit: 'fill' });
+  let pipeline = sharp(await context.images.storage.read('inputs', mask.file)).rotate().flatten({ background: '#000000' }).greyscale().resize(init.width, init.height, { fit: 'fill' });
   if (invert) pipeline = pipeline.negate({ alpha: false });
   const converted = await storeImageBytes('mask', await pipeline.png().toBuffer(), context.images);
   stored.push(converted.file);
-  removeInputs(context.images.inputsDir, [mask.file]);
+  removeInputs(context.images.storage, [mask.file]);
   return converted;
 }
 

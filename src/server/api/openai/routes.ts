@@ -110,17 +110,17 @@ async function openaiV1(app: FastifyInstance, options: OpenAIRoutesOptions): Pro
       },
       async (request, reply) => {
         const body = (request.body ?? {}) as OpenAIBody;
-        const principal = access.identify(request);
+        const principal = await access.identify(request);
         const images = (body.n as number | null | undefined) ?? 1;
-        access.admitJob(principal, images);
+        await access.admitJob(principal, images);
         const baseUrl = options.baseUrl(request);
         const context = options.context(baseUrl);
         const { spec, request: data } = await openaiToJob(endpoint, body, context);
-        const submitted = submitJob(service, { spec, api: 'openai', request: data, keyId: access.keyId(principal), baseUrl }, context.images.inputsDir);
-        access.recordImages(principal, images);
+        const submitted = await submitJob(service, { spec, api: 'openai', request: data, keyId: access.keyId(principal), baseUrl }, context.images.storage);
+        await access.recordImages(principal, images);
         const job = await waitForJob(submitted.id, reply);
         if (job.status !== 'success') throw jobError(job, Math.round(waitMs / 1000));
-        return reply.send(await renderImages(job, context.images.generationsDir));
+        return reply.send(await renderImages(job, context.images.storage));
       },
     );
   }
@@ -137,12 +137,12 @@ async function openaiV1(app: FastifyInstance, options: OpenAIRoutesOptions): Pro
   const checkpoints = () => options.models.filter((m) => m.role === 'checkpoint');
 
   app.get('/models', { schema: { summary: 'The models image requests may name', tags: ['openai'], response: { 200: modelListResponse, '4xx': errorResponse } } }, async (request) => {
-    access.identify(request);
+    await access.identify(request);
     return { object: 'list', data: checkpoints().map(modelObject) };
   });
 
   app.get('/models/:id', { schema: { summary: 'One model', tags: ['openai'], params: modelParams, response: { 200: modelResponse, '4xx': errorResponse } } }, async (request) => {
-    access.identify(request);
+    await access.identify(request);
     const { id } = request.params as { id: string };
     const model = checkpoints().find((m) => m.id === id);
     if (!model) throw new ApiError(404, 'model_not_found', `model: the model '${id}' does not exist (GET /v1/models lists them)`);

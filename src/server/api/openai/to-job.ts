@@ -1,5 +1,3 @@
-import fs from 'node:fs/promises';
-import path from 'node:path';
 import sharp from 'sharp';
 import { badRequest } from '../../errors.js';
 import type { JobSpec, JobTask, OutputFormat } from '../../jobs/job-spec.js';
@@ -92,7 +90,7 @@ export async function openaiToJob(endpoint: OpenAIEndpoint, body: OpenAIBody, co
   try {
     return await translate(endpoint, body, context, stored);
   } catch (err) {
-    removeInputs(context.images.inputsDir, stored);
+    removeInputs(context.images.storage, stored);
     throw err;
   }
 }
@@ -134,7 +132,7 @@ async function translate(endpoint: OpenAIEndpoint, body: OpenAIBody, context: Tr
     stored.push(image.file);
     return image;
   };
-  const readStored = (image: StoredImage) => fs.readFile(path.join(context.images.inputsDir, image.file));
+  const readStored = async (image: StoredImage) => (await context.images.storage.read('inputs', image.file))!;
   const first = (v: unknown) => (Array.isArray(v) ? v[0] : v);
   const imageValue = first(body.image ?? body['image[]']);
   if (imageValue === undefined || imageValue === null || imageValue === '') throw badRequest('image is required: send the image as a file', 'missing_image');
@@ -152,7 +150,7 @@ async function translate(endpoint: OpenAIEndpoint, body: OpenAIBody, context: Tr
         throw badRequest(`mask is ${upload.width}x${upload.height} but image is ${init.width}x${init.height}: they must be the same size`, 'invalid_mask');
       }
       mask = await repaintMask(await readStored(upload));
-      removeInputs(context.images.inputsDir, [upload.file]);
+      removeInputs(context.images.storage, [upload.file]);
       if (!mask) throw badRequest('mask has no alpha channel: its transparent pixels (alpha 0) mark the area to repaint', 'invalid_mask');
       if (!mask.repaints) throw badRequest('mask has no transparent pixels: its transparent pixels (alpha 0) mark the area to repaint', 'invalid_mask');
     } else {

@@ -1,6 +1,4 @@
 import { randomInt } from 'node:crypto';
-import fs from 'node:fs';
-import path from 'node:path';
 import { resolveSampler, type SamplerChoice } from '../../../pipeline/samplers.js';
 import type { ServerLimits } from '../../config.js';
 import { badRequest } from '../../errors.js';
@@ -10,6 +8,7 @@ import type { NewJob } from '../../jobs/job-store.js';
 import type { ServedModel } from '../../models/model-registry.js';
 import type { PromptFilter } from '../../safety/prompt-filter.js';
 import type { ImageInputSettings, StoredImage } from '../../storage/image-inputs.js';
+import type { ObjectStorage } from '../../storage/object-storage.js';
 
 // What every API dialect needs to turn a request into a JobSpec: the server's defaults, model choice,
 // sampler names, size checks and the life of stored input images. Dialects decide only their own names.
@@ -78,20 +77,20 @@ export function imageTaskSize(requested: { width?: number; height?: number }, in
   return { width, height };
 }
 
-/** Removes stored input images (file names in `inputsDir`), in the background. */
-export function removeInputs(inputsDir: string, files: (string | undefined)[]): void {
-  for (const file of files) if (file) fs.rm(path.join(inputsDir, file), { force: true }, () => {});
+/** Removes stored input images, in the background. */
+export function removeInputs(storage: ObjectStorage, files: (string | undefined)[]): void {
+  for (const file of files) if (file) storage.remove('inputs', file).catch(() => {});
 }
 
 /**
  * Submits a translated job. When the service refuses it (the queue is full) there is no job to remove its
  * stored input images when it ends, so they go now.
  */
-export function submitJob(service: JobService, job: NewJob, inputsDir: string): JobRecord {
+export async function submitJob(service: JobService, job: NewJob, storage: ObjectStorage): Promise<JobRecord> {
   try {
-    return service.submit(job);
+    return await service.submit(job);
   } catch (err) {
-    removeInputs(inputsDir, [job.spec.initImage, job.spec.maskImage, job.spec.controlImage]);
+    removeInputs(storage, [job.spec.initImage, job.spec.maskImage, job.spec.controlImage]);
     throw err;
   }
 }

@@ -4,10 +4,12 @@ import { outputUrl } from '../shared/job-results.js';
 
 export { httpStatusOfJobError } from '../shared/job-results.js';
 
-export interface RenderContext {
-  eta: (job: JobRecord) => number;
-  progress: (id: number) => JobProgress | undefined;
-  webhookStatus: (id: number) => string | undefined;
+/** What a v6 answer shows besides the record: looked up by the route before rendering. */
+export interface V6JobState {
+  /** Seconds until done (queued and running jobs). */
+  eta?: number;
+  progress?: JobProgress;
+  webhookStatus?: string;
   ttlSeconds: number;
 }
 
@@ -15,9 +17,9 @@ export interface RenderContext {
  * The v6 response body for a job in its current state: success (outputs), processing (eta and
  * future links), or error. Routes and webhooks send exactly this.
  */
-export function renderV6(job: JobRecord, context: RenderContext): Record<string, unknown> {
+export function renderV6(job: JobRecord, context: V6JobState): Record<string, unknown> {
   const meta = { ...((job.request.meta as Record<string, unknown> | undefined) ?? {}) };
-  const webhook = job.webhook ? { webhook_status: context.webhookStatus(job.id) ?? 'pending' } : {};
+  const webhook = job.webhook ? { webhook_status: context.webhookStatus ?? 'pending' } : {};
   const common = { id: job.id, track_id: job.trackId, ...webhook };
   if (job.status === 'success') {
     const first = job.outputs[0];
@@ -39,12 +41,12 @@ export function renderV6(job: JobRecord, context: RenderContext): Record<string,
     };
   }
   if (job.status === 'queued' || job.status === 'running') {
-    const progress = context.progress(job.id);
+    const progress = context.progress;
     return {
       status: 'processing',
       ...common,
       tip: job.status === 'queued' ? 'Your job is queued; fetch_result returns it when it is ready' : 'Your job is running; fetch_result returns it when it is ready',
-      eta: context.eta(job),
+      eta: context.eta ?? 1,
       fetch_result: `${job.baseUrl}/api/v6/images/fetch/${job.id}`,
       output: [],
       future_links: outputFileNames(job.id, job.spec).map((file) => outputUrl(job, file)),

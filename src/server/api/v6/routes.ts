@@ -7,7 +7,7 @@ import type { ServedModel } from '../../models/model-registry.js';
 import { parseFetchUrl } from '../../net/safe-fetch.js';
 import type { AccessControl } from '../access.js';
 import { errorData } from '../error-data.js';
-import { httpStatusOfJobError, renderV6, type RenderContext } from './render.js';
+import { httpStatusOfJobError, renderV6 } from './render.js';
 import { idParams, v6Schemas } from './schemas.js';
 import { submitJob } from '../shared/job-params.js';
 import { v6ToJob, type V6Body, type V6Context } from './to-job.js';
@@ -18,9 +18,9 @@ export interface V6RoutesOptions {
   access: AccessControl;
   models: ServedModel[];
   limits: ServerLimits;
-  workers: number;
   syncWaitSeconds: number;
-  render: RenderContext;
+  ttlSeconds: number;
+  webhookStatus: (id: number) => Promise<string | undefined>;
   /** The v6 context for one request (its origin decides which URLs are this server's own). */
   v6Context: (baseUrl: string) => V6Context;
   baseUrl: (request: FastifyRequest) => string;
@@ -49,9 +49,15 @@ export async function v6Routes(app: FastifyInstance, options: V6RoutesOptions): 
 
   app.setErrorHandler(v6ErrorHandler);
 
-  const sendJob = (reply: FastifyReply, id: number, submit: boolean) => {
-    const job = service.get(id)!;
-    const body = renderV6(job, options.render);
+  const sendJob = async (reply: FastifyReply, id: number, submit: boolean) => {
+    const job = (await service.get(id))!;
+    const active = job.status === 'queued' || job.status === 'running';
+    const body = renderV6(job, {
+      eta: active ? await service.eta(job) : undefined,
+      progress: active ? await service.progress(id) : undefined,
+      webhookStatus: job.webhook ? await options.webhookStatus(id) : undefined,
+      ttlSeconds: options.ttlSeconds,
+    });
     const code = job.status === 'error' && submit ? httpStatusOfJobError(job) : job.expired ? 410 : 200;
     return reply.code(code).send(body);
   };
@@ -59,9 +65,9 @@ export async function v6Routes(app: FastifyInstance, options: V6RoutesOptions): 
   for (const [endpoint, task, summary] of IMAGE_ENDPOINTS) {
     app.post(`/api/v6/images/${endpoint}`, { schema: { summary, tags: ['images'], body: schemas[endpoint as keyof typeof schemas] } }, async (request, reply) => {
       const body = request.body as V6Body;
-      const principal = access.identify(request);
+      const principal = await access.identify(request);
       const images = task === 'upscale' ? 1 : ((body.samples as number | undefined) ?? 1);
-      access.admitJob(principal, images);
+      await access.admitJob(principal, images);
       const webhook = typeof body.webhook === 'string' && body.webhook !== '' ? body.webhook : null;
       if (webhook) {
         try {
@@ -73,17 +79,17 @@ export async function v6Routes(app: FastifyInstance, options: V6RoutesOptions): 
       const baseUrl = options.baseUrl(request);
       const { spec, meta } = await v6ToJob(task, body, options.v6Context(baseUrl));
       const trackId = body.track_id === undefined || body.track_id === null ? null : String(body.track_id);
-      const job = submitJob(service, { spec, api: 'v6', request: { meta }, keyId: access.keyId(principal), trackId, webhook, baseUrl }, options.v6Context(baseUrl).images.inputsDir);
-      access.recordImages(principal, images);
+      const job = await submitJob(service, { spec, api: 'v6', request: { meta }, keyId: access.keyId(principal), trackId, webhook, baseUrl }, options.v6Context(baseUrl).images.storage);
+      await access.recordImages(principal, images);
       await service.wait(job.id, options.syncWaitSeconds * 1000);
       return sendJob(reply, job.id, true);
     });
   }
 
-  const findJob = (request: FastifyRequest) => {
-    const principal = access.identify(request);
+  const findJob = async (request: FastifyRequest) => {
+    const principal = await access.identify(request);
     const { id } = request.params as { id: number };
-    const job = service.get(id);
+    const job = await service.get(id);
     // Another key's job reads as missing: ids are sequential, their existence is not others' business.
     if (!job || !access.canSee(principal, job)) throw new ApiError(404, 'job_not_found', `No job ${id}`);
     return job;
@@ -94,13 +100,13 @@ export async function v6Routes(app: FastifyInstance, options: V6RoutesOptions): 
       method,
       url: '/api/v6/images/fetch/:id',
       schema: { summary: 'The current state of a job', tags: ['jobs'], params: idParams, ...(method === 'POST' ? { body: schemas.fetch } : {}) },
-      handler: async (request, reply) => sendJob(reply, findJob(request).id, false),
+      handler: async (request, reply) => sendJob(reply, (await findJob(request)).id, false),
     });
   }
 
   app.post('/api/v6/images/cancel/:id', { schema: { summary: 'Cancel a queued or running job', tags: ['jobs'], params: idParams, body: schemas.fetch } }, async (request, reply) => {
-    const job = findJob(request);
-    service.cancel(job.id);
+    const job = await findJob(request);
+    await service.cancel(job.id);
     // A running job stops within a step: wait briefly so the answer usually shows the final state.
     await service.wait(job.id, 2000);
     return sendJob(reply, job.id, false);
@@ -112,8 +118,8 @@ export async function v6Routes(app: FastifyInstance, options: V6RoutesOptions): 
       url: '/api/v6/system_load',
       schema: { summary: 'Queue, workers, loaded models, recent timings and memory', tags: ['system'], ...(method === 'POST' ? { body: schemas.fetch } : {}) },
       handler: async (request) => {
-        access.identify(request);
-        return systemLoad(service, options.models, options.workers);
+        await access.identify(request);
+        return systemLoad(service, options.models);
       },
     });
   }

@@ -5,19 +5,19 @@ import type { ServedModel } from '../../models/model-registry.js';
 const MiB = 1024 * 1024;
 
 /** The v6 system_load answer: queue length and expected wait, plus what a self-hoster wants to see. */
-export function systemLoad(service: JobService, models: ServedModel[], workers: number): Record<string, unknown> {
-  const counts = service.store.counts();
-  const averages = service.store.averageDurations(Date.now() - 3_600_000);
-  const perJob = Object.values(averages);
-  const mean = perJob.length ? perJob.reduce((s, a) => s + a.seconds * a.jobs, 0) / perJob.reduce((s, a) => s + a.jobs, 0) : 0;
+export async function systemLoad(service: JobService, models: ServedModel[]): Promise<Record<string, unknown>> {
+  const [counts, averages, workers] = await Promise.all([service.counts(), service.averageDurations(), service.workers()]);
+  const perTask = Object.values(averages);
+  const jobs = perTask.reduce((n, a) => n + a.jobs, 0);
+  const mean = jobs ? perTask.reduce((s, a) => s + a.seconds * a.jobs, 0) / jobs : 0;
   const memory = process.memoryUsage();
   return {
     status: 'success',
     queue_num: counts.queued,
-    queue_time: Math.round((counts.queued * mean) / Math.max(1, workers)),
+    queue_time: Math.round((counts.queued * mean) / Math.max(1, workers.length)),
     running: counts.running,
     average_seconds_last_hour: averages,
-    workers: service.pool.status(),
+    workers,
     models: models.map((m) => ({ id: m.id, role: m.role, family: m.family, size: m.size, synthetic: m.synthetic })),
     memory: {
       total_mib: Math.round(os.totalmem() / MiB),

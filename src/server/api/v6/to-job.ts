@@ -59,7 +59,7 @@ export async function v6ToJob(task: JobTask, body: V6Body, context: V6Context): 
   try {
     return await translate(task, body, context, storeImage);
   } catch (err) {
-    removeInputs(context.images.inputsDir, stored);
+    removeInputs(context.images.storage, stored);
     throw err;
   }
 }

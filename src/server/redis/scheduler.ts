@@ -1,0 +1,78 @@
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { JobProgress, JobRecord } from '../jobs/job-spec.js';
+import { MAX_ATTEMPTS, type Scheduler, type WorkerView } from '../jobs/scheduler.js';
+import type { JobPreview } from '../workers/protocol.js';
+import { connectRedis } from './connection.js';
+import { BULL_PREFIX, EVENTS_CHANNEL, NODE_STALE_MS, NODES_KEY, previewKey, progressKey, QUEUE_NAME, type NodeEvent } from './events.js';
+
+/**
+ * The API side of a Redis deployment: queued jobs go to a BullMQ queue that worker nodes (this process in
+ * role "all", or others) take from; ends and cancellations travel over Redis pub/sub; progress, previews
+ * and worker lists are read from keys the worker nodes keep up to date.
+ */
+export class RedisScheduler implements Scheduler {
+  readonly #redis: Redis;
+  readonly #subscriber: Redis;
+  readonly #queue: Queue;
+
+  constructor(redis: Redis, url: string) {
+    this.#redis = redis;
+    this.#subscriber = connectRedis(url);
+    this.#queue = new Queue(QUEUE_NAME, { connection: connectRedis(url), prefix: BULL_PREFIX });
+  }
+
+  async start(onFinished: (id: number) => void): Promise<{ requeued: number; failed: number }> {
+    this.#subscriber.on('message', (_channel, message) => {
+      const event = JSON.parse(message) as NodeEvent;
+      if (event.type === 'finished') onFinished(event.id);
+    });
+    await this.#subscriber.subscribe(EVENTS_CHANNEL);
+    // Jobs of a crashed node are not this node's to recover: BullMQ's stalled-job check hands them on.
+    return { requeued: 0, failed: 0 };
+  }
+
+  async queued(job: JobRecord): Promise<void> {
+    // jobId = our id: adding the same job twice is a no-op. Our record keeps the state; BullMQ only dispatches.
+    await this.#queue.add(job.task, { id: job.id }, { jobId: String(job.id), attempts: MAX_ATTEMPTS, removeOnComplete: true, removeOnFail: true });
+  }
+
+  async dropQueued(id: number): Promise<void> {
+    // A job already taken by a worker cannot be removed; the worker then finds it cancelled and skips it.
+    await (await this.#queue.getJob(String(id)))?.remove().catch(() => {});
+    await this.#publish({ type: 'finished', id });
+  }
+
+  async cancelRunning(id: number): Promise<void> {
+    await this.#publish({ type: 'cancel', id });
+  }
+
+  async progress(id: number): Promise<JobProgress | undefined> {
+    const value = await this.#redis.get(progressKey(id));
+    return value ? (JSON.parse(value) as JobProgress) : undefined;
+  }
+
+  async preview(id: number): Promise<JobPreview | undefined> {
+    const fields = await this.#redis.hgetallBuffer(previewKey(id));
+    if (!fields.data) return undefined;
+    return { width: Number(fields.width), height: Number(fields.height), channels: Number(fields.channels), data: fields.data };
+  }
+
+  async workers(): Promise<WorkerView[]> {
+    const nodes = await this.#redis.hgetall(NODES_KEY);
+    const now = Date.now();
+    return Object.values(nodes).flatMap((json) => {
+      const node = JSON.parse(json) as { node: string; at: number; workers: WorkerView[] };
+      return now - node.at < NODE_STALE_MS ? node.workers.map((w) => ({ ...w, node: node.node })) : [];
+    });
+  }
+
+  async stop(): Promise<void> {
+    await this.#queue.close();
+    this.#subscriber.disconnect();
+  }
+
+  async #publish(event: NodeEvent): Promise<void> {
+    await this.#redis.publish(EVENTS_CHANNEL, JSON.stringify(event));
+  }
+}
