@@ -1,5 +1,8 @@
 import { parseArgs } from 'node:util';
+import type { KeyDirectory } from '../server/auth/authenticate.js';
 import { KeyStore, toKeyJson, type KeyRecord } from '../server/auth/key-store.js';
+import { connectRedis } from '../server/redis/connection.js';
+import { RedisKeyStore } from '../server/redis/key-store.js';
 import { defaultDataDir } from '../server/data-dir.js';
 import { openDatabase } from '../server/store/database.js';
 import { UsageError } from './usage-error.js';
@@ -21,6 +24,8 @@ create options:
 options:
       --data-dir DIR        the server's data directory, as for serve (default $DIFFUSEKIT_DATA_DIR,
                             else $XDG_DATA_HOME/diffusekit, else ~/.local/share/diffusekit)
+      --redis-url URL       the keys of a Redis deployment (serve --queue redis) instead
+                            (default $DIFFUSEKIT_REDIS_URL when set)
       --json                print JSON instead of text
   -h, --help                this help
 
@@ -33,13 +38,24 @@ Examples:
 
 const common = {
   'data-dir': { type: 'string' },
+  'redis-url': { type: 'string' },
   json: { type: 'boolean', default: false },
 } as const;
 
-function withStore<T>(dataDir: string | undefined, use: (keys: KeyStore) => T): T {
-  const db = openDatabase(dataDir ?? defaultDataDir());
+/** Runs `use` on the keys of the data directory's database, or of Redis when a URL is given. */
+async function withStore<T>(values: { 'data-dir'?: string; 'redis-url'?: string }, use: (keys: KeyDirectory) => Promise<T>): Promise<T> {
+  const redisUrl = values['redis-url'] ?? (process.env.DIFFUSEKIT_REDIS_URL || undefined);
+  if (redisUrl) {
+    const redis = connectRedis(redisUrl, { maxRetriesPerRequest: 1 });
+    try {
+      return await use(new RedisKeyStore(redis));
+    } finally {
+      redis.disconnect();
+    }
+  }
+  const db = openDatabase(values['data-dir'] ?? defaultDataDir());
   try {
-    return use(new KeyStore(db));
+    return await use(new KeyStore(db));
   } finally {
     db.close();
   }
@@ -57,7 +73,7 @@ const printJson = (value: unknown): void => console.log(JSON.stringify(value, nu
 const limit = (value: number | null, unit: string, otherwise = 'unlimited'): string => (value === null ? otherwise : `${value} ${unit}`);
 const timestamp = (iso: string | null): string => (iso === null ? '-' : `${iso.slice(0, 16).replace('T', ' ')} UTC`);
 
-function create(args: string[]): void {
+async function create(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
     options: { ...common, name: { type: 'string' }, rate: { type: 'string' }, quota: { type: 'string' }, 'max-concurrent': { type: 'string' } },
@@ -69,7 +85,7 @@ function create(args: string[]): void {
     monthlyQuota: number('quota', values.quota),
     maxConcurrent: number('max-concurrent', values['max-concurrent']),
   };
-  const { record, key } = withStore(values['data-dir'], (keys) => keys.create(options));
+  const { record, key } = await withStore(values, async (keys) => keys.create(options));
   if (values.json) {
     printJson({ key, ...toKeyJson(record, 0) });
     return;
@@ -90,10 +106,10 @@ function table(rows: string[][]): string {
   return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column])).join('  ').trimEnd()).join('\n');
 }
 
-function list(args: string[]): void {
+async function list(args: string[]): Promise<void> {
   const { values } = parseArgs({ args, options: common });
   const dataDir = values['data-dir'] ?? defaultDataDir();
-  const rows = withStore(dataDir, (keys) => keys.list().map((record) => toKeyJson(record, keys.imagesThisMonth(record.id))));
+  const rows = await withStore(values, async (keys) => Promise.all((await keys.list()).map(async (record) => toKeyJson(record, await keys.imagesThisMonth(record.id)))));
   if (values.json) {
     printJson({ keys: rows });
     return;
@@ -117,12 +133,12 @@ function list(args: string[]): void {
   console.log(table([header, ...body]));
 }
 
-function revoke(args: string[]): void {
+async function revoke(args: string[]): Promise<void> {
   const { values, positionals } = parseArgs({ args, options: common, allowPositionals: true });
   if (positionals.length !== 1) throw new UsageError('keys revoke needs exactly one key id or name');
-  const { record, alreadyRevoked, imagesThisMonth } = withStore(values['data-dir'], (keys) => {
-    const result = keys.revoke(positionals[0]);
-    return { ...result, imagesThisMonth: keys.imagesThisMonth(result.record.id) };
+  const { record, alreadyRevoked, imagesThisMonth } = await withStore(values, async (keys) => {
+    const result = await keys.revoke(positionals[0]);
+    return { ...result, imagesThisMonth: await keys.imagesThisMonth(result.record.id) };
   });
   if (values.json) {
     printJson({ already_revoked: alreadyRevoked, ...toKeyJson(record, imagesThisMonth) });
@@ -138,11 +154,11 @@ export async function keysCommand(args: string[]): Promise<void> {
   if (subcommand === '-h' || subcommand === '--help' || subcommand === 'help' || rest.includes('-h') || rest.includes('--help')) {
     process.stdout.write(HELP);
   } else if (subcommand === 'create') {
-    create(rest);
+    await create(rest);
   } else if (subcommand === 'list') {
-    list(rest);
+    await list(rest);
   } else if (subcommand === 'revoke') {
-    revoke(rest);
+    await revoke(rest);
   } else if (subcommand === undefined) {
     throw new UsageError("keys needs a subcommand: create, list or revoke (see 'diffusekit keys --help')");
   } else {

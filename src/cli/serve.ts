@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { createServer } from '../server/app.js';
+import type { ServerOptions } from '../server/config.js';
 import { UsageError } from './usage-error.js';
 
 export const SERVE_HELP = `diffusekit serve: the Stable Diffusion REST API (v6), self-hosted
@@ -23,6 +24,16 @@ Options:
       --public-url URL     origin clients use (behind a reverse proxy), for output URLs
       --allow-host HOST    host or CIDR that URL inputs and webhooks may reach although private (repeatable)
       --no-auth            serve without API keys (local use only)
+
+Scale-out (several processes or machines):
+      --queue redis        keep the job queue, keys and rate limits in Redis (default: sqlite, one machine)
+      --redis-url URL      redis://host:6379 (default $DIFFUSEKIT_REDIS_URL)
+      --role ROLE          all (default), api (HTTP only) or worker (engine only; no port)
+      --storage s3         inputs and outputs in an S3-compatible bucket (default: the data directory,
+                           which nodes on one machine, or on a shared mount, can share)
+      --s3-bucket NAME, --s3-prefix P, --s3-endpoint URL, --s3-region R, --s3-path-style
+                           the bucket (credentials: the AWS SDK's usual environment and profiles)
+      --worker-lock S      seconds before a silent worker node's jobs move to another node (default 30)
       --log                JSON request logs on stdout
   -h, --help               this help
 
@@ -61,6 +72,16 @@ export async function serveCommand(args: string[]): Promise<void> {
       'public-url': { type: 'string' },
       'allow-host': { type: 'string', multiple: true },
       'no-auth': { type: 'boolean' },
+      queue: { type: 'string' },
+      'redis-url': { type: 'string' },
+      role: { type: 'string' },
+      storage: { type: 'string' },
+      's3-bucket': { type: 'string' },
+      's3-prefix': { type: 'string' },
+      's3-endpoint': { type: 'string' },
+      's3-region': { type: 'string' },
+      's3-path-style': { type: 'boolean' },
+      'worker-lock': { type: 'string' },
       log: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -83,16 +104,25 @@ export async function serveCommand(args: string[]): Promise<void> {
     publicUrl: values['public-url'],
     allowHosts: values['allow-host'],
     auth: !values['no-auth'],
+    queue: values.queue as ServerOptions['queue'],
+    redisUrl: values['redis-url'],
+    role: values.role as ServerOptions['role'],
+    storage: values.storage as ServerOptions['storage'],
+    s3: values['s3-bucket']
+      ? { bucket: values['s3-bucket'], prefix: values['s3-prefix'], endpoint: values['s3-endpoint'], region: values['s3-region'], forcePathStyle: values['s3-path-style'] }
+      : undefined,
+    workerLockMs: values['worker-lock'] === undefined ? undefined : num('worker-lock', values['worker-lock'])! * 1000,
     logger: values.log ?? false,
   });
   const url = await server.listen();
   const log = (line: string) => process.stderr.write(`${line}\n`);
-  log(`diffusekit serving on ${url}  (docs ${url}/docs, data ${server.config.dataDir})`);
+  if (server.config.role === 'worker') log(`diffusekit worker node ${process.pid}: taking jobs from ${server.config.redisUrl?.replace(/\/\/[^@]*@/, '//')}`);
+  else log(`diffusekit serving on ${url}  (docs ${url}/docs, data ${server.config.dataDir}, queue ${server.config.queue}, role ${server.config.role})`);
   for (const model of server.models) log(`  ${model.role.padEnd(10)} ${model.id}${model.synthetic ? '  (synthetic demo: random weights, not a real model)' : ''}`);
   if (!server.config.auth) log('WARNING: --no-auth: anyone who can reach this port can generate images, see and cancel every job');
   if (server.recovered.requeued || server.recovered.failed) log(`recovered ${server.recovered.requeued} interrupted jobs (${server.recovered.failed} failed after their last attempt)`);
   // Tests and supervisors read this line to learn the port.
-  process.stdout.write(`${JSON.stringify({ event: 'listening', url, pid: process.pid })}\n`);
+  process.stdout.write(`${JSON.stringify({ event: server.config.role === 'worker' ? 'working' : 'listening', url, pid: process.pid })}\n`);
   await new Promise<void>((resolve) => {
     const stop = () => {
       log('stopping...');

@@ -46,7 +46,13 @@ export class JobService extends EventEmitter<JobServiceEvents> {
       throw new ApiError(503, 'queue_full', `The queue is full (${this.#maxQueued} jobs): try again later`, { 'Retry-After': '30' });
     }
     const record = await this.#repo.insert(job);
-    await this.#scheduler.queued(record);
+    try {
+      await this.#scheduler.queued(record);
+    } catch (err) {
+      // Accepted but not dispatchable (the queue backend failed): end it now rather than leave it queued forever.
+      if (await this.#repo.finish(record.id, 'error', { error: `The job could not be queued: ${(err as Error).message}`, errorCode: 'queue_unavailable' })) await this.#ended(record.id);
+      throw new ApiError(503, 'queue_unavailable', `The job queue is unavailable: ${(err as Error).message}`, { 'Retry-After': '10' });
+    }
     return record;
   }
 

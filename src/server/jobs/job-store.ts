@@ -106,7 +106,7 @@ export class JobStore implements JobRepository {
         ORDER BY (model IN (SELECT value FROM json_each(?))) DESC, id LIMIT 1`),
       start: db.prepare(`UPDATE jobs SET status = 'running', attempts = attempts + 1, worker = ?, started_at = ? WHERE id = ? AND status = 'queued'`),
       requeue: db.prepare(`UPDATE jobs SET status = 'queued', worker = NULL, started_at = NULL WHERE id = ? AND status = 'running'`),
-      finish: db.prepare(`UPDATE jobs SET status = @status, outputs = @outputs, error = @error, error_code = @errorCode, finished_at = @finishedAt, worker = NULL
+      finish: db.prepare(`UPDATE jobs SET status = @status, outputs = @outputs, error = @error, error_code = @errorCode, finished_at = @finishedAt
         WHERE id = @id AND status IN ('queued', 'running')`),
       running: db.prepare(`SELECT * FROM jobs WHERE status = 'running'`),
       counts: db.prepare(`SELECT status, COUNT(*) AS n FROM jobs WHERE status IN ('queued', 'running') GROUP BY status`),

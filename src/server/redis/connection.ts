@@ -8,5 +8,13 @@ export const KEY_PREFIX = 'dk:';
  * workers block on; the same settings suit our own commands (they wait out a Redis restart).
  */
 export function connectRedis(url: string, options: RedisOptions = {}): Redis {
-  return new Redis(url, { maxRetriesPerRequest: null, enableReadyCheck: true, lazyConnect: false, ...options });
+  const redis = new Redis(url, { maxRetriesPerRequest: null, enableReadyCheck: true, lazyConnect: false, ...options });
+  // ioredis reconnects by itself; one line per outage instead of a stack trace per retry.
+  let down = false;
+  redis.on('error', (err: Error) => {
+    if (!down) process.stderr.write(`diffusekit: Redis at ${url.replace(/\/\/[^@]*@/, '//')}: ${err.message} (retrying)\n`);
+    down = true;
+  });
+  redis.on('ready', () => (down = false));
+  return redis;
 }

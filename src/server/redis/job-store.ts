@@ -36,7 +36,7 @@ const FINISH = `
 local key = '${P}job:' .. ARGV[1]
 local status = redis.call('HGET', key, 'status')
 if status ~= 'queued' and status ~= 'running' then return 0 end
-redis.call('HSET', key, 'status', ARGV[2], 'outputs', ARGV[3], 'error', ARGV[4], 'errorCode', ARGV[5], 'finishedAt', ARGV[6], 'worker', '')
+redis.call('HSET', key, 'status', ARGV[2], 'outputs', ARGV[3], 'error', ARGV[4], 'errorCode', ARGV[5], 'finishedAt', ARGV[6])
 redis.call('ZREM', '${P}jobs:queued', ARGV[1])
 redis.call('SREM', '${P}jobs:running', ARGV[1])
 local keyId = redis.call('HGET', key, 'keyId')

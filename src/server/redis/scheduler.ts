@@ -6,6 +6,9 @@ import type { JobPreview } from '../workers/protocol.js';
 import { connectRedis } from './connection.js';
 import { BULL_PREFIX, EVENTS_CHANNEL, NODE_STALE_MS, NODES_KEY, previewKey, progressKey, QUEUE_NAME, type NodeEvent } from './events.js';
 
+/** BullMQ refuses integer-like custom ids. */
+const bullJobId = (id: number): string => `job-${id}`;
+
 /**
  * The API side of a Redis deployment: queued jobs go to a BullMQ queue that worker nodes (this process in
  * role "all", or others) take from; ends and cancellations travel over Redis pub/sub; progress, previews
@@ -33,13 +36,13 @@ export class RedisScheduler implements Scheduler {
   }
 
   async queued(job: JobRecord): Promise<void> {
-    // jobId = our id: adding the same job twice is a no-op. Our record keeps the state; BullMQ only dispatches.
-    await this.#queue.add(job.task, { id: job.id }, { jobId: String(job.id), attempts: MAX_ATTEMPTS, removeOnComplete: true, removeOnFail: true });
+    // jobId from our id: adding the same job twice is a no-op. Our record keeps the state; BullMQ only dispatches.
+    await this.#queue.add(job.task, { id: job.id }, { jobId: bullJobId(job.id), attempts: MAX_ATTEMPTS, removeOnComplete: true, removeOnFail: true });
   }
 
   async dropQueued(id: number): Promise<void> {
     // A job already taken by a worker cannot be removed; the worker then finds it cancelled and skips it.
-    await (await this.#queue.getJob(String(id)))?.remove().catch(() => {});
+    await (await this.#queue.getJob(bullJobId(id)))?.remove().catch(() => {});
     await this.#publish({ type: 'finished', id });
   }
 
