@@ -22,6 +22,7 @@ Options:
       --sync-wait S        seconds a request waits before answering "processing" (default 10)
       --output-ttl S       seconds outputs are kept (default 86400)
       --public-url URL     origin clients use (behind a reverse proxy), for output URLs
+      --trust-proxy        take scheme and host from X-Forwarded-Proto/-Host (behind a reverse proxy)
       --allow-host HOST    host or CIDR that URL inputs and webhooks may reach although private (repeatable)
       --no-auth            serve without API keys (local use only)
 
@@ -72,6 +73,7 @@ export async function serveCommand(args: string[]): Promise<void> {
       'public-url': { type: 'string' },
       'allow-host': { type: 'string', multiple: true },
       'no-auth': { type: 'boolean' },
+      'trust-proxy': { type: 'boolean' },
       queue: { type: 'string' },
       'redis-url': { type: 'string' },
       role: { type: 'string' },
@@ -104,6 +106,7 @@ export async function serveCommand(args: string[]): Promise<void> {
     publicUrl: values['public-url'],
     allowHosts: values['allow-host'],
     auth: !values['no-auth'],
+    trustProxy: values['trust-proxy'],
     queue: values.queue as ServerOptions['queue'],
     redisUrl: values['redis-url'],
     role: values.role as ServerOptions['role'],

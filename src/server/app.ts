@@ -53,6 +53,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Diffuse
     logger: config.logger,
     bodyLimit: config.limits.maxBodyBytes,
     forceCloseConnections: true,
+    trustProxy: config.trustProxy,
     // v6 fields take several types (track_id: string or number); the coercion of "512" to 512 stays on.
     ajv: { customOptions: { allowUnionTypes: true } },
   });

@@ -81,6 +81,8 @@ export interface ServerOptions {
   s3?: { bucket: string; prefix?: string; endpoint?: string; region?: string; forcePathStyle?: boolean };
   /** Redis deployments: how long a silent worker node keeps its jobs before they move to another node. Default 30 s. */
   workerLockMs?: number;
+  /** Behind a reverse proxy: take the client's scheme and host from X-Forwarded-Proto/-Host (for output URLs). Default false. */
+  trustProxy?: boolean;
   /** Fastify's logger: true for JSON logs on stdout. Default false. */
   logger?: boolean;
 }
@@ -170,6 +172,7 @@ export function resolveServerConfig(options: ServerOptions = {}, env: NodeJS.Pro
     storage,
     s3: options.s3 as ServerOptions['s3'],
     workerLockMs: integerIn('workerLockMs', options.workerLockMs, 1000, 3_600_000, 30_000),
+    trustProxy: optionalBoolean('trustProxy', options.trustProxy) ?? false,
     logger: optionalBoolean('logger', options.logger) ?? false,
   };
 }

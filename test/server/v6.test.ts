@@ -178,3 +178,16 @@ describe('output expiry', () => {
     }
   });
 });
+
+describe('behind a reverse proxy', () => {
+  it('builds output and fetch URLs from X-Forwarded-Proto/-Host with trustProxy', async () => {
+    const server = await startServer({ syncWaitSeconds: 0, trustProxy: true });
+    try {
+      const { body } = await post(`${server.url}/api/v6/images/text2img`, { ...tiny, prompt: 'proxied', seed: 1 }, { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'images.example.com' });
+      expect(body.fetch_result).toBe(`https://images.example.com/api/v6/images/fetch/${body.id}`);
+      expect(body.future_links[0]).toMatch(/^https:\/\/images\.example\.com\/generations\//);
+    } finally {
+      await server.close();
+    }
+  });
+});

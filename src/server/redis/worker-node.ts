@@ -101,7 +101,7 @@ export class RedisWorkerNode {
     const job = await store.markRunning(id, this.id);
     if (!job) return; // cancelled (or finished) meanwhile
     await this.#idleWorker();
-    await this.#stageInputs(job);
+    const staged = await this.#stageInputs(job);
     let outcome: JobOutcome;
     try {
       outcome = await this.#options.pool.run(job);
@@ -112,6 +112,8 @@ export class RedisWorkerNode {
         throw err; // BullMQ runs it again, here or on another node
       }
       return this.#end(id, { status: 'error', error: { code: 'worker_crashed', message: crashedMessage(reason, job.attempts) } });
+    } finally {
+      await Promise.all(staged.map((file) => fs.rm(file, { force: true })));
     }
     if (outcome.status === 'success') await this.#publishOutputs(outcome);
     await this.#end(id, outcome);
@@ -132,14 +134,19 @@ export class RedisWorkerNode {
   }
 
   // With S3 storage the engine works on local copies: inputs are fetched before, outputs uploaded after.
-  async #stageInputs(job: JobRecord): Promise<void> {
+  async #stageInputs(job: JobRecord): Promise<string[]> {
     const { storage, spoolDir } = this.#options;
-    if (storage.localDir('inputs')) return;
+    if (storage.localDir('inputs')) return [];
+    const staged: string[] = [];
     for (const file of [job.spec.initImage, job.spec.maskImage, job.spec.controlImage]) {
       if (!file) continue;
       const bytes = await storage.read('inputs', file);
-      if (bytes) await fs.writeFile(path.join(spoolDir, 'inputs', file), bytes);
+      if (!bytes) continue;
+      const local = path.join(spoolDir, 'inputs', file);
+      await fs.writeFile(local, bytes);
+      staged.push(local);
     }
+    return staged;
   }
 
   async #publishOutputs(outcome: JobOutcome): Promise<void> {
