@@ -12,7 +12,8 @@ let executor: JobExecutor | undefined;
 const running = new Map<number, AbortController>();
 
 function send(message: FromWorker): void {
-  process.send?.(message);
+  // The server may be gone (killed): the callback takes the EPIPE, and 'disconnect' below ends this process.
+  if (process.connected) process.send?.(message, undefined, undefined, () => {});
 }
 
 async function run(id: number, job: Extract<ToWorker, { type: 'run' }>['job']): Promise<void> {
