@@ -7,6 +7,7 @@ export type DiffusekitErrorCode =
   | 'ERR_DISPOSED'
   | 'ERR_ENGINE_STATE'
   | 'ERR_NATIVE_BINDING'
+  | 'ERR_DOWNLOAD'
   | 'ABORT_ERR';
 
 export class DiffusekitError extends Error {
@@ -36,6 +37,28 @@ export class ModelFileError extends DiffusekitError {
   constructor(path: string, message: string, options?: ErrorOptions) {
     super('ERR_MODEL_FILE', message, options);
     this.path = path;
+  }
+}
+
+/** Why a download from the Hugging Face Hub failed. */
+export type DownloadFailure = 'gated' | 'not-found' | 'no-file' | 'ambiguous' | 'http' | 'network' | 'verification';
+
+/**
+ * A model download that failed: the repository is gated or missing, the repository holds no single checkpoint,
+ * the server answered an error, the connection kept dropping, or the bytes did not match the Hub's sha256.
+ */
+export class DownloadError extends DiffusekitError {
+  readonly reason: DownloadFailure;
+  /** The HTTP status, when the server answered with an error. */
+  readonly status: number | undefined;
+  /** With reason 'ambiguous': the files to choose from. */
+  readonly candidates: string[] | undefined;
+
+  constructor(reason: DownloadFailure, message: string, options?: ErrorOptions & { status?: number; candidates?: string[] }) {
+    super('ERR_DOWNLOAD', message, options);
+    this.reason = reason;
+    this.status = options?.status;
+    this.candidates = options?.candidates;
   }
 }
 

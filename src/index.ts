@@ -14,12 +14,15 @@ export { formatInfotext, type GenerationParameters } from './pipeline/infotext.j
 export { readPngText } from './util/png-text.js';
 export { inspectModelFile, detectFamily, modelRole, type ModelRole, type ModelFileInfo, type ModelFamily, type ModelFormat } from './models/inspect.js';
 export type { ModelComponents } from './models/components.js';
+export { listModels, removeModel, resolveModel, libraryDir, type LibraryModel, type LibraryOptions, type ResolveOptions } from './models/library.js';
+export { pullModel, listRepoFiles, hubFileInfo, type PullOptions, type PullResult, type HubOptions, type DownloadProgress } from './models/hub.js';
+export { MODEL_ALIASES, type ModelAlias, type LibraryRole } from './models/aliases.js';
 export { convertModel, type ConvertOptions } from './models/convert.js';
 export { synthesizeModel, syntheticLayout, type SynthesizeOptions, type SyntheticModel } from './models/synthesize.js';
 export { SYNTHETIC_ARCHITECTURES, type SyntheticArchitecture } from './models/architectures/index.js';
 export { setEngineLogger, LOG_LEVELS, type LogLevel, type LogCallback } from './engine/logging.js';
 export { engineInfo, type EngineInfo } from './engine/info.js';
 export {
-  DiffusekitError, InvalidArgumentError, ModelFileError, ModelLoadError, GenerationError, EngineStateError, DisposedError, AbortError, type DiffusekitErrorCode,
+  DiffusekitError, InvalidArgumentError, ModelFileError, DownloadError, ModelLoadError, GenerationError, EngineStateError, DisposedError, AbortError, type DiffusekitErrorCode, type DownloadFailure,
 } from './errors.js';
 export { VERSION } from './version.js';

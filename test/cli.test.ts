@@ -18,7 +18,7 @@ describe('diffusekit command', () => {
     expect(readPngText(fs.readFileSync(out)).parameters).toMatch(/^a cabin\nSteps: 1, Sampler: Euler a, CFG scale: 7, Seed: 9, Size: 64x64/);
   });
 
-  it('serve --help documents the server; bad serve options exit 2 or 1 with a message', () => {
+  it('serve --help documents the server; bad serve options exit 2, 1 or 3 with a message', () => {
     const help = run('serve', '--help');
     expect(help.status).toBe(0);
     expect(help.stdout).toContain('--data-dir DIR');
@@ -28,7 +28,7 @@ describe('diffusekit command', () => {
     const invalid = run('serve', '--workers', '0', '--data-dir', tempDir());
     expect([invalid.status, invalid.stderr]).toEqual([1, expect.stringContaining('workers')]);
     const missing = run('serve', '--model', '/nonexistent/model.safetensors', '--data-dir', tempDir());
-    expect([missing.status, missing.stderr]).toEqual([1, expect.stringContaining('/nonexistent/model.safetensors')]);
+    expect([missing.status, missing.stderr]).toEqual([3, expect.stringContaining('/nonexistent/model.safetensors')]);
   });
 
   it('synth prints the cached model path', () => {
@@ -37,12 +37,12 @@ describe('diffusekit command', () => {
     expect(r.stdout.trim()).toBe(tinyModel());
   });
 
-  it('exits 2 on usage errors and 1 on bad input, with a message', () => {
+  it('exits 2 on usage errors, 3 on a missing model file and 1 on bad values, with a message', () => {
     const usage = run('generate', '-p', 'x');
     expect(usage.status).toBe(2);
     expect(usage.stderr).toContain('generate needs --model');
     const missing = run('generate', '-m', '/nonexistent.safetensors', '-p', 'x');
-    expect(missing.status).toBe(1);
+    expect(missing.status).toBe(3);
     expect(missing.stderr).toBe('diffusekit: model file /nonexistent.safetensors: not found\n');
     const steps = run('generate', '-m', tinyModel(), '-p', 'x', '--steps', '0');
     expect(steps.status).toBe(1);

@@ -5,6 +5,7 @@ import { connectRedis } from '../server/redis/connection.js';
 import { RedisKeyStore } from '../server/redis/key-store.js';
 import { defaultDataDir } from '../server/data-dir.js';
 import { openDatabase } from '../server/store/database.js';
+import { loadConfig } from './config.js';
 import { UsageError } from './usage-error.js';
 
 const HELP = `Usage:
@@ -22,8 +23,8 @@ create options:
       --max-concurrent N    jobs queued plus running at once (default: the server's setting)
 
 options:
-      --data-dir DIR        the server's data directory, as for serve (default $DIFFUSEKIT_DATA_DIR,
-                            else $XDG_DATA_HOME/diffusekit, else ~/.local/share/diffusekit)
+      --data-dir DIR        the server's data directory, as for serve (default $DIFFUSEKIT_DATA_DIR, else
+                            the config's dataDir, else $XDG_DATA_HOME/diffusekit or ~/.local/share/diffusekit)
       --redis-url URL       the keys of a Redis deployment (serve --queue redis) instead
                             (default $DIFFUSEKIT_REDIS_URL when set)
       --json                print JSON instead of text
@@ -42,6 +43,9 @@ const common = {
   json: { type: 'boolean', default: false },
 } as const;
 
+/** The data directory serve uses: --data-dir, else the config's dataDir (or DIFFUSEKIT_DATA_DIR), else the default. */
+const dataDirOf = (values: { 'data-dir'?: string }): string => values['data-dir'] ?? loadConfig().values.dataDir ?? defaultDataDir();
+
 /** Runs `use` on the keys of the data directory's database, or of Redis when a URL is given. */
 async function withStore<T>(values: { 'data-dir'?: string; 'redis-url'?: string }, use: (keys: KeyDirectory) => Promise<T>): Promise<T> {
   const redisUrl = values['redis-url'] ?? (process.env.DIFFUSEKIT_REDIS_URL || undefined);
@@ -53,7 +57,7 @@ async function withStore<T>(values: { 'data-dir'?: string; 'redis-url'?: string 
       redis.disconnect();
     }
   }
-  const db = openDatabase(values['data-dir'] ?? defaultDataDir());
+  const db = openDatabase(dataDirOf(values));
   try {
     return await use(new KeyStore(db));
   } finally {
@@ -108,7 +112,7 @@ function table(rows: string[][]): string {
 
 async function list(args: string[]): Promise<void> {
   const { values } = parseArgs({ args, options: common });
-  const dataDir = values['data-dir'] ?? defaultDataDir();
+  const dataDir = dataDirOf(values);
   const rows = await withStore(values, async (keys) => Promise.all((await keys.list()).map(async (record) => toKeyJson(record, await keys.imagesThisMonth(record.id)))));
   if (values.json) {
     printJson({ keys: rows });

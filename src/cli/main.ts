@@ -1,192 +1,148 @@
 #!/usr/bin/env node
-import path from 'node:path';
-import { parseArgs } from 'node:util';
-import { DiffusekitError } from '../errors.js';
-import { engineInfo } from '../engine/info.js';
-import { SYNTHETIC_ARCHITECTURES, type SyntheticArchitecture } from '../models/architectures/index.js';
-import { synthesizeModel } from '../models/synthesize.js';
-import { Pipeline } from '../pipeline/pipeline.js';
+import { DiffusekitError, InvalidArgumentError, ModelFileError } from '../errors.js';
+import { COMPONENT_KEYS } from '../models/components.js';
 import { VERSION } from '../version.js';
-import { keysCommand } from './keys.js';
-import { serveCommand } from './serve.js';
+import { loadConfig } from './config.js';
+import { EXIT_CODES_HELP } from './context.js';
+import { INTERRUPTED_EXIT, interruptReported } from './interrupt.js';
+import { createStyle } from './style.js';
 import { UsageError } from './usage-error.js';
 
-const HELP = `diffusekit ${VERSION}: local Stable Diffusion
+/** A command's entry point: resolves with its exit status (undefined: 0). */
+type Run = (args: string[]) => Promise<number | void>;
 
-Usage:
-  diffusekit generate --model FILE --prompt TEXT [options]   text to image
-  diffusekit synth [--arch NAME] [--seed N] [--out FILE]     write a synthetic test checkpoint
-  diffusekit info                                            engine build, backend and samplers
-  diffusekit serve [--model FILE]... [--port N] [options]    the REST API server (diffusekit serve --help)
-  diffusekit keys create|list|revoke [options]               API keys for the server (diffusekit keys --help)
+interface CommandEntry {
+  /** Shown in `diffusekit --help`. */
+  usage: string;
+  summary: string;
+  group: 'Images' | 'Models' | 'Server' | 'Setup';
+  load: () => Promise<Run>;
+}
 
-generate options:
-  -m, --model FILE        checkpoint (.safetensors, .ckpt, .gguf) or diffusers folder
-  -p, --prompt TEXT       what to draw
-  -n, --negative TEXT     what to avoid
-  -W, --width N           multiple of 8 (default: the model's native size)
-  -H, --height N          multiple of 8
-      --steps N           sampling steps (default 20)
-      --cfg N             guidance scale (default 7)
-      --seed N            seed (default random)
-      --sampler NAME      e.g. euler_a, "DPM++ 2M Karras"
-      --scheduler NAME    e.g. karras, discrete
-  -b, --batch N           images per run (default 1)
-  -t, --threads N         CPU threads (default: physical cores)
-  -o, --output FILE       .png, .jpg or .webp (default output.png; batches add -1, -2, ...)
-  -v, --verbose           print engine log lines
+// Modules load on demand: `diffusekit config get` never loads the engine.
+const COMMANDS: Record<string, CommandEntry> = {
+  generate: { group: 'Images', usage: 'generate "PROMPT" [-m MODEL] [-o FILE]', summary: 'text to image', load: async () => (await import('./commands/generate.js')).run },
+  img2img: { group: 'Images', usage: 'img2img "PROMPT" --init IMAGE', summary: 'redraw an image towards a prompt', load: async () => (await import('./commands/img2img.js')).run },
+  inpaint: { group: 'Images', usage: 'inpaint "PROMPT" --init IMAGE --mask MASK', summary: 'repaint the white part of a mask', load: async () => (await import('./commands/inpaint.js')).run },
+  outpaint: { group: 'Images', usage: 'outpaint "PROMPT" --init IMAGE --extend L,R,T,B', summary: 'extend an image beyond its borders', load: async () => (await import('./commands/outpaint.js')).run },
+  upscale: { group: 'Images', usage: 'upscale IMAGE... [-m ESRGAN] [--scale N]', summary: 'super resolution (ESRGAN)', load: async () => (await import('./commands/upscale.js')).run },
+  info: { group: 'Models', usage: 'info [MODEL] [--tensors]', summary: 'the engine, or what a model file holds', load: async () => (await import('./commands/info.js')).run },
+  convert: { group: 'Models', usage: 'convert MODEL --type q8_0 [-o OUT.gguf]', summary: 'quantize or re-type weights', load: async () => (await import('./commands/convert.js')).run },
+  models: { group: 'Models', usage: 'models list|pull|rm', summary: 'the model library, downloads from the Hub', load: async () => (await import('./commands/models.js')).run },
+  synth: { group: 'Models', usage: 'synth [--arch NAME]', summary: 'write a synthetic test checkpoint', load: async () => (await import('./commands/synth.js')).run },
+  serve: { group: 'Server', usage: 'serve [-m MODEL]... [--port N]', summary: 'the REST API server', load: async () => (await import('./serve.js')).serveCommand },
+  keys: { group: 'Server', usage: 'keys create|list|revoke', summary: 'API keys for the server', load: async () => (await import('./keys.js')).keysCommand },
+  config: { group: 'Setup', usage: 'config get|set|unset|path', summary: 'defaults for every command', load: async () => (await import('./commands/config.js')).run },
+  bench: { group: 'Setup', usage: 'bench [--sizes 256,512]', summary: 'benchmark against stable-diffusion.cpp', load: async () => (await import('./commands/bench.js')).run },
+};
 
-synth options:
-      --arch NAME         models: sd1 (full SD 1.x layout, ~2 GiB), sd1-inpaint, sd2 (~2.6 GiB),
-                          sdxl (~7 GiB), sd3 (~6 GiB), sdxs (tiny, ~0.9 GiB; the default);
-                          components: taesd, sd1-lora, sd1-lora-peft, sd1-controlnet, sd1-embedding,
-                          esrgan-x4plus, esrgan-x4plus-anime, esrgan-x2plus
-      --seed N            weight seed (default 0)
-      --dtype f16|f32     storage type (default f16)
-      --out FILE          output path (default: the cache, ~/.cache/diffusekit/models); .ckpt writes
-                          PyTorch's zip format
-      --format NAME       single-file (default) or diffusers (a folder; sd1, sd1-inpaint)
+function help(): string {
+  const style = createStyle({ stream: process.stdout });
+  const width = Math.max(...Object.values(COMMANDS).map((c) => c.usage.length)) + 'diffusekit '.length;
+  const groups = ['Images', 'Models', 'Server', 'Setup'] as const;
+  const sections = groups.map((group) => {
+    const lines = Object.values(COMMANDS).filter((c) => c.group === group).map((c) => `  ${`diffusekit ${c.usage}`.padEnd(width)}  ${c.summary}`);
+    return `${style.bold(`${group}:`)}\n${lines.join('\n')}`;
+  });
+  return `diffusekit ${VERSION}: local Stable Diffusion
 
-  -h, --help              this help
+Usage: diffusekit <command> [options]        diffusekit <command> --help: its options and examples
+
+${sections.join('\n\n')}
+
+${style.bold('Options of every command:')}
+      --json              the result as one JSON document on stdout
+      --progress MODE     auto (a bar when stderr is a terminal), bar, json (JSON lines on stderr), none
+  -q, --quiet             only results and errors
+      --no-color          no colours (or NO_COLOR=1)
+  -h, --help              help
       --version           print the version
+
+${EXIT_CODES_HELP}
+
+Defaults come from ~/.config/diffusekit/config.json and ./diffusekit.config.json, and DIFFUSEKIT_*
+variables: see 'diffusekit config --help'.
+
+Examples:
+  diffusekit generate "a cabin in misty mountains" -m ~/models/v1-5-pruned-emaonly.safetensors
+  diffusekit config set model ~/models/v1-5-pruned-emaonly.safetensors
+  diffusekit generate "a lighthouse at dusk" --size 768x512 -b 4 -o "out/{date}-{seed}.png"
+  diffusekit upscale cabin.png -m ~/models/RealESRGAN_x4plus.pth
+  diffusekit serve --no-auth
 `;
-
-function int(name: string, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isFinite(n)) throw new UsageError(`--${name} expects a number, got '${value}'`);
-  return n;
 }
 
-async function generate(args: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      model: { type: 'string', short: 'm' },
-      prompt: { type: 'string', short: 'p' },
-      negative: { type: 'string', short: 'n' },
-      width: { type: 'string', short: 'W' },
-      height: { type: 'string', short: 'H' },
-      steps: { type: 'string' },
-      cfg: { type: 'string' },
-      seed: { type: 'string' },
-      sampler: { type: 'string' },
-      scheduler: { type: 'string' },
-      batch: { type: 'string', short: 'b' },
-      threads: { type: 'string', short: 't' },
-      output: { type: 'string', short: 'o', default: 'output.png' },
-      verbose: { type: 'boolean', short: 'v' },
-    },
-  });
-  if (!values.model) throw new UsageError('generate needs --model');
-  if (values.prompt === undefined) throw new UsageError('generate needs --prompt');
-  const pipe = await Pipeline.load({
-    model: values.model,
-    threads: int('threads', values.threads),
-    onLog: values.verbose ? (level, message) => process.stderr.write(`[${level}] ${message}\n`) : undefined,
-  });
-  const controller = new AbortController();
-  process.once('SIGINT', () => controller.abort());
-  try {
-    const images = await pipe.generate({
-      prompt: values.prompt,
-      negativePrompt: values.negative,
-      width: int('width', values.width),
-      height: int('height', values.height),
-      steps: int('steps', values.steps),
-      guidanceScale: int('cfg', values.cfg),
-      seed: int('seed', values.seed),
-      sampler: values.sampler,
-      scheduler: values.scheduler,
-      batchSize: int('batch', values.batch),
-      signal: controller.signal,
-      onProgress: (e) => {
-        if (process.stderr.isTTY) process.stderr.write(`\r${e.phase} ${e.image + 1}/${e.images}: step ${e.step}/${e.steps}  ${e.elapsed.toFixed(1)}s`);
-      },
-    });
-    if (process.stderr.isTTY) process.stderr.write('\n');
-    const ext = path.extname(values.output);
-    for (const [i, image] of images.entries()) {
-      const file = images.length > 1 ? `${values.output.slice(0, -ext.length || undefined)}-${i + 1}${ext}` : values.output;
-      await image.save(file);
-      console.log(`${file}  seed ${image.seed}`);
-    }
-  } finally {
-    await pipe.dispose();
+// InvalidArgumentErrors about these parameters are about input files (exit 3); others reject a value (exit 1).
+const FILE_PARAMETERS = new Set<string>([...COMPONENT_KEYS, 'initImage', 'maskImage', 'controlImage', 'image', 'loras', 'prompt', 'input']);
+
+/** The exit status for an error, and what to print. */
+export function describeFailure(err: unknown, command: string | undefined): { status: number; message: string | undefined } {
+  const message = (err as Error)?.message ?? String(err);
+  if (err instanceof UsageError || (err as { code?: string })?.code?.startsWith?.('ERR_PARSE_ARGS')) {
+    const hint = (err as UsageError).hint ?? `Run 'diffusekit ${command && command in COMMANDS ? `${command} ` : ''}--help' for usage.`;
+    return { status: 2, message: `${message}\n${hint}` };
   }
-}
-
-function synth(args: string[]): void {
-  const { values } = parseArgs({
-    args,
-    options: {
-      arch: { type: 'string', default: 'sdxs' },
-      seed: { type: 'string' },
-      dtype: { type: 'string' },
-      out: { type: 'string' },
-      format: { type: 'string' },
-    },
-  });
-  if (!(values.arch in SYNTHETIC_ARCHITECTURES)) {
-    throw new UsageError(`--arch must be one of ${Object.keys(SYNTHETIC_ARCHITECTURES).join(', ')}`);
+  if (err instanceof DiffusekitError && err.code === 'ABORT_ERR') return { status: INTERRUPTED_EXIT, message: interruptReported() ? undefined : 'interrupted' };
+  if (err instanceof ModelFileError) return { status: 3, message };
+  if (err instanceof InvalidArgumentError) {
+    const parameter = err.parameter.replace(/\[.*$/, '');
+    return { status: FILE_PARAMETERS.has(parameter) ? 3 : 1, message };
   }
-  if (values.dtype !== undefined && values.dtype !== 'f16' && values.dtype !== 'f32') throw new UsageError('--dtype must be f16 or f32');
-  if (values.format !== undefined && values.format !== 'single-file' && values.format !== 'diffusers') {
-    throw new UsageError('--format must be single-file or diffusers');
-  }
-  const model = synthesizeModel({
-    architecture: values.arch as SyntheticArchitecture,
-    seed: int('seed', values.seed),
-    dtype: values.dtype as 'f16' | 'f32' | undefined,
-    output: values.out,
-    format: values.format as 'single-file' | 'diffusers' | undefined,
-  });
-  console.log(model.path);
-  console.error(`${model.architecture}: ${model.tensors} tensors, ${(model.parameters / 1e6).toFixed(1)} M parameters${model.created ? '' : ' (cached)'}`);
+  if (err instanceof DiffusekitError) return { status: 1, message };
+  if (typeof (err as NodeJS.ErrnoException)?.code === 'string' && (err as NodeJS.ErrnoException).syscall) return { status: 1, message };
+  return { status: 1, message: process.env.DIFFUSEKIT_DEBUG ? (err as Error)?.stack ?? message : message };
 }
 
-function info(): void {
-  const e = engineInfo();
-  console.log(`diffusekit ${VERSION}`);
-  console.log(`engine      ${e.source.name}, ${e.source.release}`);
-  console.log(`backend     ${e.backend} (${e.physicalCores} physical cores)`);
-  console.log(`cpu         ${e.systemInfo.replace(/\s+/g, ' ').replace('System Info: ', '').trim()}`);
-  console.log(`samplers    ${e.samplers.join(', ')}`);
-  console.log(`schedulers  ${e.schedulers.join(', ')}`);
-}
-
+/** Runs the CLI; resolves with the exit status. */
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
-    if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
-      process.stdout.write(HELP);
-    } else if (command === '--version') {
+    if (command === undefined || command === '-h' || command === '--help') {
+      process.stdout.write(help());
+      return 0;
+    }
+    if (command === '--version' || command === '-V') {
       console.log(VERSION);
-    } else if (command === 'generate') {
-      await generate(rest);
-    } else if (command === 'synth') {
-      synth(rest);
-    } else if (command === 'info') {
-      info();
-    } else if (command === 'serve') {
-      await serveCommand(rest);
-    } else if (command === 'keys') {
-      await keysCommand(rest);
-    } else {
-      throw new UsageError(`unknown command '${command}'`);
+      return 0;
     }
-    return 0;
+    if (command === 'help') {
+      if (rest[0] === undefined) {
+        process.stdout.write(help());
+        return 0;
+      }
+      if (!(rest[0] in COMMANDS)) throw new UsageError(`unknown command '${rest[0]}'`);
+      return (await (await COMMANDS[rest[0]].load())(['--help'])) ?? 0;
+    }
+    const entry = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
+    if (!entry) throw new UsageError(`unknown command '${command}'; commands: ${Object.keys(COMMANDS).join(', ')}`);
+    exportLibraryDir();
+    const run = await entry.load();
+    // `--help` anywhere before `--` shows the command's help, whatever else is on the line
+    const end = rest.indexOf('--');
+    const flags = end < 0 ? rest : rest.slice(0, end);
+    if (flags.includes('--help') || flags.includes('-h')) return (await run(['--help'])) ?? 0;
+    return (await run(rest)) ?? 0;
   } catch (err) {
-    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      console.error(`diffusekit: ${(err as Error).message}\nRun 'diffusekit --help' for usage.`);
-      return 2;
-    }
-    if (err instanceof DiffusekitError) {
-      console.error(`diffusekit: ${err.message}`);
-      return err.code === 'ABORT_ERR' ? 130 : 1;
-    }
-    throw err;
+    const { status, message } = describeFailure(err, command);
+    if (message !== undefined) process.stderr.write(`diffusekit: ${message}\n`);
+    return status;
   }
 }
 
+/** The config's modelsDir, for the model library (DIFFUSEKIT_MODELS_DIR) unless the environment sets it. */
+function exportLibraryDir(): void {
+  if (process.env.DIFFUSEKIT_MODELS_DIR) return;
+  try {
+    const { modelsDir } = loadConfig().values;
+    if (modelsDir) process.env.DIFFUSEKIT_MODELS_DIR = modelsDir;
+  } catch {
+    // a broken config file is reported by the commands that read it
+  }
+}
+
+// `diffusekit info MODEL --tensors | head`: a closed pipe ends the output, not with a stack trace
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw err;
+});
 process.exitCode = await main(process.argv.slice(2));

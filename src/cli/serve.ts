@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { createServer } from '../server/app.js';
 import type { ServerOptions } from '../server/config.js';
+import { loadConfig } from './config.js';
 import { UsageError } from './usage-error.js';
 
 export const SERVE_HELP = `diffusekit serve: the Stable Diffusion REST API (v6), self-hosted
@@ -37,6 +38,10 @@ Scale-out (several processes or machines):
       --worker-lock S      seconds before a silent worker node's jobs move to another node (default 30)
       --log                JSON request logs on stdout
   -h, --help               this help
+
+Defaults for --model, --port, --host, --data-dir, --lora-dir, --embedding-dir and --workers come from the
+config (server.models, server.port, server.host, dataDir, loraDir, embeddingDir, server.workers) and
+DIFFUSEKIT_* variables: see 'diffusekit config --help'. Flags beat both.
 
 Keys: create them with 'diffusekit keys create --name NAME' (same --data-dir); the admin key is
 $DIFFUSEKIT_ADMIN_KEY. API docs: http://HOST:PORT/docs, OpenAPI: /openapi.json.
@@ -92,14 +97,16 @@ export async function serveCommand(args: string[]): Promise<void> {
     process.stdout.write(SERVE_HELP);
     return;
   }
+  // defaults from the config files and DIFFUSEKIT_* variables (diffusekit config --help); flags beat them
+  const config = loadConfig().values;
   const server = await createServer({
-    models: values.model,
-    port: num('port', values.port),
-    host: values.host,
-    dataDir: values['data-dir'],
-    loraDir: values['lora-dir'],
-    embeddingDir: values['embedding-dir'],
-    workers: num('workers', values.workers),
+    models: values.model ?? config['server.models'],
+    port: num('port', values.port) ?? config['server.port'],
+    host: values.host ?? config['server.host'],
+    dataDir: values['data-dir'] ?? config.dataDir,
+    loraDir: values['lora-dir'] ?? config.loraDir,
+    embeddingDir: values['embedding-dir'] ?? config.embeddingDir,
+    workers: num('workers', values.workers) ?? config['server.workers'],
     threads: num('threads', values.threads),
     syncWaitSeconds: num('sync-wait', values['sync-wait']),
     outputTtlSeconds: num('output-ttl', values['output-ttl']),
@@ -124,9 +131,8 @@ export async function serveCommand(args: string[]): Promise<void> {
   for (const model of server.models) log(`  ${model.role.padEnd(10)} ${model.id}${model.synthetic ? '  (synthetic demo: random weights, not a real model)' : ''}`);
   if (!server.config.auth) log('WARNING: --no-auth: anyone who can reach this port can generate images, see and cancel every job');
   if (server.recovered.requeued || server.recovered.failed) log(`recovered ${server.recovered.requeued} interrupted jobs (${server.recovered.failed} failed after their last attempt)`);
-  // Tests and supervisors read this line to learn the port.
-  process.stdout.write(`${JSON.stringify({ event: server.config.role === 'worker' ? 'working' : 'listening', url, pid: process.pid })}\n`);
-  await new Promise<void>((resolve) => {
+  // Signal handlers first: whoever reads the line below may stop the server at once.
+  const stopped = new Promise<void>((resolve) => {
     const stop = () => {
       log('stopping...');
       void server.close().then(resolve);
@@ -134,4 +140,7 @@ export async function serveCommand(args: string[]): Promise<void> {
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
+  // Tests and supervisors read this line to learn the port.
+  process.stdout.write(`${JSON.stringify({ event: server.config.role === 'worker' ? 'working' : 'listening', url, pid: process.pid })}\n`);
+  await stopped;
 }

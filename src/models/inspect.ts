@@ -14,6 +14,10 @@ export interface ModelFileInfo {
   tensorNames?: string[];
   /** Tensor names mapped to shapes, in the file's own order of dimensions. */
   shapes?: Map<string, number[]>;
+  /** Bytes of tensor data per storage type, in the engine's spelling (f16, bf16, q8_0, q4_K...). */
+  weightBytes?: Map<string, number>;
+  /** Tensor names mapped to their storage type, same spelling as weightBytes (safetensors, gguf). */
+  types?: Map<string, string>;
 }
 
 const MAX_HEADER = 100 * 1024 * 1024;
@@ -69,6 +73,8 @@ async function inspectDiffusersFolder(dir: string, fail: Fail): Promise<ModelFil
     ['text_encoder_2', 'text_encoder_2/model.safetensors'],
   ] as const;
   const shapes = new Map<string, number[]>();
+  const weightBytes = new Map<string, number>();
+  const types = new Map<string, string>();
   let size = 0;
   for (const [part, file] of parts) {
     let info: ModelFileInfo;
@@ -83,12 +89,16 @@ async function inspectDiffusersFolder(dir: string, fail: Fail): Promise<ModelFil
     }
     size += info.size;
     for (const [name, shape] of info.shapes ?? []) shapes.set(`${part}.${name}`, shape);
+    for (const [type, bytes] of info.weightBytes ?? []) addBytes(weightBytes, type, bytes);
+    for (const [name, type] of info.types ?? []) types.set(`${part}.${name}`, type);
   }
-  return { path: dir, format: 'diffusers', size, tensorNames: [...shapes.keys()], shapes };
+  return { path: dir, format: 'diffusers', size, tensorNames: [...shapes.keys()], shapes, weightBytes, types };
 }
 
 type Reader = (position: number, length: number) => Promise<Buffer>;
 type Fail = (why: string, cause?: unknown) => ModelFileError;
+
+const addBytes = (tally: Map<string, number>, type: string, bytes: number) => tally.set(type, (tally.get(type) ?? 0) + bytes);
 
 const SAFETENSORS_DTYPE_BYTES: Record<string, number> = {
   F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1, F8_E4M3: 1, F8_E5M2: 1,
@@ -105,6 +115,8 @@ async function inspectSafetensors(file: string, size: number, headerLength: numb
   }
   const dataSize = size - 8 - headerLength;
   const shapes = new Map<string, number[]>();
+  const weightBytes = new Map<string, number>();
+  const types = new Map<string, string>();
   for (const [name, t] of Object.entries(header)) {
     if (name === '__metadata__') continue;
     if (!t || !Array.isArray(t.shape) || !Array.isArray(t.data_offsets)) throw fail(`corrupt safetensors header entry for ${name}`);
@@ -117,9 +129,11 @@ async function inspectSafetensors(file: string, size: number, headerLength: numb
       throw fail(`corrupt safetensors header: tensor ${name} has ${end - begin} bytes for shape [${t.shape}] of ${t.dtype}`);
     }
     shapes.set(name, t.shape);
+    addBytes(weightBytes, String(t.dtype).toLowerCase(), end - begin);
+    types.set(name, String(t.dtype).toLowerCase());
   }
   if (shapes.size === 0) throw fail('holds no tensors');
-  return { path: file, format: 'safetensors', size, tensorNames: [...shapes.keys()], shapes };
+  return { path: file, format: 'safetensors', size, tensorNames: [...shapes.keys()], shapes, weightBytes, types };
 }
 
 async function inspectZip(file: string, size: number, read: Reader, fail: Fail): Promise<ModelFileInfo> {
@@ -147,6 +161,12 @@ const GGML_TYPE_SIZES: Record<number, [number, number]> = {
   0: [4, 1], 1: [2, 1], 2: [18, 32], 3: [20, 32], 6: [22, 32], 7: [24, 32], 8: [34, 32], 9: [36, 32],
   10: [84, 256], 11: [110, 256], 12: [144, 256], 13: [176, 256], 14: [210, 256], 15: [292, 256],
   24: [1, 1], 25: [2, 1], 26: [4, 1], 27: [8, 1], 28: [8, 1], 30: [2, 1],
+};
+
+/** Names of the ggml types, as the engine's weight types spell them. */
+const GGML_TYPE_NAMES: Record<number, string> = {
+  0: 'f32', 1: 'f16', 2: 'q4_0', 3: 'q4_1', 6: 'q5_0', 7: 'q5_1', 8: 'q8_0', 9: 'q8_1', 10: 'q2_K', 11: 'q3_K', 12: 'q4_K',
+  13: 'q5_K', 14: 'q6_K', 15: 'q8_K', 24: 'i8', 25: 'i16', 26: 'i32', 27: 'i64', 28: 'f64', 30: 'bf16',
 };
 
 async function inspectGguf(file: string, size: number, read: Reader, fail: Fail): Promise<ModelFileInfo> {
@@ -196,6 +216,8 @@ async function inspectGguf(file: string, size: number, read: Reader, fail: Fail)
     else await skipValue(type);
   }
   const shapes = new Map<string, number[]>();
+  const weightBytes = new Map<string, number>();
+  const types = new Map<string, string>();
   let dataEnd = 0;
   for (let i = 0; i < tensorCount; i++) {
     const name = await str();
@@ -206,14 +228,29 @@ async function inspectGguf(file: string, size: number, read: Reader, fail: Fail)
     const type = await u32();
     const offset = await u64();
     const ts = GGML_TYPE_SIZES[type];
-    if (ts) dataEnd = Math.max(dataEnd, offset + (shape.reduce((a, b) => a * b, 1) / ts[1]) * ts[0]);
+    if (ts) {
+      const bytes = (shape.reduce((a, b) => a * b, 1) / ts[1]) * ts[0];
+      dataEnd = Math.max(dataEnd, offset + bytes);
+      addBytes(weightBytes, GGML_TYPE_NAMES[type], bytes);
+    }
     shapes.set(name, shape);
+    types.set(name, GGML_TYPE_NAMES[type] ?? `ggml type ${type}`);
   }
   const dataStart = Math.ceil(pos / alignment) * alignment;
   if (dataStart + dataEnd > size) {
     throw fail(`truncated data: tensors need ${dataStart + dataEnd} bytes, the file has ${size}`);
   }
-  return { path: file, format: 'gguf', size, tensorNames: [...shapes.keys()], shapes };
+  return { path: file, format: 'gguf', size, tensorNames: [...shapes.keys()], shapes, weightBytes, types };
+}
+
+/**
+ * The storage type of most of the weight bytes (f16, bf16, f32, q8_0, q4_K...), as the header lists it;
+ * undefined where the format hides it (pickled .ckpt/.pth).
+ */
+export function dominantWeightType(info: ModelFileInfo): string | undefined {
+  let best: [string, number] | undefined;
+  for (const entry of info.weightBytes ?? []) if (!best || entry[1] > best[1]) best = entry;
+  return best?.[0];
 }
 
 /** Text-conditioning width -> family: the CLIP token width, or the cross-attention context width. */

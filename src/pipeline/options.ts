@@ -36,6 +36,8 @@ export interface LoadOptions extends ModelComponents {
   taesdPreviewOnly?: boolean;
   /** Folder searched for `<lora:name:weight>` prompt tags. */
   loraDir?: string;
+  /** The model library that names (not paths) in `model` and the other components are looked up in; default $DIFFUSEKIT_MODELS_DIR, else ~/.cache/diffusekit/models. */
+  modelsDir?: string;
   /**
    * Folder of textual inversion embeddings (.safetensors, .pt, .bin, .gguf). Each is used where its file name
    * (without extension) appears as a word in a prompt, as in A1111.

@@ -7,6 +7,7 @@ import {
 import { logLevelFromNative, logLevelToNative } from '../engine/logging.js';
 import { AbortError, DisposedError, EngineStateError, GenerationError, InvalidArgumentError, ModelLoadError } from '../errors.js';
 import { COMPONENT_KEYS } from '../models/components.js';
+import { resolveModel } from '../models/library.js';
 import { contextFamily, detectFamily, FAMILY_DEFAULT_SIZE, loraFamily, inspectModelFile, type ModelFamily, type ModelFileInfo } from '../models/inspect.js';
 import {
   defined, integerIn, invalidParameter, isPlainObject, isString, numberIn, oneOf, optionalBoolean, optionalFunction, optionalSignal, optionalString,
@@ -73,12 +74,15 @@ export class Pipeline {
     if (!isPlainObject(options)) throw invalidParameter('options', 'object', options);
     const params: NativeLoadParams = {};
     const files: ModelFileInfo[] = [];
+    const modelsDir = optionalString('modelsDir', options.modelsDir);
     for (const key of COMPONENT_KEYS) {
       const file = optionalString(key, options[key]);
       if (file === undefined) continue;
       if (file.length === 0) throw invalidParameter(key, 'non-empty path', file);
-      files.push(await inspectModelFile(path.resolve(file), key === 'model' ? 'model' : `${key} model`));
-      params[key] = path.resolve(file);
+      const label = key === 'model' ? 'model' : `${key} model`;
+      const resolved = await resolveModel(file, { label, dir: modelsDir }); // a path as given, else a library name or pulled alias
+      files.push(await inspectModelFile(resolved, label));
+      params[key] = resolved;
     }
     if (!params.model && !params.diffusionModel) throw invalidParameter('model', 'path to a checkpoint (or diffusionModel)', options.model);
     if (defined(options.weightType)) params.weightType = oneOf('weightType', options.weightType, WEIGHT_TYPES);

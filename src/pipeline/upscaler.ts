@@ -4,6 +4,7 @@ import { nativeBinding, type NativeError, type NativeUpscaler } from '../engine/
 import { logLevelFromNative, logLevelToNative, type LogCallback, type LogLevel } from '../engine/logging.js';
 import { AbortError, DisposedError, GenerationError, ModelLoadError } from '../errors.js';
 import { inspectModelFile } from '../models/inspect.js';
+import { resolveModel } from '../models/library.js';
 import { defined, integerIn, invalidParameter, isPlainObject, numberIn, optionalFunction, optionalSignal, optionalString } from '../util/is.js';
 import { PixelImage } from './generated-image.js';
 import { openImage, type ImageInput } from './image-input.js';
@@ -12,6 +13,8 @@ import { abortErrorFor, SerialQueue } from './serial-queue.js';
 export interface UpscalerLoadOptions {
   /** An ESRGAN-family model (.safetensors, .pth, .gguf): RealESRGAN x4plus, x4plus anime 6B, ... */
   model: string;
+  /** The model library that a name (not a path) in `model` is looked up in; default as Pipeline.load's. */
+  modelsDir?: string;
   threads?: number;
   /** Tile edge in input pixels; larger images are upscaled tile by tile. Default 128. */
   tileSize?: number;
@@ -46,7 +49,7 @@ export class Upscaler {
     if (!isPlainObject(options)) throw invalidParameter('options', 'object', options);
     const model = optionalString('model', options.model);
     if (!model) throw invalidParameter('model', 'path to an ESRGAN model', options.model);
-    const file = path.resolve(model);
+    const file = await resolveModel(model, { label: 'upscaler model', dir: optionalString('modelsDir', options.modelsDir) });
     await inspectModelFile(file, 'upscaler model');
     const threads = defined(options.threads) ? integerIn('threads', options.threads, 1, 1024) : undefined;
     const tileSize = integerIn('tileSize', options.tileSize, 16, 2048, 128);

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { integerIn, invalidParameter, isPlainObject, isString, numberIn, optionalBoolean, optionalString } from '../util/is.js';
@@ -149,7 +150,7 @@ export function resolveServerConfig(options: ServerOptions = {}, env: NodeJS.Pro
     port: integerIn('port', options.port, 0, 65535, 7860),
     host: optionalString('host', options.host) ?? '127.0.0.1',
     dataDir: path.resolve(optionalString('dataDir', options.dataDir) ?? defaultDataDir(env)),
-    models: models.map((m) => path.resolve(m)),
+    models: models.map((m) => (fs.existsSync(m) ? path.resolve(m) : m)), // not a file: a library name, resolved with the registry
     loraDir: optionalString('loraDir', options.loraDir),
     embeddingDir: optionalString('embeddingDir', options.embeddingDir),
     publicUrl,

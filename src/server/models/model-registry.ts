@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { InvalidArgumentError } from '../../errors.js';
 import { contextFamily, detectFamily, inspectModelFile, modelRole, type ModelFamily, type ModelRole } from '../../models/inspect.js';
+import { resolveModel } from '../../models/library.js';
 import { synthesizeModel } from '../../models/synthesize.js';
 
 /** A model the server offers, by id (file name without extension). */
@@ -23,12 +24,16 @@ export function demoModelFiles(): string[] {
   return [synthesizeModel({ architecture: 'sdxs' }).path, synthesizeModel({ architecture: 'esrgan-x4plus' }).path];
 }
 
-/** Inspects each file and sorts it by role; refuses LoRAs (they belong in the LoRA folder) and unknown files. */
-export async function loadModelRegistry(files: string[]): Promise<ServedModel[]> {
+/**
+ * Inspects each file and sorts it by role; refuses LoRAs (they belong in the LoRA folder) and unknown files.
+ * Each entry is a path, or a library name or pulled alias (`--model sd-1.5`), resolved as Pipeline.load does.
+ */
+export async function loadModelRegistry(files: string[], options: { modelsDir?: string } = {}): Promise<ServedModel[]> {
   const synthetic = files.length === 0;
   const list = synthetic ? demoModelFiles() : files;
   const models: ServedModel[] = [];
-  for (const file of list) {
+  for (const entry of list) {
+    const file = await resolveModel(entry, { dir: options.modelsDir });
     const info = await inspectModelFile(file);
     const role = modelRole(info);
     if (role === 'lora') throw new InvalidArgumentError('models', `${file} is a LoRA: put it in the LoRA folder (--lora-dir) and name it in lora_model`);

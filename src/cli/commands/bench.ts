@@ -1,0 +1,59 @@
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const HELP = `diffusekit bench: the Pipeline against stable-diffusion.cpp's own sd-cli
+
+Usage:
+  diffusekit bench [options]        (the same as 'npm run bench' in a clone of the repository)
+
+Runs bench/run.mjs: both programs, built from the same pinned engine source, on the same synthetic SD 1.x
+checkpoint, sizes, sampler, steps, seed and threads; reports per-step time and peak memory of each. It
+builds sd-cli first when needed (minutes) and takes minutes per size on a CPU.
+
+Options (passed to bench/run.mjs):
+      --sizes 256,512     image sizes (default 256,512)
+      --steps N           sampling steps (default 4)
+      --threads N         CPU threads (default: all)
+      --tasks LIST        txt2img,img2img,inpaint,upscale (default), and sdxl (slow)
+      --reusable          keep the Pipeline loaded between runs
+  -h, --help              this help
+
+The benchmark lives in the source repository (bench/ is not in the npm package): where it is missing,
+clone the repository and run 'npm install && npm run bench'.
+
+Exit codes: the benchmark's own (0 when both programs ran and the Pipeline kept within its limits).
+
+Examples:
+  diffusekit bench --sizes 256 --steps 2
+  diffusekit bench --tasks upscale
+`;
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+
+/** `diffusekit bench`: runs bench/run.mjs with the arguments given, or says where to get it. */
+export async function run(args: string[]): Promise<number> {
+  if (args.includes('-h') || args.includes('--help')) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const script = path.join(root, 'bench', 'run.mjs');
+  if (!fs.existsSync(script)) {
+    process.stderr.write(`diffusekit: the benchmark is not part of the installed package (no ${script}).\n` +
+      'Clone the repository, then: npm install && npm run bench\n');
+    return 1;
+  }
+  const child = spawn(process.execPath, [script, ...args], { cwd: root, stdio: 'inherit' });
+  // Ctrl-C reaches the benchmark too (same process group); wait for it to finish.
+  const onSigint = () => {};
+  process.on('SIGINT', onSigint);
+  try {
+    return await new Promise<number>((resolve, reject) => {
+      child.on('error', reject);
+      child.on('exit', (code, signal) => resolve(code ?? (signal === 'SIGINT' ? 130 : 1)));
+    });
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+}
