@@ -15,6 +15,8 @@ export interface ServedModel {
   size: number;
   /** Not a real model: written by diffusekit for a server started without models. */
   synthetic: boolean;
+  /** Other names requests may use: the library name or alias it was given by (`--model sd-1.5`). */
+  aliases: string[];
 }
 
 export const modelIdOf = (file: string): string => path.basename(file, path.extname(file));
@@ -40,7 +42,8 @@ export async function loadModelRegistry(files: string[], options: { modelsDir?: 
     if (role === 'unknown') throw new InvalidArgumentError('models', `${file} is not a checkpoint, ControlNet or ESRGAN upscaler this server can serve`);
     const id = modelIdOf(file);
     if (models.some((m) => m.id === id)) throw new InvalidArgumentError('models', `two models are named '${id}': rename one of the files`);
-    models.push({ id, path: file, role, family: role === 'controlnet' ? contextFamily(info) : detectFamily(info), size: info.size || fs.statSync(file).size, synthetic });
+    const aliases = entry !== file && !fs.existsSync(entry) && entry !== id ? [entry] : [];
+    models.push({ id, path: file, role, family: role === 'controlnet' ? contextFamily(info) : detectFamily(info), size: info.size || fs.statSync(file).size, synthetic, aliases });
   }
   if (!models.some((m) => m.role === 'checkpoint')) throw new InvalidArgumentError('models', 'no checkpoint among the models: the server needs at least one to generate with');
   return models;

@@ -34,7 +34,7 @@ export function pickModel(models: ServedModel[], id: unknown, role: ServedModel[
     if (!candidates[0]) throw badRequest(`${parameter}: this server has no ${role} model`, 'model_not_found');
     return candidates[0];
   }
-  const model = candidates.find((m) => m.id === id);
+  const model = candidates.find((m) => m.id === id) ?? candidates.find((m) => m.aliases.includes(String(id)));
   if (!model) {
     throw badRequest(`${parameter}: no ${role} model '${String(id)}' is served (available: ${candidates.map((m) => m.id).join(', ') || 'none'})`, 'model_not_found');
   }
