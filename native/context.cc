@@ -78,10 +78,11 @@ class LoadWorker : public Napi::AsyncWorker {
     sd_ctx_t* ctx_ = nullptr;
 };
 
-// Runs generate_image off the main thread; progress reaches JS through the worker's queue.
+// Runs an image or video job (Params::Run) off the main thread; progress reaches JS through the worker's queue.
+template <typename Params>
 class GenerateWorker : public Napi::AsyncProgressQueueWorker<ProgressEvent> {
    public:
-    GenerateWorker(Napi::Env env, Napi::Object self, GenerateParams params, Napi::Value on_progress)
+    GenerateWorker(Napi::Env env, Napi::Object self, Params params, Napi::Value on_progress)
         : Napi::AsyncProgressQueueWorker<ProgressEvent>(env, "diffusekit.generate"),
           deferred_(Napi::Promise::Deferred::New(env)),
           params_(std::move(params)) {
@@ -120,7 +121,7 @@ class GenerateWorker : public Napi::AsyncProgressQueueWorker<ProgressEvent> {
         try {
             if (!Aborted()) {
                 params_.Finalize(context_->handle().get());
-                images_ = generate_image(context_->handle().get(), &params_.raw);
+                images_ = params_.Run(context_->handle().get(), &count_);
             }
         } catch (const EngineAssertion& failure) {
             engine_check_failed_ = true;
@@ -161,7 +162,7 @@ class GenerateWorker : public Napi::AsyncProgressQueueWorker<ProgressEvent> {
 
     void OnOK() override {
         Napi::Env env = Env();
-        int count     = params_.raw.batch_count;
+        int count     = count_;
         Napi::Array result = Napi::Array::New(env, count);
         for (int i = 0; i < count; i++) {
             const sd_image_t& image = images_[i];
@@ -197,7 +198,7 @@ class GenerateWorker : public Napi::AsyncProgressQueueWorker<ProgressEvent> {
         if (images_ == nullptr) {
             return;
         }
-        for (int i = 0; i < params_.raw.batch_count; i++) {
+        for (int i = 0; i < count_; i++) {
             free(images_[i].data);
         }
         free(images_);
@@ -208,9 +209,10 @@ class GenerateWorker : public Napi::AsyncProgressQueueWorker<ProgressEvent> {
     Napi::ObjectReference self_;
     Napi::FunctionReference on_progress_;
     Context* context_;
-    GenerateParams params_;
+    Params params_;
     JobBinding job_;
     sd_image_t* images_       = nullptr;
+    int count_                = 0;
     bool engine_check_failed_ = false;
 };
 
@@ -227,6 +229,7 @@ Napi::Function Context::Define(Napi::Env env) {
                        {
                            StaticMethod<&Context::Load>("load"),
                            InstanceMethod<&Context::Generate>("generate"),
+                           InstanceMethod<&Context::GenerateVideo>("generateVideo"),
                            InstanceMethod<&Context::Abort>("abort"),
                            InstanceMethod<&Context::Dispose>("dispose"),
                            InstanceAccessor<&Context::IsDisposed>("disposed"),
@@ -256,6 +259,16 @@ Napi::Value Context::Load(const Napi::CallbackInfo& info) {
 
 // generate(options, onProgress?) -> Promise<Array<{ width, height, channels, data }>>
 Napi::Value Context::Generate(const Napi::CallbackInfo& info) {
+    return StartJob<GenerateParams>(info, "generate");
+}
+
+// generateVideo(options, onProgress?) -> Promise<Array<{ width, height, channels, data }>> (the frames)
+Napi::Value Context::GenerateVideo(const Napi::CallbackInfo& info) {
+    return StartJob<VideoParams>(info, "generateVideo");
+}
+
+template <typename Params>
+Napi::Value Context::StartJob(const Napi::CallbackInfo& info, const char* name) {
     Napi::Env env = info.Env();
     if (!handle_.usable()) {
         throw MakeError(env, "ERR_DISPOSED", "The model context has been disposed");
@@ -267,11 +280,11 @@ Napi::Value Context::Generate(const Napi::CallbackInfo& info) {
         throw MakeError(env, "ERR_BUSY", "The model context is already generating; calls must be serialized");
     }
     if (!info[0].IsObject()) {
-        throw Napi::TypeError::New(env, "generate expects an options object");
+        throw Napi::TypeError::New(env, std::string(name) + " expects an options object");
     }
-    GenerateParams params = GenerateParams::FromJs(info[0].As<Napi::Object>());
+    Params params = Params::FromJs(info[0].As<Napi::Object>());
     handle_.BeginJob();
-    auto* worker          = new GenerateWorker(env, Value(), std::move(params), info[1]);
+    auto* worker          = new GenerateWorker<Params>(env, Value(), std::move(params), info[1]);
     Napi::Promise promise = worker->Promise();
     worker->Queue();
     return promise;

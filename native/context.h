@@ -25,6 +25,9 @@ class Context : public Napi::ObjectWrap<Context> {
    private:
     static Napi::Value Load(const Napi::CallbackInfo& info);
     Napi::Value Generate(const Napi::CallbackInfo& info);
+    Napi::Value GenerateVideo(const Napi::CallbackInfo& info);
+    template <typename Params>
+    Napi::Value StartJob(const Napi::CallbackInfo& info, const char* name);
     Napi::Value Abort(const Napi::CallbackInfo& info);
     Napi::Value Dispose(const Napi::CallbackInfo& info);
     Napi::Value IsDisposed(const Napi::CallbackInfo& info);

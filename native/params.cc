@@ -54,6 +54,51 @@ OwnedImage GetImage(const Napi::Object& o, const char* key) {
     return image;
 }
 
+// Sampling options shared by image and video jobs.
+void ReadSampling(const Napi::Env& env, const Napi::Object& o, sd_sample_params_t& sample, bool& has_sampler, bool& has_scheduler) {
+    sample.sample_steps     = static_cast<int>(GetNumber(o, "steps", sample.sample_steps));
+    sample.guidance.txt_cfg = static_cast<float>(GetNumber(o, "guidanceScale", sample.guidance.txt_cfg));
+    sample.eta              = static_cast<float>(GetNumber(o, "eta", sample.eta));
+    has_sampler             = Has(o, "sampler");
+    has_scheduler           = Has(o, "scheduler");
+    if (has_sampler) {
+        sample.sample_method = ParseEnum(env, GetString(o, "sampler"), str_to_sample_method, SAMPLE_METHOD_COUNT, "sampler");
+    }
+    if (has_scheduler) {
+        sample.scheduler = ParseEnum(env, GetString(o, "scheduler"), str_to_scheduler, SCHEDULER_COUNT, "scheduler");
+    }
+}
+
+void DefaultSampling(sd_ctx_t* ctx, sd_sample_params_t& sample, bool has_sampler, bool has_scheduler) {
+    if (!has_sampler) {
+        sample.sample_method = sd_get_default_sample_method(ctx);
+    }
+    if (!has_scheduler) {
+        sample.scheduler = sd_get_default_scheduler(ctx, sample.sample_method);
+    }
+}
+
+void ReadLoras(const Napi::Object& o, std::vector<std::string>& paths, std::vector<sd_lora_t>& loras) {
+    if (!Has(o, "loras")) {
+        return;
+    }
+    Napi::Array list = o.Get("loras").As<Napi::Array>();
+    for (uint32_t i = 0; i < list.Length(); i++) {
+        Napi::Object lora = list.Get(i).As<Napi::Object>();
+        paths.push_back(GetString(lora, "path"));
+        loras.push_back(sd_lora_t{false, static_cast<float>(GetNumber(lora, "multiplier", 1.0)), nullptr});
+    }
+}
+
+int64_t ReadSeed(const Napi::Object& o) {
+    Napi::Value seed = o.Get("seed");
+    if (seed.IsBigInt()) {
+        bool lossless = true;
+        return seed.As<Napi::BigInt>().Int64Value(&lossless);
+    }
+    return static_cast<int64_t>(GetNumber(o, "seed", 42));
+}
+
 }  // namespace
 
 ContextParams ContextParams::FromJs(const Napi::Object& o) {
@@ -151,26 +196,8 @@ GenerateParams GenerateParams::FromJs(const Napi::Object& o) {
     p.raw.strength    = static_cast<float>(GetNumber(o, "strength", p.raw.strength));
     p.raw.batch_count = static_cast<int>(GetNumber(o, "batchCount", 1));
 
-    Napi::Value seed = o.Get("seed");
-    if (seed.IsBigInt()) {
-        bool lossless = true;
-        p.raw.seed    = seed.As<Napi::BigInt>().Int64Value(&lossless);
-    } else {
-        p.raw.seed = static_cast<int64_t>(GetNumber(o, "seed", 42));
-    }
-
-    sd_sample_params_t& sample = p.raw.sample_params;
-    sample.sample_steps        = static_cast<int>(GetNumber(o, "steps", sample.sample_steps));
-    sample.guidance.txt_cfg    = static_cast<float>(GetNumber(o, "guidanceScale", sample.guidance.txt_cfg));
-    sample.eta                 = static_cast<float>(GetNumber(o, "eta", sample.eta));
-    p.has_sampler              = Has(o, "sampler");
-    p.has_scheduler            = Has(o, "scheduler");
-    if (p.has_sampler) {
-        sample.sample_method = ParseEnum(env, GetString(o, "sampler"), str_to_sample_method, SAMPLE_METHOD_COUNT, "sampler");
-    }
-    if (p.has_scheduler) {
-        sample.scheduler = ParseEnum(env, GetString(o, "scheduler"), str_to_scheduler, SCHEDULER_COUNT, "scheduler");
-    }
+    p.raw.seed = ReadSeed(o);
+    ReadSampling(env, o, p.raw.sample_params, p.has_sampler, p.has_scheduler);
 
     if (Has(o, "vaeTiling")) {
         Napi::Object t                         = o.Get("vaeTiling").As<Napi::Object>();
@@ -180,14 +207,7 @@ GenerateParams GenerateParams::FromJs(const Napi::Object& o) {
         p.raw.vae_tiling_params.target_overlap = static_cast<float>(GetNumber(t, "overlap", p.raw.vae_tiling_params.target_overlap));
     }
 
-    if (Has(o, "loras")) {
-        Napi::Array list = o.Get("loras").As<Napi::Array>();
-        for (uint32_t i = 0; i < list.Length(); i++) {
-            Napi::Object lora = list.Get(i).As<Napi::Object>();
-            p.lora_paths.push_back(GetString(lora, "path"));
-            p.loras.push_back(sd_lora_t{false, static_cast<float>(GetNumber(lora, "multiplier", 1.0)), nullptr});
-        }
-    }
+    ReadLoras(o, p.lora_paths, p.loras);
     p.init_image        = GetImage(o, "initImage");
     p.mask_image        = GetImage(o, "maskImage");
     p.control_image     = GetImage(o, "controlImage");
@@ -218,13 +238,7 @@ GenerateParams GenerateParams::FromJs(const Napi::Object& o) {
 }
 
 void GenerateParams::Finalize(sd_ctx_t* ctx) {
-    sd_sample_params_t& sample = raw.sample_params;
-    if (!has_sampler) {
-        sample.sample_method = sd_get_default_sample_method(ctx);
-    }
-    if (!has_scheduler) {
-        sample.scheduler = sd_get_default_scheduler(ctx, sample.sample_method);
-    }
+    DefaultSampling(ctx, raw.sample_params, has_sampler, has_scheduler);
     raw.prompt          = prompt.c_str();
     raw.negative_prompt = negative_prompt.c_str();
     for (size_t i = 0; i < loras.size(); i++) {
@@ -243,6 +257,54 @@ void GenerateParams::Finalize(sd_ctx_t* ctx) {
     raw.init_image    = init_image.raw;
     raw.mask_image    = mask_image.raw;
     raw.control_image = control_image.raw;
+}
+
+sd_image_t* GenerateParams::Run(sd_ctx_t* ctx, int* count) {
+    *count = raw.batch_count;
+    return generate_image(ctx, &raw);
+}
+
+VideoParams VideoParams::FromJs(const Napi::Object& o) {
+    Napi::Env env = o.Env();
+    VideoParams p;
+    sd_vid_gen_params_init(&p.raw);
+    p.prompt           = GetString(o, "prompt");
+    p.negative_prompt  = GetString(o, "negativePrompt");
+    p.raw.clip_skip    = static_cast<int>(GetNumber(o, "clipSkip", p.raw.clip_skip));
+    p.raw.width        = static_cast<int>(GetNumber(o, "width", p.raw.width));
+    p.raw.height       = static_cast<int>(GetNumber(o, "height", p.raw.height));
+    p.raw.strength     = static_cast<float>(GetNumber(o, "strength", p.raw.strength));
+    p.raw.video_frames = static_cast<int>(GetNumber(o, "frames", p.raw.video_frames));
+    p.raw.seed         = ReadSeed(o);
+    ReadSampling(env, o, p.raw.sample_params, p.has_sampler, p.has_scheduler);
+    ReadLoras(o, p.lora_paths, p.loras);
+    p.init_image = GetImage(o, "initImage");
+    p.end_image  = GetImage(o, "endImage");
+    if (Has(o, "previewMode")) {
+        p.preview_mode = ParseEnum(env, GetString(o, "previewMode"), str_to_preview, PREVIEW_COUNT, "preview mode");
+    }
+    return p;
+}
+
+void VideoParams::Finalize(sd_ctx_t* ctx) {
+    DefaultSampling(ctx, raw.sample_params, has_sampler, has_scheduler);
+    raw.prompt          = prompt.c_str();
+    raw.negative_prompt = negative_prompt.c_str();
+    for (size_t i = 0; i < loras.size(); i++) {
+        loras[i].path = lora_paths[i].c_str();
+    }
+    raw.loras      = loras.empty() ? nullptr : loras.data();
+    raw.lora_count = static_cast<uint32_t>(loras.size());
+    for (OwnedImage* image : {&init_image, &end_image}) {
+        image->raw.data = image->pixels.empty() ? nullptr : image->pixels.data();
+    }
+    raw.init_image = init_image.raw;
+    raw.end_image  = end_image.raw;
+}
+
+sd_image_t* VideoParams::Run(sd_ctx_t* ctx, int* count) {
+    *count = 0;
+    return generate_video(ctx, &raw, count);
 }
 
 }  // namespace diffusekit

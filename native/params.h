@@ -47,6 +47,24 @@ struct GenerateParams {
     static GenerateParams FromJs(const Napi::Object& options);
     // Fills what depends on the loaded model (default sampler and scheduler) and fixes up pointers.
     void Finalize(sd_ctx_t* ctx);
+    // Runs the job; the engine allocates the images, `count` says how many.
+    sd_image_t* Run(sd_ctx_t* ctx, int* count);
+};
+
+// Text or image to video (Wan): frames come back as images.
+struct VideoParams {
+    std::string prompt, negative_prompt;
+    std::vector<std::string> lora_paths;
+    std::vector<sd_lora_t> loras;
+    OwnedImage init_image, end_image;
+    int preview_mode   = 0;
+    bool has_sampler   = false;
+    bool has_scheduler = false;
+    sd_vid_gen_params_t raw;
+
+    static VideoParams FromJs(const Napi::Object& options);
+    void Finalize(sd_ctx_t* ctx);
+    sd_image_t* Run(sd_ctx_t* ctx, int* count);
 };
 
 }  // namespace diffusekit

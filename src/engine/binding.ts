@@ -55,12 +55,35 @@ export interface NativeGenerateParams {
   controlCanny?: { high?: number; low?: number; weak?: number; strong?: number; inverse?: boolean };
 }
 
+/** A text/image-to-video job (Wan): frames come back as images. */
+export interface NativeVideoParams {
+  prompt: string;
+  negativePrompt: string;
+  width: number;
+  height: number;
+  /** Frame count; the engine rounds to 4n + 1. */
+  frames: number;
+  steps: number;
+  guidanceScale: number;
+  seed: number | bigint;
+  clipSkip?: number;
+  sampler?: string;
+  scheduler?: string;
+  strength?: number;
+  loras?: { path: string; multiplier: number }[];
+  initImage?: NativeImage;
+  endImage?: NativeImage;
+  previewMode?: 'proj' | 'tae' | 'vae';
+}
+
 export type NativeLogCallback = (level: number, text: string) => void;
 /** Progress: (step, steps, secondsPerStep). A preview arrives as (step, 0, 0, image). */
 export type NativeProgressCallback = (step: number, steps: number, secondsPerStep: number, preview?: NativeImage) => void;
 
 export interface NativeContext {
   generate(params: NativeGenerateParams, onProgress?: NativeProgressCallback): Promise<NativeImage[]>;
+  /** Video generation (models the engine runs as video: Wan); resolves with the frames. */
+  generateVideo(params: NativeVideoParams, onProgress?: NativeProgressCallback): Promise<NativeImage[]>;
   /** Asks the running job to stop; returns whether one was running. */
   abort(): boolean;
   dispose(): void;
