@@ -12,7 +12,10 @@ Options:
       --arch NAME         models: sd1 (full SD 1.x layout, ~2 GiB), sd1-inpaint, sd2 (~2.6 GiB),
                           sdxl (~7 GiB), sd3 (~6 GiB), sdxs (tiny, ~0.9 GiB; the default);
                           components: taesd, sd1-lora, sd1-lora-peft, sd1-controlnet, sd1-embedding,
-                          esrgan-x4plus, esrgan-x4plus-anime, esrgan-x2plus
+                          esrgan-x4plus, esrgan-x4plus-anime, esrgan-x2plus;
+                          video (Wan; for the engine, no Pipeline API yet): wan2.1-t2v-1.3b (~2.8 GiB),
+                          wan2.2-ti2v-5b (~10 GiB), wan2.1-vae, wan2.2-vae, taew2.1, taew2.2,
+                          umt5-xxl (~11 GiB)
       --seed N            weight seed (default 0)
       --dtype f16|f32     storage type (default f16)
       --out FILE          output path (default: the cache, ~/.cache/diffusekit/models); .ckpt writes

@@ -5,7 +5,11 @@ import { mmdit } from './mmdit.js';
 import { rrdbNet } from './esrgan.js';
 import { sd1UnetLora } from './lora.js';
 import { openClipText } from './open-clip.js';
+import { tinyVideoAutoencoder } from './tiny-video-autoencoder.js';
+import { umt5XxlEncoder } from './umt5.js';
 import { controlNet, SD1_UNET, SD2_UNET, SDXL_UNET, SDXS_512_UNET, unet } from './unet.js';
+import { WAN21_T2V_1_3B, WAN22_TI2V_5B, wanDit } from './wan-dit.js';
+import { wanVae } from './wan-vae.js';
 
 /** Single-file checkpoint layouts the synthesizer can write. */
 export const SYNTHETIC_ARCHITECTURES = {
@@ -71,6 +75,22 @@ export const SYNTHETIC_ARCHITECTURES = {
   'esrgan-x2plus': () => layout((b) => rrdbNet(b, 23, 2)),
   /** A rank-4 kohya-format LoRA over the SD 1.x UNet attention projections (also fits SDXS-512). */
   'sd1-lora': () => layout((b) => sd1UnetLora(b)),
+  // Wan video models come as separate components (--diffusion-model, --vae or --tae, --t5xxl), each in its
+  // ComfyUI repackaged layout without a prefix.
+  /** Wan2.1 T2V 1.3B video DiT (wan2.1_t2v_1.3B_fp16 layout): ~1.42 B parameters (2.8 GB in f16). */
+  'wan2.1-t2v-1.3b': () => layout((b) => wanDit(b, WAN21_T2V_1_3B)),
+  /** Wan2.2 TI2V 5B video DiT (wan2.2_ti2v_5B_fp16 layout) over the 48-channel latent: ~5.0 B parameters (10 GB in f16). */
+  'wan2.2-ti2v-5b': () => layout((b) => wanDit(b, WAN22_TI2V_5B)),
+  /** The Wan 2.1 causal 3D VAE (wan_2.1_vae layout), z 16: for every Wan model but TI2V 5B; ~127 M parameters. */
+  'wan2.1-vae': () => layout((b) => wanVae(b, '2.1')),
+  /** The Wan 2.2 VAE (wan2.2_vae layout), z 48 with 2x2 patches: for Wan2.2 TI2V 5B. */
+  'wan2.2-vae': () => layout((b) => wanVae(b, '2.2')),
+  /** TAEHV for Wan 2.1 latents (taew2_1 layout), the engine's --tae: a few M parameters instead of the VAE. */
+  'taew2.1': () => layout((b) => tinyVideoAutoencoder(b, '2.1')),
+  /** TAEHV for Wan 2.2 TI2V 5B latents (taew2_2 layout). */
+  'taew2.2': () => layout((b) => tinyVideoAutoencoder(b, '2.2')),
+  /** The umt5-xxl encoder Wan needs (umt5_xxl_fp16 layout): ~5.68 B parameters, 11.4 GB in f16; the engine accepts no smaller one. */
+  'umt5-xxl': () => layout(umt5XxlEncoder),
 } as const;
 
 export type SyntheticArchitecture = keyof typeof SYNTHETIC_ARCHITECTURES;
