@@ -59,6 +59,7 @@ void ReadSampling(const Napi::Env& env, const Napi::Object& o, sd_sample_params_
     sample.sample_steps     = static_cast<int>(GetNumber(o, "steps", sample.sample_steps));
     sample.guidance.txt_cfg = static_cast<float>(GetNumber(o, "guidanceScale", sample.guidance.txt_cfg));
     sample.eta              = static_cast<float>(GetNumber(o, "eta", sample.eta));
+    sample.flow_shift       = static_cast<float>(GetNumber(o, "flowShift", sample.flow_shift));
     has_sampler             = Has(o, "sampler");
     has_scheduler           = Has(o, "scheduler");
     if (has_sampler) {

@@ -8,6 +8,7 @@ export type DiffusekitErrorCode =
   | 'ERR_ENGINE_STATE'
   | 'ERR_NATIVE_BINDING'
   | 'ERR_DOWNLOAD'
+  | 'ERR_VIDEO_ENCODE'
   | 'ABORT_ERR';
 
 export class DiffusekitError extends Error {
@@ -98,5 +99,12 @@ export class DisposedError extends DiffusekitError {
 export class AbortError extends DiffusekitError {
   constructor(message = 'The operation was aborted', options?: ErrorOptions) {
     super('ABORT_ERR', message, options);
+  }
+}
+
+/** Frames could not be encoded as a video file (the encoder failed or is missing). */
+export class VideoEncodeError extends DiffusekitError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('ERR_VIDEO_ENCODE', message, options);
   }
 }

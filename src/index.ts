@@ -1,6 +1,8 @@
 export { Pipeline, type ModelInfo } from './pipeline/pipeline.js';
 export type { PipelineInfo } from './pipeline/pipeline-info.js';
 export { GeneratedImage, PixelImage } from './pipeline/generated-image.js';
+export { GeneratedVideo, type VideoOptions, type VideoParameters } from './pipeline/video.js';
+export { encodeVideo, VIDEO_FORMATS, type VideoFormat, type VideoEncodeOptions } from './pipeline/video-encode.js';
 export { Upscaler, type UpscalerLoadOptions, type UpscaleOptions } from './pipeline/upscaler.js';
 export type {
   GenerateOptions, Img2ImgOptions, InpaintOptions, OutpaintOptions, LoadOptions, ProgressEvent, VaeTilingOptions, WeightType,
@@ -12,7 +14,7 @@ export { WEIGHT_TYPES } from './pipeline/options.js';
 export { SAMPLERS, SCHEDULERS, resolveSampler, resolveScheduler, type Sampler, type Scheduler, type SamplerChoice } from './pipeline/samplers.js';
 export { formatInfotext, type GenerationParameters } from './pipeline/infotext.js';
 export { readPngText } from './util/png-text.js';
-export { inspectModelFile, detectFamily, modelRole, type ModelRole, type ModelFileInfo, type ModelFamily, type ModelFormat } from './models/inspect.js';
+export { inspectModelFile, detectFamily, modelRole, wanVariant, type WanVariant, type ModelRole, type ModelFileInfo, type ModelFamily, type ModelFormat } from './models/inspect.js';
 export type { ModelComponents } from './models/components.js';
 export { listModels, removeModel, resolveModel, libraryDir, type LibraryModel, type LibraryOptions, type ResolveOptions } from './models/library.js';
 export { pullModel, listRepoFiles, hubFileInfo, type PullOptions, type PullResult, type HubOptions, type DownloadProgress } from './models/hub.js';
@@ -23,6 +25,6 @@ export { SYNTHETIC_ARCHITECTURES, type SyntheticArchitecture } from './models/ar
 export { setEngineLogger, LOG_LEVELS, type LogLevel, type LogCallback } from './engine/logging.js';
 export { engineInfo, type EngineInfo } from './engine/info.js';
 export {
-  DiffusekitError, InvalidArgumentError, ModelFileError, DownloadError, ModelLoadError, GenerationError, EngineStateError, DisposedError, AbortError, type DiffusekitErrorCode, type DownloadFailure,
+  DiffusekitError, InvalidArgumentError, ModelFileError, DownloadError, ModelLoadError, GenerationError, EngineStateError, DisposedError, AbortError, VideoEncodeError, type DiffusekitErrorCode, type DownloadFailure,
 } from './errors.js';
 export { VERSION } from './version.js';

@@ -69,6 +69,8 @@ export interface NativeVideoParams {
   clipSkip?: number;
   sampler?: string;
   scheduler?: string;
+  /** Flow-matching schedule shift; the engine picks the model's when absent. */
+  flowShift?: number;
   strength?: number;
   loras?: { path: string; multiplier: number }[];
   initImage?: NativeImage;

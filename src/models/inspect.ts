@@ -4,7 +4,8 @@ import { ModelFileError } from '../errors.js';
 import { scanLegacyCheckpoint, scanPickle, UnsafePickleError, zipDataPickle } from './pickle-scan.js';
 
 export type ModelFormat = 'safetensors' | 'gguf' | 'ckpt' | 'diffusers';
-export type ModelFamily = 'sd1' | 'sd2' | 'sdxl' | 'sd3' | 'flux' | 'unknown';
+/** Image families, and 'wan': the Wan video diffusion transformers (2.1 and 2.2). */
+export type ModelFamily = 'sd1' | 'sd2' | 'sdxl' | 'sd3' | 'flux' | 'wan' | 'unknown';
 
 export interface ModelFileInfo {
   path: string;
@@ -275,6 +276,7 @@ export function detectFamily(info: ModelFileInfo): ModelFamily {
   const has = (part: string) => names.some((n) => n.includes(part));
   if (has('double_blocks.') || has('single_blocks.')) return 'flux';
   if (has('joint_blocks.')) return 'sd3';
+  if (has('blocks.0.cross_attn.norm_k.')) return 'wan';
   if (has('conditioner.embedders.1') || has('label_emb.0.0')) return 'sdxl';
   const byToken = familyByWidth(info, /token_embedding\.weight$/, { 768: 'sd1', 1024: 'sd2' });
   if (byToken !== 'unknown') return byToken;
@@ -302,11 +304,26 @@ export const FAMILY_DEFAULT_SIZE: Record<ModelFamily, number> = {
   sdxl: 1024,
   sd3: 1024,
   flux: 1024,
+  wan: 480,
   unknown: 512,
 };
 
+/**
+ * What a Wan DiT does with images, from its patch embedding's input channels: 16 latent channels only is
+ * text to video; 36 (16 + 4 mask + 16 image) is image to video with a CLIP vision encoder; 48 is Wan2.2 TI2V 5B
+ * (text and image to video, over the Wan 2.2 VAE's 48-channel latent).
+ */
+export type WanVariant = 't2v' | 'i2v' | 'ti2v';
+
+export function wanVariant(info: ModelFileInfo): WanVariant | undefined {
+  const entry = [...(info.shapes?.entries() ?? [])].find(([n]) => n.endsWith('patch_embedding.weight'));
+  if (!entry) return undefined;
+  const inChannels = info.format === 'gguf' ? entry[1][entry[1].length - 2] : entry[1][1];
+  return inChannels === 16 ? 't2v' : inChannels === 36 ? 'i2v' : inChannels === 48 ? 'ti2v' : undefined;
+}
+
 /** What a model file is for, from its tensor names: the server sorts `--model` files by it. */
-export type ModelRole = 'checkpoint' | 'controlnet' | 'upscaler' | 'lora' | 'unknown';
+export type ModelRole = 'checkpoint' | 'controlnet' | 'upscaler' | 'lora' | 'vae' | 'text-encoder' | 'unknown';
 
 export function modelRole(info: ModelFileInfo): ModelRole {
   const names = info.tensorNames;
@@ -316,5 +333,9 @@ export function modelRole(info: ModelFileInfo): ModelRole {
   if (has('lora_down.') || has('lora_A.') || has('lora_up.')) return 'lora';
   if (has('control_model.') || has('controlnet_cond_embedding.') || has('input_hint_block.')) return 'controlnet';
   if ((has('conv_first.') && has('body.')) || (has('model.0.weight') && has('.sub.'))) return 'upscaler';
-  return detectFamily(info) === 'unknown' ? 'unknown' : 'checkpoint';
+  if (detectFamily(info) !== 'unknown') return 'checkpoint';
+  // The separate parts of split checkpoints (Wan): a causal 3D VAE, a tiny video autoencoder, a T5 encoder.
+  if ((has('decoder.head.') && has('encoder.conv1.')) || has('decoder.22.')) return 'vae';
+  if (has('encoder.block.0.layer.0.SelfAttention.')) return 'text-encoder';
+  return 'unknown';
 }

@@ -2,10 +2,10 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-  nativeBinding, type NativeContext, type NativeError, type NativeGenerateParams, type NativeImage, type NativeLoadParams, type NativeProgressCallback,
+  nativeBinding, type NativeContext, type NativeGenerateParams, type NativeImage, type NativeLoadParams,
 } from '../engine/binding.js';
 import { logLevelFromNative, logLevelToNative } from '../engine/logging.js';
-import { AbortError, DisposedError, EngineStateError, GenerationError, InvalidArgumentError, ModelLoadError } from '../errors.js';
+import { DisposedError, InvalidArgumentError, ModelLoadError } from '../errors.js';
 import { COMPONENT_KEYS } from '../models/components.js';
 import { resolveModel } from '../models/library.js';
 import { contextFamily, detectFamily, FAMILY_DEFAULT_SIZE, loraFamily, inspectModelFile, type ModelFamily, type ModelFileInfo } from '../models/inspect.js';
@@ -13,7 +13,7 @@ import {
   defined, integerIn, invalidParameter, isPlainObject, isString, numberIn, oneOf, optionalBoolean, optionalFunction, optionalSignal, optionalString,
 } from '../util/is.js';
 import { VERSION } from '../version.js';
-import { GeneratedImage, PixelImage } from './generated-image.js';
+import { GeneratedImage } from './generated-image.js';
 import { formatInfotext, type GenerationParameters } from './infotext.js';
 import { openImage, padToCanvas, rgbImage, type ImageInput } from './image-input.js';
 import { align64, img2imgTask, inpaintTask, outpaintTask, type ImageTask } from './image-tasks.js';
@@ -24,6 +24,8 @@ import {
 } from './options.js';
 import { resolveSampler, resolveScheduler, type Sampler, type Scheduler } from './samplers.js';
 import { abortErrorFor, SerialQueue } from './serial-queue.js';
+import { engineFailure, progressReporter } from './engine-call.js';
+import { prepareVideo, videoFromFrames, type GeneratedVideo, type PreparedVideo, type VideoOptions } from './video.js';
 
 const MAX_SEED = 2 ** 53 - 1;
 
@@ -161,26 +163,59 @@ export class Pipeline {
     return this.#submit(options, () => outpaintTask(options));
   }
 
+  /**
+   * Text or image to video, on a video model (Wan: load it with `diffusionModel`, `vae` and `t5xxl`).
+   * Resolves with the clip's frames and its encoders (MP4, WebM, animated WebP, GIF).
+   */
+  generateVideo(options: VideoOptions): Promise<GeneratedVideo> {
+    return this.#enqueue(() => {
+      if (this.model.family !== 'wan') throw new InvalidArgumentError('model', `generateVideo needs a video model (Wan); ${this.model.name} is a ${this.model.family} image model`);
+      return prepareVideo(options, { name: this.model.name, file: this.model.files.find((f) => detectFamily(f) === 'wan')! }, this.#loraDir);
+    }, (job) => this.#runVideo(job));
+  }
+
   #submit(options: GenerateOptions, makeTask?: () => ImageTask, allowHires = false): Promise<GeneratedImage[]> {
-    if (this.#spent) return Promise.reject(new DisposedError('Pipeline', 'was loaded with freeParamsImmediately and has already generated'));
-    if (this.#disposed) return Promise.reject(new DisposedError());
-    let job: PreparedJob;
-    try {
-      job = this.#prepare(options, makeTask !== undefined);
+    return this.#enqueue(() => {
+      if (this.model.family === 'wan') throw new InvalidArgumentError('model', `${this.model.name} is a video model: use generateVideo`);
+      const job = this.#prepare(options, makeTask !== undefined);
       job.task = makeTask?.();
       if (defined(options.hiresFix)) {
         if (!allowHires) throw new InvalidArgumentError('hiresFix', 'hiresFix is for text to image (generate) only');
         applyHiresFix(job, options.hiresFix);
       }
+      return job;
+    }, (job) => this.#run(job));
+  }
+
+  /** Checks a call at once (a bad argument rejects before anything queues), then runs it in turn. */
+  #enqueue<J extends { signal?: AbortSignal }, R>(prepare: () => J, run: (job: J) => Promise<R>): Promise<R> {
+    if (this.#spent) return Promise.reject(new DisposedError('Pipeline', 'was loaded with freeParamsImmediately and has already generated'));
+    if (this.#disposed) return Promise.reject(new DisposedError());
+    let job: J;
+    try {
+      job = prepare();
     } catch (err) {
       return Promise.reject(err);
     }
-    const result = this.#queue.push(() => this.#run(job), () => this.#native.abort(), job.signal);
+    const result = this.#queue.push(() => run(job), () => this.#native.abort(), job.signal);
     if (this.#oneShot) {
       this.#spent = true; // the engine frees the weights as it uses them
       result.finally(() => this.dispose()).catch(() => {});
     }
     return result;
+  }
+
+  async #runVideo(job: PreparedVideo): Promise<GeneratedVideo> {
+    if (this.#disposed) throw new DisposedError();
+    for (const lora of job.native.loras ?? []) await this.#checkLora(lora.path);
+    if (job.initImage !== undefined) job.native.initImage = await rgbImage('initImage', job.initImage, job.native.width, job.native.height, 'cover');
+    if (job.signal?.aborted) throw abortErrorFor(job.signal);
+    const report = job.onProgress ? progressReporter(job.onProgress, 1, performance.now()) : undefined;
+    try {
+      return videoFromFrames(await this.#native.generateVideo(job.native, report), job);
+    } catch (err) {
+      throw engineFailure(err, job.signal, this.#disposed);
+    }
   }
 
   /** Cancels waiting and running calls, waits for the worker to stop, then frees the model. Idempotent. */
@@ -305,13 +340,7 @@ export class Pipeline {
     try {
       images = await this.#native.generate(job.native, report);
     } catch (err) {
-      const code = (err as NativeError).code;
-      if (code === 'ABORT_ERR') {
-        if (this.#disposed) throw new DisposedError();
-        throw job.signal?.aborted ? abortErrorFor(job.signal) : new AbortError();
-      }
-      if (code === 'ERR_ENGINE_STATE') throw new EngineStateError((err as Error).message);
-      throw new GenerationError((err as Error).message);
+      throw engineFailure(err, job.signal, this.#disposed);
     }
     const { width, height } = job.output ?? job.parameters;
     return images.map((image, i) => {
@@ -407,30 +436,4 @@ function centerCrop(image: NativeImage, width: number, height: number): NativeIm
     image.data.copy(data, y * rowBytes, from, from + rowBytes);
   }
   return { width, height, channels: image.channels, data };
-}
-
-/**
- * Turns the engine's progress callbacks into ProgressEvents: step 0 announcements are dropped, each
- * image's sampling runs 1..steps (then again for the hires pass), and callbacks after the last run
- * are tiled VAE decode. A preview of step s arrives just before the progress of step s and rides on it.
- */
-function progressReporter(
-  onProgress: (e: ProgressEvent) => void, images: number, started: number, previewEvery?: number, hires = false,
-): NativeProgressCallback {
-  const samplingRuns = hires ? 2 * images : images;
-  let run = 0;
-  let preview: NativeImage | undefined;
-  return (step, steps, _seconds, previewImage) => {
-    if (previewImage) {
-      preview = previewImage;
-      return;
-    }
-    if (step === 0) return;
-    const phase = run >= samplingRuns ? 'decoding' : run >= images ? 'hires' : 'sampling';
-    const event: ProgressEvent = { phase, step, steps, image: Math.min(run % images, images - 1), images, elapsed: (performance.now() - started) / 1000 };
-    if (preview && previewEvery && phase !== 'decoding' && (step % previewEvery === 0 || step === steps)) event.preview = new PixelImage(preview);
-    preview = undefined;
-    onProgress(event);
-    if (phase !== 'decoding' && step === steps) run++;
-  };
 }

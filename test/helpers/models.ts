@@ -21,3 +21,11 @@ export function sd1InpaintModel(): string {
 export function tempDir(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'diffusekit-test-'));
 }
+
+/** Wan2.1 T2V 1.3B with the Wan 2.1 VAE (no text encoder: the engine then conditions on nothing), cached. */
+export function wanVideoModel(): { diffusionModel: string; vae: string } {
+  return {
+    diffusionModel: synthesizeModel({ architecture: 'wan2.1-t2v-1.3b' }).path,
+    vae: synthesizeModel({ architecture: 'wan2.1-vae' }).path,
+  };
+}

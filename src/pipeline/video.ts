@@ -1,0 +1,169 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs/promises';
+import type { NativeImage, NativeVideoParams } from '../engine/binding.js';
+import { InvalidArgumentError } from '../errors.js';
+import { wanVariant, type ModelFileInfo, type WanVariant } from '../models/inspect.js';
+import { defined, integerIn, invalidParameter, isPlainObject, isString, numberIn, optionalFunction, optionalSignal, optionalString } from '../util/is.js';
+import { VERSION } from '../version.js';
+import { GeneratedImage } from './generated-image.js';
+import type { ImageInput } from './image-input.js';
+import { formatInfotext, type GenerationParameters } from './infotext.js';
+import { extractLoras, resolveLoras, type LoraSpec } from './loras.js';
+import type { ProgressEvent } from './options.js';
+import { resolveSampler, resolveScheduler, type Sampler, type Scheduler } from './samplers.js';
+import { encodeVideo, videoFormatOf, type VideoEncodeOptions, type VideoFormat } from './video-encode.js';
+
+export interface VideoOptions {
+  prompt: string;
+  negativePrompt?: string;
+  /** Frames in the clip, 1-257. Default 33 (about 2 s at 16 fps). The engine samples 4n+1 frames; extra ones are dropped. */
+  frames?: number;
+  /** Playback rate of the encoded clip, 1-120. Default the model's: 16 for Wan 2.1, 24 for Wan2.2 TI2V 5B. */
+  fps?: number;
+  /** Multiple of 16 (of 32 for Wan2.2 TI2V 5B), 64-2048. Default 832x480. */
+  width?: number;
+  height?: number;
+  /** Sampling steps, 1-150. Default 20. */
+  steps?: number;
+  /** Classifier-free guidance scale, 0-30. Default 6. */
+  guidanceScale?: number;
+  /** Seed; random when omitted. */
+  seed?: number;
+  /** Default 'euler' (Wan is a flow-matching model). */
+  sampler?: Sampler | (string & {});
+  scheduler?: Scheduler | (string & {});
+  /** Flow shift of the noise schedule (Wan: 3 for 480p, 5 for 720p). Default the engine's for the model. */
+  flowShift?: number;
+  /**
+   * Image to video. Wan2.2 TI2V 5B (and the I2V models) start the clip from this frame; text-to-video models
+   * start every frame from it, noised to `strength`. Fitted to the size like img2img's `fit: 'cover'`.
+   */
+  initImage?: ImageInput;
+  /** With `initImage` on a text-to-video model: 0 keeps the still, 1 replaces it. Default 0.75. */
+  strength?: number;
+  loras?: LoraSpec[];
+  signal?: AbortSignal;
+  /** Sampling progress; `images` is 1 (the clip). */
+  onProgress?: (event: ProgressEvent) => void;
+}
+
+/** What made a clip: the image parameters plus the clip's own. */
+export interface VideoParameters extends GenerationParameters {
+  frames: number;
+  fps: number;
+}
+
+/** A generated clip: its frames as images, and encoders to video files. */
+export class GeneratedVideo {
+  readonly frames: GeneratedImage[];
+  readonly fps: number;
+  readonly width: number;
+  readonly height: number;
+  readonly seed: number;
+  readonly parameters: VideoParameters;
+
+  constructor(frames: GeneratedImage[], parameters: VideoParameters) {
+    this.frames = frames;
+    this.parameters = parameters;
+    this.fps = parameters.fps;
+    this.width = parameters.width;
+    this.height = parameters.height;
+    this.seed = parameters.seed;
+  }
+
+  /** Seconds of playback. */
+  get duration(): number {
+    return this.frames.length / this.fps;
+  }
+
+  /** MP4 (H.264) or WebM (VP9) through ffmpeg, animated WebP or GIF through sharp. MP4/WebM carry the infotext as comment. */
+  encode(format: VideoFormat, options: VideoEncodeOptions = {}): Promise<Buffer> {
+    return encodeVideo(this.frames, this.fps, format, { comment: this.frames[0]?.infotext, ...options });
+  }
+
+  /** Writes the clip; the format follows the extension (.mp4, .webm, .webp, .gif). */
+  async save(file: string, options?: VideoEncodeOptions): Promise<void> {
+    if (!isString(file) || file.length === 0) throw invalidParameter('file', 'non-empty path', file);
+    await fs.writeFile(file, await this.encode(videoFormatOf(file), options));
+  }
+}
+
+/** What the video calls of a Pipeline need to know about its model. */
+export interface VideoModel {
+  name: string;
+  /** The diffusion model's file (a Wan DiT). */
+  file: ModelFileInfo;
+}
+
+export interface PreparedVideo {
+  native: NativeVideoParams;
+  parameters: VideoParameters;
+  initImage?: ImageInput;
+  signal?: AbortSignal;
+  onProgress?: (e: ProgressEvent) => void;
+}
+
+const MAX_SEED = 2 ** 53 - 1;
+
+/** Per Wan variant: the side multiple (VAE factor x patch size) and the frame rate the model was trained at. */
+const VARIANT_GEOMETRY: Record<WanVariant, { multiple: number; fps: number }> = {
+  t2v: { multiple: 16, fps: 16 },
+  i2v: { multiple: 16, fps: 16 },
+  ti2v: { multiple: 32, fps: 24 },
+};
+
+/** Checks and resolves a video call's options (everything but decoding the init image). */
+export function prepareVideo(options: VideoOptions, model: VideoModel, loraDir: string | undefined): PreparedVideo {
+  if (!isPlainObject(options)) throw invalidParameter('options', 'object', options);
+  const variant = wanVariant(model.file);
+  if (!variant) throw new InvalidArgumentError('model', `generateVideo needs a video model (Wan); ${model.file.path} is not one`);
+  const geometry = VARIANT_GEOMETRY[variant];
+  if (!isString(options.prompt)) throw invalidParameter('prompt', 'string', options.prompt);
+  const negativePrompt = optionalString('negativePrompt', options.negativePrompt) ?? '';
+  const side = (parameter: 'width' | 'height', fallback: number) => {
+    const v = integerIn(parameter, options[parameter], 64, 2048, fallback);
+    if (v % geometry.multiple !== 0) throw invalidParameter(parameter, `multiple of ${geometry.multiple} between 64 and 2048 for this model`, options[parameter]);
+    return v;
+  };
+  const width = side('width', 832);
+  const height = side('height', variant === 'ti2v' ? 704 : 480);
+  const frames = integerIn('frames', options.frames, 1, 257, 33);
+  const fps = numberIn('fps', options.fps, 1, 120, geometry.fps);
+  const steps = integerIn('steps', options.steps, 1, 150, 20);
+  const guidanceScale = numberIn('guidanceScale', options.guidanceScale, 0, 30, 6);
+  const seed = defined(options.seed) ? integerIn('seed', options.seed, 0, MAX_SEED) : crypto.randomInt(0, 2 ** 32);
+  const choice = defined(options.sampler) ? resolveSampler('sampler', options.sampler) : { sampler: 'euler' as Sampler };
+  const scheduler = defined(options.scheduler) ? resolveScheduler('scheduler', options.scheduler) : choice.scheduler;
+  const flowShift = defined(options.flowShift) ? numberIn('flowShift', options.flowShift, 0.01, 100) : undefined;
+  const initImage = defined(options.initImage) ? (options.initImage as ImageInput) : undefined;
+  if (!initImage && defined(options.strength)) throw new InvalidArgumentError('strength', 'strength needs an initImage');
+  // The image-conditioned variants take the frame as it is; strength is the text-to-video models' still-to-clip amount.
+  const strength = initImage && variant === 't2v' ? numberIn('strength', options.strength, 0, 1, 0.75) : undefined;
+  const fromPrompt = extractLoras(options.prompt, loraDir);
+  const loras = [...fromPrompt.loras, ...resolveLoras(options.loras, loraDir)];
+  const native: NativeVideoParams = {
+    prompt: fromPrompt.prompt, negativePrompt, width, height,
+    // The engine samples 4n+1 frames (its VAE packs 4 frames per latent after the first): ask for enough.
+    frames: Math.ceil((frames - 1) / 4) * 4 + 1,
+    steps, guidanceScale, seed, sampler: choice.sampler, scheduler, flowShift, strength, loras,
+  };
+  const parameters: VideoParameters = {
+    prompt: options.prompt, negativePrompt, steps, sampler: choice.sampler, scheduler, guidanceScale, seed, width, height,
+    model: model.name, batchSize: frames, batchIndex: 0, denoisingStrength: strength, frames, fps,
+  };
+  return {
+    native, parameters, initImage,
+    signal: optionalSignal('signal', options.signal),
+    onProgress: optionalFunction<(e: ProgressEvent) => void>('onProgress', options.onProgress),
+  };
+}
+
+/** The engine's frames, trimmed to the count asked for, as a clip. */
+export function videoFromFrames(images: NativeImage[], job: PreparedVideo): GeneratedVideo {
+  const { parameters } = job;
+  const frames = images.slice(0, parameters.frames).map((image, i) => {
+    const frame = { ...parameters, batchIndex: i };
+    return new GeneratedImage({ ...image, parameters: frame, infotext: formatInfotext(frame, VERSION) });
+  });
+  return new GeneratedVideo(frames, { ...parameters, frames: frames.length });
+}
