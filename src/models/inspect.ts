@@ -322,6 +322,13 @@ export function wanVariant(info: ModelFileInfo): WanVariant | undefined {
   return inChannels === 16 ? 't2v' : inChannels === 36 ? 'i2v' : inChannels === 48 ? 'ti2v' : undefined;
 }
 
+/** Latent channels of a video VAE (Wan causal VAE or tiny video autoencoder): what its decoder's first conv takes. */
+export function latentChannels(info: ModelFileInfo): number | undefined {
+  const entry = [...(info.shapes?.entries() ?? [])].find(([n]) => n === 'decoder.conv1.weight' || n === 'decoder.1.weight');
+  if (!entry) return undefined;
+  return info.format === 'gguf' ? entry[1][entry[1].length - 2] : entry[1][1];
+}
+
 /** What a model file is for, from its tensor names: the server sorts `--model` files by it. */
 export type ModelRole = 'checkpoint' | 'controlnet' | 'upscaler' | 'lora' | 'vae' | 'text-encoder' | 'unknown';
 

@@ -13,6 +13,8 @@ export interface ServerLimits {
   maxSteps: number;
   /** Images per request (the v6 API allows 1-4). */
   maxSamples: number;
+  /** Frames of one video (default 81: 5 s at Wan 2.1's 16 fps). */
+  maxFrames: number;
   /** Request body size in bytes (default 32 MiB: base64 images are large). */
   maxBodyBytes: number;
   /** One input image, fetched or decoded, in bytes (default 20 MiB). */
@@ -93,6 +95,7 @@ export const DEFAULT_LIMITS: ServerLimits = {
   maxSide: 4096,
   maxSteps: 100,
   maxSamples: 4,
+  maxFrames: 81,
   maxBodyBytes: 32 * 1024 * 1024,
   maxImageBytes: 20 * 1024 * 1024,
   fetchTimeoutMs: 15_000,

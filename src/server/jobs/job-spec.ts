@@ -6,10 +6,11 @@ import type { HiresFixOptions } from '../../pipeline/options.js';
  * its request into a JobSpec and its responses out of a JobRecord; workers execute JobSpecs. A parameter's
  * meaning is therefore decided once, here and in the worker's executor.
  */
-export const JOB_TASKS = ['txt2img', 'img2img', 'inpaint', 'outpaint', 'controlnet', 'upscale'] as const;
+export const JOB_TASKS = ['txt2img', 'img2img', 'inpaint', 'outpaint', 'controlnet', 'upscale', 'txt2video', 'img2video'] as const;
 export type JobTask = (typeof JOB_TASKS)[number];
 
-export const OUTPUT_FORMATS = ['png', 'jpeg', 'webp'] as const;
+/** Images: png, jpeg, webp. Videos: mp4, webm, gif, webp (animated). */
+export const OUTPUT_FORMATS = ['png', 'jpeg', 'webp', 'mp4', 'webm', 'gif'] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
 
 export interface JobLora {
@@ -57,6 +58,11 @@ export interface JobSpec {
   extend?: { left: number; right: number; top: number; bottom: number };
   /** Upscale factor. */
   scale?: number;
+  /** Video tasks: frames in the clip and its playback rate. */
+  frames?: number;
+  fps?: number;
+  /** Video tasks: the noise schedule's flow shift (engine default when absent). */
+  flowShift?: number;
   outputFormat: OutputFormat;
   /** The safety checker found the prompt unsafe: outputs are blurred and flagged. */
   nsfwPrompt: boolean;
@@ -81,6 +87,9 @@ export interface JobOutput {
   width: number;
   height: number;
   nsfw: boolean;
+  /** Videos: frame count and rate. */
+  frames?: number;
+  fps?: number;
 }
 
 export interface JobRecord {
@@ -112,8 +121,10 @@ export interface JobRecord {
 }
 
 /** The output file names a job will have, known at submission ("future links"). */
+export const isVideoTask = (task: JobTask): boolean => task === 'txt2video' || task === 'img2video';
+
 export function outputFileNames(id: number, spec: Pick<JobSpec, 'samples' | 'outputFormat' | 'task'>): string[] {
-  const count = spec.task === 'upscale' ? 1 : spec.samples;
+  const count = spec.task === 'upscale' || isVideoTask(spec.task) ? 1 : spec.samples;
   const ext = spec.outputFormat === 'jpeg' ? 'jpg' : spec.outputFormat;
   return Array.from({ length: count }, (_, i) => `${id}-${i}.${ext}`);
 }

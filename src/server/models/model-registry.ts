@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { InvalidArgumentError } from '../../errors.js';
-import { contextFamily, detectFamily, inspectModelFile, modelRole, type ModelFamily, type ModelRole } from '../../models/inspect.js';
+import { contextFamily, detectFamily, inspectModelFile, latentChannels, modelRole, wanVariant, type ModelFamily, type ModelFileInfo } from '../../models/inspect.js';
 import { resolveModel } from '../../models/library.js';
 import { synthesizeModel } from '../../models/synthesize.js';
 
@@ -9,7 +9,8 @@ import { synthesizeModel } from '../../models/synthesize.js';
 export interface ServedModel {
   id: string;
   path: string;
-  role: Exclude<ModelRole, 'unknown' | 'lora'>;
+  /** 'video': a video diffusion model (Wan), served by the video endpoints with its `components`. */
+  role: 'checkpoint' | 'controlnet' | 'upscaler' | 'video';
   family: ModelFamily;
   /** Bytes on disk: the estimate of what it takes loaded (weights keep their file types). */
   size: number;
@@ -17,6 +18,8 @@ export interface ServedModel {
   synthetic: boolean;
   /** Other names requests may use: the library name or alias it was given by (`--model sd-1.5`). */
   aliases: string[];
+  /** Video models: the VAE and text encoder files served with it (given as `--model` files too). */
+  components?: { vae: string; t5xxl?: string };
 }
 
 export const modelIdOf = (file: string): string => path.basename(file, path.extname(file));
@@ -34,17 +37,42 @@ export async function loadModelRegistry(files: string[], options: { modelsDir?: 
   const synthetic = files.length === 0;
   const list = synthetic ? demoModelFiles() : files;
   const models: ServedModel[] = [];
+  const videoInfo = new Map<ServedModel, ModelFileInfo>();
+  const vaes: ModelFileInfo[] = [];
+  const textEncoders: ModelFileInfo[] = [];
   for (const entry of list) {
     const file = await resolveModel(entry, { dir: options.modelsDir });
     const info = await inspectModelFile(file);
-    const role = modelRole(info);
-    if (role === 'lora') throw new InvalidArgumentError('models', `${file} is a LoRA: put it in the LoRA folder (--lora-dir) and name it in lora_model`);
-    if (role === 'unknown') throw new InvalidArgumentError('models', `${file} is not a checkpoint, ControlNet or ESRGAN upscaler this server can serve`);
+    const detected = modelRole(info);
+    if (detected === 'lora') throw new InvalidArgumentError('models', `${file} is a LoRA: put it in the LoRA folder (--lora-dir) and name it in lora_model`);
+    if (detected === 'unknown') throw new InvalidArgumentError('models', `${file} is not a checkpoint, video model, VAE, text encoder, ControlNet or ESRGAN upscaler this server can serve`);
+    if (detected === 'vae' || detected === 'text-encoder') {
+      (detected === 'vae' ? vaes : textEncoders).push(info);
+      continue;
+    }
     const id = modelIdOf(file);
     if (models.some((m) => m.id === id)) throw new InvalidArgumentError('models', `two models are named '${id}': rename one of the files`);
     const aliases = entry !== file && !fs.existsSync(entry) && entry !== id ? [entry] : [];
-    models.push({ id, path: file, role, family: role === 'controlnet' ? contextFamily(info) : detectFamily(info), size: info.size || fs.statSync(file).size, synthetic, aliases });
+    const family = detected === 'controlnet' ? contextFamily(info) : detectFamily(info);
+    const role = family === 'wan' ? 'video' : detected;
+    const model: ServedModel = { id, path: file, role, family, size: info.size || fs.statSync(file).size, synthetic, aliases };
+    if (role === 'video') videoInfo.set(model, info);
+    models.push(model);
   }
-  if (!models.some((m) => m.role === 'checkpoint')) throw new InvalidArgumentError('models', 'no checkpoint among the models: the server needs at least one to generate with');
+  for (const [model, info] of videoInfo) attachVideoComponents(model, info, vaes, textEncoders);
+  if (!models.some((m) => m.role === 'checkpoint' || m.role === 'video')) {
+    throw new InvalidArgumentError('models', 'no checkpoint or video model among the models: the server needs at least one to generate with');
+  }
   return models;
+}
+
+/** Gives a Wan model the VAE whose latent it samples (16 channels, 48 for TI2V 5B) and the text encoder, if one is served. */
+function attachVideoComponents(model: ServedModel, info: ModelFileInfo, vaes: ModelFileInfo[], textEncoders: ModelFileInfo[]): void {
+  const channels = wanVariant(info) === 'ti2v' ? 48 : 16;
+  const vae = vaes.find((v) => latentChannels(v) === channels);
+  if (!vae) {
+    throw new InvalidArgumentError('models', `the video model '${model.id}' needs a VAE with ${channels} latent channels (${channels === 48 ? 'wan2.2_vae' : 'wan_2.1_vae'}): add it as another --model`);
+  }
+  model.components = { vae: vae.path, t5xxl: textEncoders[0]?.path };
+  model.size += vae.size + (textEncoders[0]?.size ?? 0);
 }

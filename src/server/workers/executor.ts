@@ -4,7 +4,9 @@ import { GeneratedImage, PixelImage } from '../../pipeline/generated-image.js';
 import type { GenerateOptions } from '../../pipeline/options.js';
 import { Pipeline } from '../../pipeline/pipeline.js';
 import { Upscaler } from '../../pipeline/upscaler.js';
-import type { JobOutput, JobProgress, JobSpec } from '../jobs/job-spec.js';
+import type { GeneratedVideo } from '../../pipeline/video.js';
+import { encodeVideo, type VideoFormat } from '../../pipeline/video-encode.js';
+import { isVideoTask, type JobOutput, type JobProgress, type JobSpec } from '../jobs/job-spec.js';
 import type { ServedModel } from '../models/model-registry.js';
 import { ModelCache } from './model-cache.js';
 import type { JobPreview, WorkerSettings } from './protocol.js';
@@ -35,6 +37,11 @@ export class JobExecutor {
 
   /** `onProgress` also receives cheap previews ('proj': the latent projected to pixels) of generations. */
   async run(spec: JobSpec, outputNames: string[], signal: AbortSignal, onProgress: OnProgress): Promise<JobOutput[]> {
+    if (isVideoTask(spec.task)) {
+      const clip = await this.#video(spec, signal, onProgress);
+      await this.#writeVideo(clip, spec, outputNames[0]);
+      return [{ file: outputNames[0], seed: clip.seed, width: clip.width, height: clip.height, nsfw: spec.nsfwPrompt, frames: clip.frames.length, fps: clip.fps }];
+    }
     const images = spec.task === 'upscale' ? [await this.#upscale(spec, signal, onProgress)] : await this.#generate(spec, signal, onProgress);
     const outputs: JobOutput[] = [];
     for (const [i, image] of images.entries()) {
@@ -121,6 +128,37 @@ export class JobExecutor {
     }
   }
 
+  async #video(spec: JobSpec, signal: AbortSignal, onProgress: OnProgress): Promise<GeneratedVideo> {
+    const model = this.#model(spec.model);
+    const pipe = (await this.#cache.get(model.id, model.size, () =>
+      Pipeline.load({ diffusionModel: model.path, ...model.components, threads: this.#settings.threads, loraDir: this.#settings.loraDir }),
+    )) as Pipeline;
+    try {
+      return await pipe.generateVideo({
+        prompt: spec.prompt,
+        negativePrompt: spec.negativePrompt,
+        width: spec.width,
+        height: spec.height,
+        frames: spec.frames,
+        fps: spec.fps,
+        steps: spec.steps,
+        guidanceScale: spec.guidanceScale,
+        seed: spec.seed,
+        sampler: spec.sampler,
+        scheduler: spec.scheduler,
+        flowShift: spec.flowShift,
+        loras: spec.loras.map((l) => ({ name: l.name, weight: l.strength })),
+        initImage: this.#input(spec.initImage),
+        strength: spec.initImage ? spec.strength : undefined,
+        signal,
+        onProgress: (e) => onProgress({ phase: e.phase, step: e.step, steps: e.steps, image: 0, images: 1 }),
+      });
+    } catch (err) {
+      if ((err as { code?: string }).code === 'ERR_ENGINE_STATE') await this.#cache.evict(model.id);
+      throw err;
+    }
+  }
+
   async #upscale(spec: JobSpec, signal: AbortSignal, onProgress: OnProgress): Promise<PixelImage> {
     const model = this.#model(spec.model);
     const upscaler = (await this.#cache.get(model.id, model.size, () => Upscaler.load({ model: model.path, threads: this.#settings.threads }))) as Upscaler;
@@ -132,19 +170,29 @@ export class JobExecutor {
   }
 
   async #write(image: PixelImage, spec: JobSpec, file: string): Promise<void> {
-    const shown = spec.nsfwPrompt
-      ? new PixelImage({
-          width: image.width,
-          height: image.height,
-          channels: image.channels,
-          data: await image.toSharp().blur(NSFW_BLUR_SIGMA).raw().toBuffer(),
-          infotext: image.infotext,
-        })
-      : image;
+    const shown = spec.nsfwPrompt ? await blurred(image) : image;
     const bytes = spec.outputFormat === 'jpeg' ? await shown.toJPEG({ quality: 92 }) : spec.outputFormat === 'webp' ? await shown.toWebP({ quality: 92 }) : await shown.toPNG();
-    // Written under a temporary name and renamed, so a half-written file is never served.
+    await this.#save(file, bytes);
+  }
+
+  async #writeVideo(clip: GeneratedVideo, spec: JobSpec, file: string): Promise<void> {
+    const format = spec.outputFormat as VideoFormat;
+    const bytes = spec.nsfwPrompt
+      ? await encodeVideo(await Promise.all(clip.frames.map(blurred)), clip.fps, format)
+      : await clip.encode(format);
+    await this.#save(file, bytes);
+  }
+
+  /** Written under a temporary name and renamed, so a half-written file is never served. */
+  async #save(file: string, bytes: Buffer): Promise<void> {
     const target = path.join(this.#settings.outputsDir, file);
     await fs.writeFile(`${target}.part`, bytes);
     await fs.rename(`${target}.part`, target);
   }
+}
+
+/** The image blurred past recognition (outputs the safety checker flags). */
+async function blurred(image: PixelImage): Promise<PixelImage> {
+  const data = await image.toSharp().blur(NSFW_BLUR_SIGMA).raw().toBuffer();
+  return new PixelImage({ width: image.width, height: image.height, channels: image.channels, data, infotext: image.infotext });
 }

@@ -1,5 +1,5 @@
 import type { JobProgress, JobRecord } from '../../jobs/job-spec.js';
-import { outputFileNames } from '../../jobs/job-spec.js';
+import { isVideoTask, outputFileNames } from '../../jobs/job-spec.js';
 import { outputUrl } from '../shared/job-results.js';
 
 export { httpStatusOfJobError } from '../shared/job-results.js';
@@ -24,6 +24,7 @@ export function renderV6(job: JobRecord, context: V6JobState): Record<string, un
   if (job.status === 'success') {
     const first = job.outputs[0];
     if (first) Object.assign(meta, { width: first.width, height: first.height });
+    if (first?.frames !== undefined) Object.assign(meta, { num_frames: first.frames, fps: first.fps });
     const seeds = job.outputs.map((o) => o.seed).filter((s) => s !== undefined);
     if (seeds.length) meta.seeds = seeds;
     if (job.expired) {
@@ -47,7 +48,7 @@ export function renderV6(job: JobRecord, context: V6JobState): Record<string, un
       ...common,
       tip: job.status === 'queued' ? 'Your job is queued; fetch_result returns it when it is ready' : 'Your job is running; fetch_result returns it when it is ready',
       eta: context.eta ?? 1,
-      fetch_result: `${job.baseUrl}/api/v6/images/fetch/${job.id}`,
+      fetch_result: `${job.baseUrl}/api/v6/${isVideoTask(job.task) ? 'video' : 'images'}/fetch/${job.id}`,
       output: [],
       future_links: outputFileNames(job.id, job.spec).map((file) => outputUrl(job, file)),
       ...(progress ? { progress } : {}),

@@ -35,6 +35,11 @@ const IMAGE_ENDPOINTS: [string, JobTask, string][] = [
   ['super_resolution', 'upscale', 'Enlarge an image with an ESRGAN model'],
 ];
 
+const VIDEO_ENDPOINTS: [string, JobTask, string][] = [
+  ['text2video', 'txt2video', 'Text to video (always queued: fetch the result or take the webhook)'],
+  ['img2video', 'img2video', 'Image to video (always queued: fetch the result or take the webhook)'],
+];
+
 /** Errors in the v6 shape, `{ status: 'error', message }`, with the error's HTTP status and headers. */
 export function v6ErrorHandler(error: unknown, request: FastifyRequest, reply: FastifyReply): void {
   const data = errorData(error);
@@ -62,8 +67,9 @@ export async function v6Routes(app: FastifyInstance, options: V6RoutesOptions): 
     return reply.code(code).send(body);
   };
 
-  for (const [endpoint, task, summary] of IMAGE_ENDPOINTS) {
-    app.post(`/api/v6/images/${endpoint}`, { schema: { summary, tags: ['images'], body: schemas[endpoint as keyof typeof schemas] } }, async (request, reply) => {
+  const endpoints = [...IMAGE_ENDPOINTS.map((e) => ['images', ...e] as const), ...VIDEO_ENDPOINTS.map((e) => ['video', ...e] as const)];
+  for (const [group, endpoint, task, summary] of endpoints) {
+    app.post(`/api/v6/${group}/${endpoint}`, { schema: { summary, tags: [group], body: schemas[endpoint as keyof typeof schemas] } }, async (request, reply) => {
       const body = request.body as V6Body;
       const principal = await access.identify(request);
       const images = task === 'upscale' ? 1 : ((body.samples as number | undefined) ?? 1);
@@ -81,7 +87,8 @@ export async function v6Routes(app: FastifyInstance, options: V6RoutesOptions): 
       const trackId = body.track_id === undefined || body.track_id === null ? null : String(body.track_id);
       const job = await submitJob(service, { spec, api: 'v6', request: { meta }, keyId: access.keyId(principal), trackId, webhook, baseUrl }, options.v6Context(baseUrl).images.storage);
       await access.recordImages(principal, images);
-      await service.wait(job.id, options.syncWaitSeconds * 1000);
+      // Videos take minutes: their answer is always "processing", with fetch_result and the webhook.
+      if (group === 'images') await service.wait(job.id, options.syncWaitSeconds * 1000);
       return sendJob(reply, job.id, true);
     });
   }
@@ -96,12 +103,14 @@ export async function v6Routes(app: FastifyInstance, options: V6RoutesOptions): 
   };
 
   for (const method of ['POST', 'GET'] as const) {
-    app.route({
-      method,
-      url: '/api/v6/images/fetch/:id',
-      schema: { summary: 'The current state of a job', tags: ['jobs'], params: idParams, ...(method === 'POST' ? { body: schemas.fetch } : {}) },
-      handler: async (request, reply) => sendJob(reply, (await findJob(request)).id, false),
-    });
+    for (const group of ['images', 'video']) {
+      app.route({
+        method,
+        url: `/api/v6/${group}/fetch/:id`,
+        schema: { summary: 'The current state of a job (image or video: both paths answer for any job)', tags: ['jobs'], params: idParams, ...(method === 'POST' ? { body: schemas.fetch } : {}) },
+        handler: async (request, reply) => sendJob(reply, (await findJob(request)).id, false),
+      });
+    }
   }
 
   app.post('/api/v6/images/cancel/:id', { schema: { summary: 'Cancel a queued or running job', tags: ['jobs'], params: idParams, body: schemas.fetch } }, async (request, reply) => {

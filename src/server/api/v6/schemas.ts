@@ -35,6 +35,24 @@ export function v6Schemas(limits: ServerLimits) {
     lora_strength: { type: ['string', 'number', 'null'], description: 'strengths, comma-separated, one per LoRA (default 1)' },
     clip_skip: { type: 'integer', minimum: 1, maximum: 12 },
   } as const;
+  const video = {
+    ...common,
+    prompt: text(10_000, 'what the clip shows'),
+    negative_prompt: nullableText(10_000, 'what to avoid'),
+    width: { type: 'integer', minimum: 64, maximum: limits.maxSide, multipleOf: 16, description: 'multiple of 16 (32 for Wan2.2 TI2V 5B); default 832' },
+    height: { type: 'integer', minimum: 64, maximum: limits.maxSide, multipleOf: 16, description: 'multiple of 16 (32 for Wan2.2 TI2V 5B); default 480' },
+    num_frames: { type: 'integer', minimum: 1, maximum: limits.maxFrames, description: 'default 33' },
+    fps: { type: 'number', minimum: 1, maximum: 120, description: "default: the model's (16 for Wan 2.1, 24 for Wan2.2 TI2V 5B)" },
+    num_inference_steps: generation.num_inference_steps,
+    guidance_scale: { type: 'number', minimum: 0, maximum: 30, description: 'default 6' },
+    seed: generation.seed,
+    scheduler: text(100, 'sampler name; default euler (flow matching)'),
+    flow_shift: { type: 'number', minimum: 0.01, maximum: 100, description: "noise schedule shift; default the model's" },
+    output_type: { type: 'string', enum: ['mp4', 'webm', 'gif', 'webp'], description: 'default mp4 (H.264)' },
+    safety_checker: flag,
+    lora_model: generation.lora_model,
+    lora_strength: generation.lora_strength,
+  } as const;
   const body = (properties: Record<string, unknown>, required: string[]) => ({ type: 'object', properties, required, additionalProperties: true }) as const;
   return {
     text2img: body(generation, ['prompt']),
@@ -72,6 +90,8 @@ export function v6Schemas(limits: ServerLimits) {
       },
       ['init_image'],
     ),
+    text2video: body(video, ['prompt']),
+    img2video: body({ ...video, init_image: image('the first frame (or, on text-to-video models, the still the clip starts from)'), strength: { type: 'number', minimum: 0, maximum: 1, description: 'text-to-video models: how much of the still to replace; default 0.75' } }, ['init_image']),
     fetch: body({ key: common.key }, []),
   };
 }

@@ -79,6 +79,8 @@ async function translate(task: JobTask, body: V6Body, context: V6Context, storeI
     return { spec, meta: { model_id: model.id, scale: scale ?? null, output_format: format, init_image_size: `${input.width}x${input.height}` } };
   }
 
+  if (task === 'txt2video' || task === 'img2video') return translateVideo(task, body, context, storeImage);
+
   const model = pickModel(context.models, body.model_id, 'checkpoint', 'model_id');
   const prompt = String(body.prompt ?? '');
   const effectivePrompt = yes(body.enhance_prompt) ? enhancePrompt(prompt) : prompt;
@@ -169,6 +171,50 @@ async function translate(task: JobTask, body: V6Body, context: V6Context, storeI
   if (spec.strength !== undefined) meta.strength = spec.strength;
   if (spec.extend) Object.assign(meta, spec.extend);
   if (spec.controlnetModel) Object.assign(meta, { controlnet_model: spec.controlnetModel, controlnet_conditioning_scale: spec.controlStrength, auto_hint: spec.preprocess ? 'yes' : 'no' });
+  if (flaggedTerm !== undefined) meta.nsfw_reason = `the prompt contains '${flaggedTerm}'`;
+  return { spec, meta };
+}
+
+/** The video endpoints: a served video model, frames within the server's cap, mp4 unless output_type says otherwise. */
+async function translateVideo(task: 'txt2video' | 'img2video', body: V6Body, context: V6Context, storeImage: typeof storeImageInput): Promise<V6Translation> {
+  const model = pickModel(context.models, body.model_id, 'video', 'model_id');
+  const prompt = String(body.prompt ?? '');
+  const safety = yes(body.safety_checker);
+  const flaggedTerm = safety ? context.promptFilter.flagged(prompt) : undefined;
+  const scheduler = str(body.scheduler);
+  const choice = scheduler ? samplerChoice('scheduler', scheduler) : undefined;
+  const loras = parseLoras(body);
+  const spec: JobSpec = {
+    task,
+    model: model.id,
+    prompt,
+    negativePrompt: str(body.negative_prompt) ?? '',
+    width: (body.width as number | undefined) ?? 832,
+    height: (body.height as number | undefined) ?? 480,
+    frames: (body.num_frames as number | undefined) ?? 33,
+    fps: body.fps as number | undefined,
+    samples: 1,
+    steps: (body.num_inference_steps as number | undefined) ?? 20,
+    guidanceScale: (body.guidance_scale as number | undefined) ?? 6,
+    seed: (body.seed as number | null | undefined) ?? randomSeed(),
+    sampler: choice?.sampler,
+    scheduler: choice?.scheduler,
+    flowShift: body.flow_shift as number | undefined,
+    loras,
+    outputFormat: (str(body.output_type) ?? 'mp4') as OutputFormat,
+    nsfwPrompt: flaggedTerm !== undefined,
+  };
+  checkPixels(context.limits, spec.width!, spec.height!, 'width x height');
+  if (task === 'img2video') {
+    spec.initImage = (await storeImage('init_image', body.init_image, context.images)).file;
+    spec.strength = body.strength as number | undefined;
+  }
+  const meta: Record<string, unknown> = {
+    model_id: model.id, prompt, negative_prompt: spec.negativePrompt, width: spec.width, height: spec.height, num_frames: spec.frames, fps: spec.fps ?? null,
+    num_inference_steps: spec.steps, guidance_scale: spec.guidanceScale, seed: spec.seed, scheduler: scheduler ?? 'euler', flow_shift: spec.flowShift ?? null,
+    output_type: spec.outputFormat, lora_model: loras.map((l) => l.name).join(',') || null, safety_checker: safety ? 'yes' : 'no',
+  };
+  if (spec.strength !== undefined) meta.strength = spec.strength;
   if (flaggedTerm !== undefined) meta.nsfw_reason = `the prompt contains '${flaggedTerm}'`;
   return { spec, meta };
 }
