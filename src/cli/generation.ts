@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { InvalidArgumentError } from '../errors.js';
 import type { GeneratedImage, PixelImage } from '../pipeline/generated-image.js';
 import type { LoraSpec } from '../pipeline/loras.js';
-import type { GenerateOptions, ProgressEvent } from '../pipeline/options.js';
+import type { GenerateOptions, LoadOptions, ProgressEvent } from '../pipeline/options.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
 import { DEFAULT_OUTPUT_TEMPLATE, loadConfig, parseSize, type ConfigValues } from './config.js';
 import { createCli, numberFlag, OUTPUT_OPTIONS } from './context.js';
@@ -85,8 +85,17 @@ export interface GenerationTask<Extra> {
    * the call needs.
    */
   prepare(values: Record<string, unknown>): { inputs: [parameter: string, file: string][]; extra: Extra };
-  run(pipe: Pipeline, options: GenerateOptions, extra: Extra): Promise<GeneratedImage[]>;
+  /** The model files to load for MODEL (default: MODEL as the checkpoint). */
+  components?(model: string, values: Record<string, unknown>): Partial<LoadOptions>;
+  /** The output file template when neither -o nor config 'output' gives one. */
+  defaultOutput?: string;
+  /** Output file extensions (default the image ones). */
+  extensions?: readonly string[];
+  run(pipe: Pipeline, options: GenerateOptions, extra: Extra): Promise<GenerationOutput[]>;
 }
+
+/** What a command writes: images, or a video clip. */
+export type GenerationOutput = Pick<GeneratedImage, 'seed' | 'width' | 'height' | 'save'>;
 
 const TEMPLATE_PLACEHOLDERS = ['seed', 'date', 'prompt', 'index', 'model'];
 
@@ -201,8 +210,8 @@ export async function runGeneration<Extra>(task: GenerationTask<Extra>, args: st
     loras: loras.length > 0 ? loras : undefined,
   };
   const threads = numberFlag('threads', values.threads) ?? config.threads;
-  let template = values.output ?? config.output ?? DEFAULT_OUTPUT_TEMPLATE;
-  checkTemplate(template, TEMPLATE_PLACEHOLDERS);
+  let template = values.output ?? config.output ?? task.defaultOutput ?? DEFAULT_OUTPUT_TEMPLATE;
+  checkTemplate(template, TEMPLATE_PLACEHOLDERS, '--output', task.extensions);
   if (batch > 1 && !hasPlaceholder(template, 'index', 'seed')) template = withIndex(template);
   const { inputs, extra } = task.prepare(values);
   for (const [parameter, file] of inputs) requireFile(parameter, file, `${parameter === 'maskImage' ? 'mask' : 'init'} image`);
@@ -218,7 +227,7 @@ export async function runGeneration<Extra>(task: GenerationTask<Extra>, args: st
     progress.spinner(`Loading ${style.bold(path.basename(model))}`);
     pipe = await interrupt.uninterruptible(
       Pipeline.load({
-        model,
+        ...(task.components ? task.components(model, values) : { model }),
         modelsDir: config.modelsDir,
         threads,
         loraDir,

@@ -25,6 +25,7 @@ const COMMANDS: Record<string, CommandEntry> = {
   img2img: { group: 'Images', usage: 'img2img "PROMPT" --init IMAGE', summary: 'redraw an image towards a prompt', load: async () => (await import('./commands/img2img.js')).run },
   inpaint: { group: 'Images', usage: 'inpaint "PROMPT" --init IMAGE --mask MASK', summary: 'repaint the white part of a mask', load: async () => (await import('./commands/inpaint.js')).run },
   outpaint: { group: 'Images', usage: 'outpaint "PROMPT" --init IMAGE --extend L,R,T,B', summary: 'extend an image beyond its borders', load: async () => (await import('./commands/outpaint.js')).run },
+  video: { group: 'Images', usage: 'video "PROMPT" -m WAN --vae VAE [-o clip.mp4]', summary: 'text or image to video (MP4, WebM, WebP, GIF)', load: async () => (await import('./commands/video.js')).run },
   upscale: { group: 'Images', usage: 'upscale IMAGE... [-m ESRGAN] [--scale N]', summary: 'super resolution (ESRGAN)', load: async () => (await import('./commands/upscale.js')).run },
   info: { group: 'Models', usage: 'info [MODEL] [--tensors]', summary: 'the engine, or what a model file holds', load: async () => (await import('./commands/info.js')).run },
   convert: { group: 'Models', usage: 'convert MODEL --type q8_0 [-o OUT.gguf]', summary: 'quantize or re-type weights', load: async () => (await import('./commands/convert.js')).run },
@@ -68,6 +69,7 @@ Examples:
   diffusekit config set model ~/models/v1-5-pruned-emaonly.safetensors
   diffusekit generate "a lighthouse at dusk" --size 768x512 -b 4 -o "out/{date}-{seed}.png"
   diffusekit upscale cabin.png -m ~/models/RealESRGAN_x4plus.pth
+  diffusekit video "waves on a beach" -m wan2.1_t2v_1.3B_fp16.safetensors --vae wan_2.1_vae.safetensors -o clip.mp4
   diffusekit serve --no-auth
 `;
 }

@@ -11,14 +11,14 @@ import { UsageError } from './usage-error.js';
 export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.webp'];
 
 /** Checks a template: known placeholders, an image extension. Throws UsageError naming the flag. */
-export function checkTemplate(template: string, placeholders: readonly string[], flag = '--output'): void {
+export function checkTemplate(template: string, placeholders: readonly string[], flag = '--output', extensions: readonly string[] = IMAGE_EXTENSIONS): void {
   for (const [, name] of template.matchAll(/\{([^{}]*)\}/g)) {
     if (!placeholders.includes(name)) {
       throw new UsageError(`${flag}: unknown placeholder {${name}} in '${template}'; use ${placeholders.map((p) => `{${p}}`).join(', ')}`);
     }
   }
   const ext = path.extname(template).toLowerCase();
-  if (!IMAGE_EXTENSIONS.includes(ext)) throw new UsageError(`${flag}: '${template}' must end in ${IMAGE_EXTENSIONS.join(', ')}`);
+  if (!extensions.includes(ext)) throw new UsageError(`${flag}: '${template}' must end in ${extensions.join(', ')}`);
 }
 
 export const hasPlaceholder = (template: string, ...names: string[]): boolean => names.some((n) => template.includes(`{${n}}`));
