@@ -14,6 +14,14 @@ if (job.task === 'upscale') {
   const done = performance.now();
   await up.dispose();
   console.log(`BENCH ${JSON.stringify({ loadWallSeconds: (loaded - t0) / 1000, runWallSeconds: (done - loaded) / 1000 })}`);
+} else if (job.task === 'video') {
+  const pipe = await Pipeline.load({ diffusionModel: job.model, vae: job.vae, threads: job.threads, logLevel: 'info', onLog, ...(job.mode === 'reusable' ? {} : { freeParamsImmediately: true }) });
+  const loaded = performance.now();
+  const clip = await pipe.generateVideo({ prompt: 'waves on a beach', width: job.size, height: job.size, frames: job.frames, steps: job.steps, seed: job.seed, sampler: 'euler', guidanceScale: 6 });
+  await clip.encode('webp');
+  const done = performance.now();
+  await pipe.dispose();
+  console.log(`BENCH ${JSON.stringify({ loadWallSeconds: (loaded - t0) / 1000, runWallSeconds: (done - loaded) / 1000 })}`);
 } else {
   const pipe = await Pipeline.load({
     model: job.model,

@@ -3,8 +3,9 @@
 // on the same synthetic SD 1.x checkpoint, sizes, sampler, steps, seed and threads.
 // Tasks: txt2img at each size, img2img, inpaint and ESRGAN upscaling. Phase timings come from the engine's
 // own log lines, which both programs print identically; peak RSS is each process's VmHWM.
-// Options: --sizes 256,512 --steps 4 --threads N --tasks txt2img,img2img,inpaint,upscale,sdxl --reusable
+// Options: --sizes 256,512 --steps 4 --threads N --tasks txt2img,img2img,inpaint,upscale,sdxl,video --reusable
 // (task sdxl: the synthetic SDXL base at 1024x1024, --sdxl-steps steps; minutes per step on a small CPU, so not by default)
+// (task video: the synthetic Wan2.1 T2V 1.3B with its VAE, --video-size, --video-frames, --video-steps; not by default)
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -25,6 +26,9 @@ const { values } = parseArgs({
     reusable: { type: 'boolean', default: false },
     tasks: { type: 'string', default: 'txt2img,img2img,inpaint,upscale' },
     'sdxl-steps': { type: 'string', default: '1' },
+    'video-size': { type: 'string', default: '128' },
+    'video-frames': { type: 'string', default: '9' },
+    'video-steps': { type: 'string', default: '4' },
   },
 });
 const tasks = values.tasks.split(',');
@@ -78,6 +82,16 @@ function seconds(output, pattern) {
 /** The phases of one run, from the engine's log lines (identical in both programs). */
 function phases(output, task, steps) {
   if (task === 'upscale') return { upscaleSeconds: seconds(output, /upscaled, taking ([\d.]+)s/) };
+  if (task === 'video') {
+    const total = seconds(output, /generate_video completed in ([\d.]+)s/);
+    return {
+      loadSeconds: seconds(output, /loading tensors completed, taking ([\d.]+)s/),
+      secondsPerStep: seconds(output, /sampling completed, taking ([\d.]+)s/) / steps,
+      vaeDecodeSeconds: seconds(output, /decode_first_stage completed, taking ([\d.]+)s/),
+      generateSeconds: total,
+      secondsPerFrame: total / Number(values['video-frames']),
+    };
+  }
   const sampling = seconds(output, /sampling completed, taking ([\d.]+)s/);
   // img2img samples only the last `strength` share of the schedule
   const sampled = Number(/target t_enc is (\d+) steps/.exec(output)?.[1] ?? steps);
@@ -108,18 +122,26 @@ const upscaler = tasks.includes('upscale') ? synthesizeModel({ architecture: 'es
 
 const jobs = [];
 for (const task of tasks) {
-  for (const size of task === 'txt2img' ? sizes : task === 'upscale' ? [64] : task === 'sdxl' ? [1024] : [256]) jobs.push({ task, size });
+  for (const size of task === 'txt2img' ? sizes : task === 'upscale' ? [64] : task === 'sdxl' ? [1024] : task === 'video' ? [Number(values['video-size'])] : [256]) jobs.push({ task, size });
 }
 
 const runs = [];
 for (const { task, size } of jobs) {
-  const jobSteps = task === 'sdxl' ? Number(values['sdxl-steps']) : steps;
-  const jobModel = task === 'sdxl' ? synthesizeModel({ architecture: 'sdxl' }).path : model;
+  const jobSteps = task === 'sdxl' ? Number(values['sdxl-steps']) : task === 'video' ? Number(values['video-steps']) : steps;
+  const jobModel = task === 'sdxl' ? synthesizeModel({ architecture: 'sdxl' }).path : task === 'video' ? synthesizeModel({ architecture: 'wan2.1-t2v-1.3b' }).path : model;
+  const vae = task === 'video' ? synthesizeModel({ architecture: 'wan2.1-vae' }).path : undefined;
+  const frames = Number(values['video-frames']);
   const common = { task, size, steps: jobSteps, seed: Number(values.seed), threads: Number(values.threads), sampler: values.sampler };
   process.stderr.write(`${task} ${size}x${size}: sd-cli ... `);
-  const out = path.join(inputs, 'cli-out.png');
+  const out = path.join(inputs, task === 'video' ? 'cli-out.webp' : 'cli-out.png');
   const cliArgs = task === 'upscale'
     ? ['-M', 'upscale', '--upscale-model', upscaler, '-i', upscaleInput, '-t', values.threads, '-o', out, '-v']
+    : task === 'video'
+    ? [
+        '-M', 'vid_gen', '--diffusion-model', jobModel, '--vae', vae, '-p', 'waves on a beach', '-W', String(size), '-H', String(size),
+        '--video-frames', String(frames), '--steps', String(jobSteps), '-s', values.seed, '--sampling-method', 'euler', '--cfg-scale', '6',
+        '-t', values.threads, '-o', out, '-v',
+      ]
     : [
         '-m', jobModel, '-p', 'a cabin in misty mountains, watercolor', '-n', 'blurry', '-W', String(size), '-H', String(size),
         '--steps', String(jobSteps), '-s', values.seed, '--sampling-method', values.sampler, '--cfg-scale', '7', '-t', values.threads,
@@ -129,12 +151,12 @@ for (const { task, size } of jobs) {
       ];
   const engine = await measure(cli, cliArgs);
   process.stderr.write('diffusekit ... ');
-  const job = { ...common, task: task === 'sdxl' ? 'txt2img' : task, model: jobModel, mode: values.reusable ? 'reusable' : 'one-shot', init: task === 'upscale' ? upscaleInput : init, mask, upscaler };
+  const job = { ...common, task: task === 'sdxl' ? 'txt2img' : task, model: jobModel, vae, frames, mode: values.reusable ? 'reusable' : 'one-shot', init: task === 'upscale' ? upscaleInput : init, mask, upscaler };
   const pipeline = await measure(process.execPath, [path.join(root, 'bench', 'pipeline-child.mjs'), JSON.stringify(job)]);
   const own = JSON.parse(/BENCH (.*)/.exec(pipeline.output)[1]);
   const e = { ...phases(engine.output, task, jobSteps), peakRssMiB: engine.peakRssMiB };
   const p = { ...phases(pipeline.output, task, jobSteps), peakRssMiB: pipeline.peakRssMiB, wall: own };
-  const timeKey = task === 'upscale' ? 'upscaleSeconds' : 'secondsPerStep';
+  const timeKey = task === 'upscale' ? 'upscaleSeconds' : task === 'video' ? 'secondsPerFrame' : 'secondsPerStep';
   const ratio = { time: p[timeKey] / e[timeKey], peakRss: p.peakRssMiB / e.peakRssMiB };
   process.stderr.write(`time ratio ${ratio.time.toFixed(3)}, peak RSS ratio ${ratio.peakRss.toFixed(3)}\n`);
   runs.push({ ...common, timeMeasure: timeKey, engine: e, pipeline: p, ratio });
@@ -155,15 +177,15 @@ const file = path.join(root, 'bench', 'results', `${result.date.slice(0, 16).rep
 fs.writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
 
 const f = (n, d = 2) => (n === undefined ? '' : n.toFixed(d));
-console.log(`\n| task | size | program | load s | text enc. s | s/step | VAE decode s | upscale s | peak RSS MiB |`);
-console.log(`|---|---|---|---|---|---|---|---|---|`);
+console.log(`\n| task | size | program | load s | text enc. s | s/step | VAE decode s | upscale s | s/frame | peak RSS MiB |`);
+console.log(`|---|---|---|---|---|---|---|---|---|---|`);
 for (const r of runs) {
+  const size = r.task === 'video' ? `${r.size}x${r.size}x${values['video-frames']}` : `${r.size}x${r.size}`;
   for (const [name, x] of [['sd-cli', r.engine], ['diffusekit', r.pipeline]]) {
-    console.log(`| ${r.task} | ${r.size}x${r.size} | ${name} | ${f(x.loadSeconds)} | ${f(x.textEncodingSeconds)} | ${f(x.secondsPerStep)} | ${f(x.vaeDecodeSeconds)} | ${f(x.upscaleSeconds)} | ${f(x.peakRssMiB, 0)} |`);
+    console.log(`| ${r.task} | ${size} | ${name} | ${f(x.loadSeconds)} | ${f(x.textEncodingSeconds)} | ${f(x.secondsPerStep)} | ${f(x.vaeDecodeSeconds)} | ${f(x.upscaleSeconds)} | ${f(x.secondsPerFrame)} | ${f(x.peakRssMiB, 0)} |`);
   }
-  const stepRatio = r.timeMeasure === 'secondsPerStep' ? f(r.ratio.time, 3) : '';
-  const upRatio = r.timeMeasure === 'upscaleSeconds' ? f(r.ratio.time, 3) : '';
-  console.log(`| ${r.task} | ${r.size}x${r.size} | ratio | | | ${stepRatio} | | ${upRatio} | ${f(r.ratio.peakRss, 3)} |`);
+  const ratioOf = (key) => (r.timeMeasure === key ? f(r.ratio.time, 3) : '');
+  console.log(`| ${r.task} | ${size} | ratio | | | ${ratioOf('secondsPerStep')} | | ${ratioOf('upscaleSeconds')} | ${ratioOf('secondsPerFrame')} | ${f(r.ratio.peakRss, 3)} |`);
 }
 console.log(
   `\n${result.pass ? 'PASS' : 'FAIL'}: time overhead <= ${LIMITS.stepOverhead * 100}%, peak RSS <= +${LIMITS.peakRss * 100}% ` +
