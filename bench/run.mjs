@@ -29,8 +29,14 @@ const { values } = parseArgs({
     'video-size': { type: 'string', default: '128' },
     'video-frames': { type: 'string', default: '9' },
     'video-steps': { type: 'string', default: '4' },
+    json: { type: 'boolean', default: false },
+    quiet: { type: 'boolean', short: 'q', default: false },
+    progress: { type: 'string', default: 'auto' },
+    'no-color': { type: 'boolean', default: false },
   },
 });
+// Progress goes to stderr unless --quiet (or --progress none); --json puts the results on stdout instead of the table.
+const say = values.quiet || values.progress === 'none' ? () => {} : (text) => process.stderr.write(text);
 const tasks = values.tasks.split(',');
 const sizes = values.sizes.split(',').map(Number);
 const steps = Number(values.steps);
@@ -40,7 +46,7 @@ const LIMITS = { stepOverhead: 0.03, peakRss: 0.05, runtimeMiB: 80 };
 const memoryOk = (r) => r.ratio.peakRss <= 1 + LIMITS.peakRss || r.pipeline.peakRssMiB - r.engine.peakRssMiB <= LIMITS.runtimeMiB;
 
 const cli = path.join(root, 'build', 'bin', 'sd-cli');
-if (!fs.existsSync(cli)) execFileSync(process.execPath, [path.join(root, 'scripts', 'build.mjs'), '--target', 'sd-cli'], { stdio: 'inherit' });
+if (!fs.existsSync(cli)) execFileSync(process.execPath, [path.join(root, 'scripts', 'build.mjs'), '--target', 'sd-cli'], { stdio: ['ignore', values.json ? 'ignore' : 'inherit', 'inherit'] });
 const model = synthesizeModel({ architecture: 'sd1' }).path;
 // Read the checkpoint once so neither program pays for a cold page cache.
 {
@@ -132,7 +138,7 @@ for (const { task, size } of jobs) {
   const vae = task === 'video' ? synthesizeModel({ architecture: 'wan2.1-vae' }).path : undefined;
   const frames = Number(values['video-frames']);
   const common = { task, size, steps: jobSteps, seed: Number(values.seed), threads: Number(values.threads), sampler: values.sampler };
-  process.stderr.write(`${task} ${size}x${size}: sd-cli ... `);
+  say(`${task} ${size}x${size}: sd-cli ... `);
   const out = path.join(inputs, task === 'video' ? 'cli-out.webp' : 'cli-out.png');
   const cliArgs = task === 'upscale'
     ? ['-M', 'upscale', '--upscale-model', upscaler, '-i', upscaleInput, '-t', values.threads, '-o', out, '-v']
@@ -150,7 +156,7 @@ for (const { task, size } of jobs) {
         ...(task === 'inpaint' ? ['--mask', mask] : []),
       ];
   const engine = await measure(cli, cliArgs);
-  process.stderr.write('diffusekit ... ');
+  say('diffusekit ... ');
   const job = { ...common, task: task === 'sdxl' ? 'txt2img' : task, model: jobModel, vae, frames, mode: values.reusable ? 'reusable' : 'one-shot', init: task === 'upscale' ? upscaleInput : init, mask, upscaler };
   const pipeline = await measure(process.execPath, [path.join(root, 'bench', 'pipeline-child.mjs'), JSON.stringify(job)]);
   const own = JSON.parse(/BENCH (.*)/.exec(pipeline.output)[1]);
@@ -158,7 +164,7 @@ for (const { task, size } of jobs) {
   const p = { ...phases(pipeline.output, task, jobSteps), peakRssMiB: pipeline.peakRssMiB, wall: own };
   const timeKey = task === 'upscale' ? 'upscaleSeconds' : task === 'video' ? 'secondsPerFrame' : 'secondsPerStep';
   const ratio = { time: p[timeKey] / e[timeKey], peakRss: p.peakRssMiB / e.peakRssMiB };
-  process.stderr.write(`time ratio ${ratio.time.toFixed(3)}, peak RSS ratio ${ratio.peakRss.toFixed(3)}\n`);
+  say(`time ratio ${ratio.time.toFixed(3)}, peak RSS ratio ${ratio.peakRss.toFixed(3)}\n`);
   runs.push({ ...common, timeMeasure: timeKey, engine: e, pipeline: p, ratio });
 }
 fs.rmSync(inputs, { recursive: true, force: true });
@@ -175,6 +181,11 @@ const result = {
 };
 const file = path.join(root, 'bench', 'results', `${result.date.slice(0, 16).replace(/:/g, '')}-${os.hostname()}.json`);
 fs.writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+
+if (values.json) {
+  console.log(JSON.stringify({ ...result, file }, null, 2));
+  process.exit(result.pass ? 0 : 1);
+}
 
 const f = (n, d = 2) => (n === undefined ? '' : n.toFixed(d));
 console.log(`\n| task | size | program | load s | text enc. s | s/step | VAE decode s | upscale s | s/frame | peak RSS MiB |`);

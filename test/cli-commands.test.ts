@@ -169,7 +169,7 @@ describe('diffusekit info and convert', () => {
 });
 
 describe('diffusekit help', () => {
-  const commands = ['generate', 'img2img', 'inpaint', 'outpaint', 'upscale', 'info', 'convert', 'synth', 'config', 'bench', 'serve', 'keys'];
+  const commands = ['generate', 'img2img', 'inpaint', 'outpaint', 'upscale', 'video', 'info', 'convert', 'synth', 'config', 'bench', 'serve', 'keys'];
 
   it('every command has --help with usage and examples; "help COMMAND" shows the same', () => {
     for (const command of commands) {

@@ -119,4 +119,19 @@ describe('diffusekit config', () => {
     expect(served.output).toContain(`data ${path.join(w.project, 'data')}`);
     expect(filesIn(path.join(w.project, 'data')).length).toBeGreaterThan(0);
   });
+
+  it('serve takes the output flags: --json puts models and settings on the ready line, --quiet keeps only the --no-auth warning', async () => {
+    const w = workspace();
+    w.write(w.projectFile, { dataDir: './data', server: { port: 0 } });
+    const json = await runUntil(process.execPath, [cliPath, 'serve', '--no-auth', '--json', '--no-color'], /"event":"listening".*\n/, (child) => child.kill('SIGTERM'), { cwd: w.sub, env: w.env() });
+    expect([json.status, json.signal], json.output).toEqual([0, null]);
+    const ready = JSON.parse(/^\{"event":"listening".*$/m.exec(json.output)![0]);
+    expect(ready).toMatchObject({ dataDir: path.join(w.project, 'data'), queue: 'sqlite', role: 'all', auth: false });
+    expect(ready.models).toContainEqual({ id: 'synthetic-sdxs-seed0-f16-v1', role: 'checkpoint', family: 'sd1', synthetic: true });
+    expect(json.output).toContain('WARNING: --no-auth');
+    expect(json.output).not.toContain('diffusekit serving on');
+    const quiet = await runUntil(process.execPath, [cliPath, 'serve', '--no-auth', '-q'], /"event":"listening"/, (child) => child.kill('SIGTERM'), { cwd: w.sub, env: w.env() });
+    expect(quiet.output).toContain('WARNING: --no-auth');
+    expect(quiet.output).not.toMatch(/serving on|synthetic demo/);
+  });
 });

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { OUTPUT_OPTIONS } from './context.js';
 import type { KeyDirectory } from '../server/auth/authenticate.js';
 import { KeyStore, toKeyJson, type KeyRecord } from '../server/auth/key-store.js';
 import { connectRedis } from '../server/redis/connection.js';
@@ -40,7 +41,7 @@ Examples:
 const common = {
   'data-dir': { type: 'string' },
   'redis-url': { type: 'string' },
-  json: { type: 'boolean', default: false },
+  ...OUTPUT_OPTIONS,
 } as const;
 
 /** The data directory serve uses: --data-dir, else the config's dataDir (or DIFFUSEKIT_DATA_DIR), else the default. */
@@ -92,6 +93,10 @@ async function create(args: string[]): Promise<void> {
   const { record, key } = await withStore(values, async (keys) => keys.create(options));
   if (values.json) {
     printJson({ key, ...toKeyJson(record, 0) });
+    return;
+  }
+  if (values.quiet) {
+    console.log(key);
     return;
   }
   console.log(`Created API key "${record.name}" (${record.id})

@@ -2,16 +2,20 @@ import { parseArgs } from 'node:util';
 import { createServer } from '../server/app.js';
 import type { ServerOptions } from '../server/config.js';
 import { loadConfig } from './config.js';
+import { createCli, OUTPUT_HELP, OUTPUT_OPTIONS } from './context.js';
 import { UsageError } from './usage-error.js';
 
-export const SERVE_HELP = `diffusekit serve: the Stable Diffusion REST API (v6), self-hosted
+export const SERVE_HELP = `diffusekit serve: the Stable Diffusion REST API (v6), the OpenAI images API (/v1) and
+AUTOMATIC1111's sdapi/v1, self-hosted, on one job queue
 
 Usage:
-  diffusekit serve [--model FILE]... [options]
+  diffusekit serve [--model MODEL]... [options]
 
 Options:
-  -m, --model FILE         a checkpoint, ControlNet or ESRGAN upscaler to serve (repeatable); its id is the
-                           file name without extension; the first checkpoint is the default model_id.
+  -m, --model MODEL        a checkpoint, ControlNet, ESRGAN upscaler or video model (Wan, with its VAE and
+                           text encoder as further --model files) to serve, by path or library name or
+                           alias (repeatable); its id is the file name without extension (the name or alias
+                           answers too); the first checkpoint is the default model_id.
                            None: a synthetic demo model (sdxs) and upscaler are served
   -p, --port N             TCP port (default 7860)
       --host ADDR          listen address (default 127.0.0.1; 0.0.0.0 for the network)
@@ -37,7 +41,8 @@ Scale-out (several processes or machines):
                            the bucket (credentials: the AWS SDK's usual environment and profiles)
       --worker-lock S      seconds before a silent worker node's jobs move to another node (default 30)
       --log                JSON request logs on stdout
-  -h, --help               this help
+
+${OUTPUT_HELP.replace('the result as one JSON document on stdout (progress and messages stay on stderr)', 'the ready line on stdout carries the data directory, queue, role and models')}
 
 Defaults for --model, --port, --host, --data-dir, --lora-dir, --embedding-dir and --workers come from the
 config (server.models, server.port, server.host, dataDir, loraDir, embeddingDir, server.workers) and
@@ -90,9 +95,10 @@ export async function serveCommand(args: string[]): Promise<void> {
       's3-path-style': { type: 'boolean' },
       'worker-lock': { type: 'string' },
       log: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
+      ...OUTPUT_OPTIONS,
     },
   });
+  const cli = createCli(values);
   if (values.help) {
     process.stdout.write(SERVE_HELP);
     return;
@@ -125,11 +131,12 @@ export async function serveCommand(args: string[]): Promise<void> {
     logger: values.log ?? false,
   });
   const url = await server.listen();
-  const log = (line: string) => process.stderr.write(`${line}\n`);
+  const log = cli.note;
   if (server.config.role === 'worker') log(`diffusekit worker node ${process.pid}: taking jobs from ${server.config.redisUrl?.replace(/\/\/[^@]*@/, '//')}`);
   else log(`diffusekit serving on ${url}  (docs ${url}/docs, data ${server.config.dataDir}, queue ${server.config.queue}, role ${server.config.role})`);
   for (const model of server.models) log(`  ${model.role.padEnd(10)} ${model.id}${model.synthetic ? '  (synthetic demo: random weights, not a real model)' : ''}`);
-  if (!server.config.auth) log('WARNING: --no-auth: anyone who can reach this port can generate images, see and cancel every job');
+  // Loud whatever the output flags: an open server is a decision to see.
+  if (!server.config.auth) process.stderr.write(`${cli.style.yellow('WARNING: --no-auth: anyone who can reach this port can generate images, see and cancel every job')}\n`);
   if (server.recovered.requeued || server.recovered.failed) log(`recovered ${server.recovered.requeued} interrupted jobs (${server.recovered.failed} failed after their last attempt)`);
   // Signal handlers first: whoever reads the line below may stop the server at once.
   const stopped = new Promise<void>((resolve) => {
@@ -141,6 +148,8 @@ export async function serveCommand(args: string[]): Promise<void> {
     process.once('SIGTERM', stop);
   });
   // Tests and supervisors read this line to learn the port.
-  process.stdout.write(`${JSON.stringify({ event: server.config.role === 'worker' ? 'working' : 'listening', url, pid: process.pid })}\n`);
+  const ready = { event: server.config.role === 'worker' ? 'working' : 'listening', url, pid: process.pid };
+  const details = { dataDir: server.config.dataDir, queue: server.config.queue, role: server.config.role, auth: server.config.auth, models: server.models.map((m) => ({ id: m.id, role: m.role, family: m.family, synthetic: m.synthetic })) };
+  process.stdout.write(`${JSON.stringify(cli.json ? { ...ready, ...details } : ready)}\n`);
   await stopped;
 }

@@ -354,6 +354,11 @@ describe('diffusekit keys', () => {
     expect(listed.stdout).not.toContain(json.key);
     expect(JSON.parse(run('list', '--json', '--data-dir', dir).stdout).keys.map((k: { name: string }) => k.name)).toEqual(['alice', 'bob']);
 
+    const quiet = run('create', '--name', 'carol', '--quiet', '--data-dir', dir);
+    expect([quiet.status, quiet.stderr]).toEqual([0, '']);
+    expect(quiet.stdout).toMatch(/^dk_\S+\n$/);
+    expect(new KeyStore(db).verify(quiet.stdout.trim())?.name).toBe('carol');
+
     const revoked = run('revoke', 'alice', '--data-dir', dir);
     expect(revoked.status).toBe(0);
     expect(revoked.stdout).toBe(`Revoked ${json.id} ("alice")\n`);

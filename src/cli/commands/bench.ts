@@ -16,12 +16,19 @@ Options (passed to bench/run.mjs):
       --sizes 256,512     image sizes (default 256,512)
       --steps N           sampling steps (default 4)
       --threads N         CPU threads (default: all)
-      --tasks LIST        txt2img,img2img,inpaint,upscale (default), and sdxl (slow)
+      --tasks LIST        txt2img,img2img,inpaint,upscale (default), sdxl and video (slow)
+      --video-size N, --video-frames N, --video-steps N
+                          the video task's clip (default 128, 9 frames, 4 steps)
       --reusable          keep the Pipeline loaded between runs
+
+Output:
+      --json              the results as one JSON document on stdout (instead of the table)
+  -q, --quiet             no progress lines on stderr
+      --progress MODE     none is the same as --quiet; other modes print one line per run
+      --no-color          accepted; the benchmark prints no colours
   -h, --help              this help
 
-The benchmark lives in the source repository (bench/ is not in the npm package): where it is missing,
-clone the repository and run 'npm install && npm run bench'.
+Results are also written to bench/results/ in the package folder.
 
 Exit codes: the benchmark's own (0 when both programs ran and the Pipeline kept within its limits).
 
@@ -40,8 +47,7 @@ export async function run(args: string[]): Promise<number> {
   }
   const script = path.join(root, 'bench', 'run.mjs');
   if (!fs.existsSync(script)) {
-    process.stderr.write(`diffusekit: the benchmark is not part of the installed package (no ${script}).\n` +
-      'Clone the repository, then: npm install && npm run bench\n');
+    process.stderr.write(`diffusekit: the benchmark is missing from this installation (no ${script}); reinstall diffusekit.\n`);
     return 1;
   }
   const child = spawn(process.execPath, [script, ...args], { cwd: root, stdio: 'inherit' });
