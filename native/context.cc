@@ -6,6 +6,7 @@
 
 #include "engine_callbacks.h"
 #include "params.h"
+#include "tensor_load_worker.h"
 
 namespace diffusekit {
 namespace {
@@ -25,11 +26,11 @@ struct GeneratedImage {
     uint8_t* data;
 };
 
-// Runs new_sd_ctx off the main thread.
-class LoadWorker : public Napi::AsyncWorker {
+// Runs new_sd_ctx off the main thread, reporting the tensors read.
+class LoadWorker : public TensorLoadWorker {
    public:
-    LoadWorker(Napi::Env env, Napi::Object self, ContextParams params)
-        : Napi::AsyncWorker(env, "diffusekit.load"), deferred_(Napi::Promise::Deferred::New(env)), params_(std::move(params)) {
+    LoadWorker(Napi::Env env, Napi::Object self, ContextParams params, const Napi::Value& on_progress)
+        : TensorLoadWorker(env, "diffusekit.load", on_progress), deferred_(Napi::Promise::Deferred::New(env)), params_(std::move(params)) {
         self_.Reset(self, 1);
         context_ = Context::Unwrap(self);
         job_.min_log_level = context_->handle().min_log_level();
@@ -39,7 +40,8 @@ class LoadWorker : public Napi::AsyncWorker {
 
     Napi::Promise Promise() { return deferred_.Promise(); }
 
-    void Execute() override {
+    void Execute(const ExecutionProgress& progress) override {
+        RouteProgress(job_, progress);
         ScopedJob scope(&job_);
         try {
             ctx_ = new_sd_ctx(&params_.raw);
@@ -239,7 +241,7 @@ Napi::Function Context::Define(Napi::Env env) {
 
 Context::Context(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Context>(info) {}
 
-// load(options, onLog?, minLogLevel?) -> Promise<Context>
+// load(options, onLog?, minLogLevel?, onProgress?(tensorsDone, tensorsTotal)) -> Promise<Context>
 Napi::Value Context::Load(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!info[0].IsObject()) {
@@ -251,7 +253,7 @@ Napi::Value Context::Load(const Napi::CallbackInfo& info) {
     Napi::Object self                    = env.GetInstanceData<Constructors>()->context.New({});
     Context::Unwrap(self)->handle_.SetLogger(env, info[1], info[2]);
     // The instance reaches JS only once loading succeeded, so nothing can use it half-loaded.
-    auto* worker          = new LoadWorker(env, self, std::move(params));
+    auto* worker          = new LoadWorker(env, self, std::move(params), info[3]);
     Napi::Promise promise = worker->Promise();
     worker->Queue();
     return promise;

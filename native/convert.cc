@@ -4,15 +4,16 @@
 
 #include "context.h"
 #include "engine_callbacks.h"
+#include "tensor_load_worker.h"
 #include "stable-diffusion.h"
 
 namespace diffusekit {
 namespace {
 
-class ConvertWorker : public Napi::AsyncWorker {
+class ConvertWorker : public TensorLoadWorker {
    public:
-    ConvertWorker(Napi::Env env, Napi::Object options, Napi::Value on_log, int min_level)
-        : Napi::AsyncWorker(env, "diffusekit.convert"), deferred_(Napi::Promise::Deferred::New(env)) {
+    ConvertWorker(Napi::Env env, Napi::Object options, Napi::Value on_log, int min_level, const Napi::Value& on_progress)
+        : TensorLoadWorker(env, "diffusekit.convert", on_progress), deferred_(Napi::Promise::Deferred::New(env)) {
         auto text = [&](const char* key) {
             Napi::Value v = options.Get(key);
             return v.IsString() ? v.As<Napi::String>().Utf8Value() : std::string();
@@ -41,7 +42,8 @@ class ConvertWorker : public Napi::AsyncWorker {
 
     Napi::Promise Promise() { return deferred_.Promise(); }
 
-    void Execute() override {
+    void Execute(const ExecutionProgress& progress) override {
+        RouteProgress(job_, progress);
         ScopedJob scope(&job_);
         bool ok = false;
         try {
@@ -77,7 +79,7 @@ Napi::Value ConvertModel(const Napi::CallbackInfo& info) {
     }
     InstallEngineCallbacks();
     int min_level         = info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : 1;
-    auto* worker          = new ConvertWorker(info.Env(), info[0].As<Napi::Object>(), info[1], min_level);
+    auto* worker          = new ConvertWorker(info.Env(), info[0].As<Napi::Object>(), info[1], min_level, info[3]);
     Napi::Promise promise = worker->Promise();
     worker->Queue();
     return promise;

@@ -5,7 +5,7 @@ export { GeneratedVideo, type VideoOptions, type VideoParameters } from './pipel
 export { encodeVideo, VIDEO_FORMATS, type VideoFormat, type VideoEncodeOptions } from './pipeline/video-encode.js';
 export { Upscaler, type UpscalerLoadOptions, type UpscaleOptions } from './pipeline/upscaler.js';
 export type {
-  GenerateOptions, Img2ImgOptions, InpaintOptions, OutpaintOptions, LoadOptions, ProgressEvent, VaeTilingOptions, WeightType,
+  GenerateOptions, Img2ImgOptions, InpaintOptions, OutpaintOptions, LoadOptions, LoadProgressEvent, ProgressEvent, VaeTilingOptions, WeightType,
 } from './pipeline/options.js';
 export type { ImageInput, RawImage, FitMode } from './pipeline/image-input.js';
 export type { OutpaintAnchor, OutpaintCanvas, OutpaintExtend } from './pipeline/image-tasks.js';

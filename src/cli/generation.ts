@@ -9,6 +9,7 @@ import type { Pipeline } from '../pipeline/pipeline.js';
 import { DEFAULT_OUTPUT_TEMPLATE, loadConfig, parseSize, type ConfigValues } from './config.js';
 import { createCli, numberFlag, OUTPUT_OPTIONS } from './context.js';
 import { handleInterrupts } from './interrupt.js';
+import { tensorProgress } from './progress.js';
 import { checkTemplate, dateStamp, expandTemplate, hasPlaceholder, slug, withIndex, writeClaimed } from './output.js';
 import { UsageError } from './usage-error.js';
 
@@ -224,9 +225,11 @@ export async function runGeneration<Extra>(task: GenerationTask<Extra>, args: st
   let pipe: Pipeline | undefined;
   try {
     const { Pipeline } = await import('../pipeline/pipeline.js');
-    progress.spinner(`Loading ${style.bold(path.basename(model))}`);
+    const loading = `Loading ${style.bold(path.basename(model))}`;
+    progress.spinner(loading);
     pipe = await interrupt.uninterruptible(
       Pipeline.load({
+        onProgress: tensorProgress(progress, loading, 'Preparing the model'),
         ...(task.components ? task.components(model, values) : { model }),
         modelsDir: config.modelsDir,
         threads,

@@ -263,3 +263,27 @@ export function createProgress(options: ProgressOptions = {}): Progress {
     },
   };
 }
+
+/**
+ * A bar over the tensors a model load (or conversion) reads: it replaces the spinner at the first report;
+ * when all are read the spinner `after` (if given) covers what follows.
+ */
+export function tensorProgress(progress: Progress, label: string, after?: string): (e: { tensors: number; total: number }) => void {
+  let shown = false;
+  let finished = false;
+  return ({ tensors, total }) => {
+    if (finished) return;
+    if (!shown) {
+      progress.bar(label, total, { unit: 'tensors' });
+      shown = true;
+    }
+    progress.update(tensors);
+    if (tensors >= total) {
+      finished = true;
+      if (after) {
+        progress.done();
+        progress.spinner(after);
+      }
+    }
+  };
+}

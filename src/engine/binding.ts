@@ -114,8 +114,11 @@ export interface NativeUpscaler {
   readonly scale: number;
 }
 
+/** Tensors read so far, of all the files being loaded. */
+export type NativeTensorProgressCallback = (done: number, total: number) => void;
+
 export interface NativeBinding {
-  Context: { load(params: NativeLoadParams, onLog?: NativeLogCallback, minLogLevel?: number): Promise<NativeContext> };
+  Context: { load(params: NativeLoadParams, onLog?: NativeLogCallback, minLogLevel?: number, onProgress?: NativeTensorProgressCallback): Promise<NativeContext> };
   Upscaler: {
     load(params: { model: string; threads?: number; tileSize?: number }, onLog?: NativeLogCallback, minLogLevel?: number): Promise<NativeUpscaler>;
   };
@@ -124,6 +127,7 @@ export interface NativeBinding {
     params: { input: string; vae?: string; output: string; weightType: string; tensorTypeRules?: string },
     onLog?: NativeLogCallback,
     minLogLevel?: number,
+    onProgress?: NativeTensorProgressCallback,
   ): Promise<void>;
   setLogger(fn: NativeLogCallback | null, minLevel: number): void;
 }

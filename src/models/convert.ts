@@ -3,7 +3,7 @@ import path from 'node:path';
 import { nativeBinding } from '../engine/binding.js';
 import { logLevelFromNative, logLevelToNative, type LogCallback, type LogLevel } from '../engine/logging.js';
 import { InvalidArgumentError, ModelLoadError } from '../errors.js';
-import { WEIGHT_TYPES, type WeightType } from '../pipeline/options.js';
+import { WEIGHT_TYPES, type LoadProgressEvent, type WeightType } from '../pipeline/options.js';
 import { invalidParameter, isPlainObject, oneOf, optionalFunction, optionalString } from '../util/is.js';
 import { inspectModelFile, type ModelFileInfo } from './inspect.js';
 
@@ -16,6 +16,8 @@ export interface ConvertOptions {
   tensorTypeRules?: string;
   onLog?: LogCallback;
   logLevel?: LogLevel;
+  /** Tensors read so far, while the input loads (the output is written after). */
+  onProgress?: (event: LoadProgressEvent) => void;
 }
 
 /**
@@ -36,12 +38,14 @@ export async function convertModel(input: string, output: string, options: Conve
   const vae = optionalString('vae', options.vae);
   if (vae) await inspectModelFile(path.resolve(vae), 'vae model');
   const onLog = optionalFunction<LogCallback>('onLog', options.onLog);
+  const onProgress = optionalFunction<(e: LoadProgressEvent) => void>('onProgress', options.onProgress);
   const tmp = target.replace(/(\.\w+)$/, `.${process.pid}.part$1`);
   try {
     await nativeBinding().convert(
       { input: source.path, vae: vae && path.resolve(vae), output: tmp, weightType, tensorTypeRules: optionalString('tensorTypeRules', options.tensorTypeRules) },
       onLog ? (level, text) => onLog(logLevelFromNative(level), text) : undefined,
       logLevelToNative('logLevel', options.logLevel ?? 'info'),
+      onProgress && ((tensors, total) => onProgress({ tensors, total })),
     );
     fs.renameSync(tmp, target);
   } catch (err) {

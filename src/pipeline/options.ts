@@ -62,6 +62,14 @@ export interface LoadOptions extends ModelComponents {
   /** Receives engine log lines at `logLevel` and above. Without it the engine is quiet. */
   onLog?: LogCallback;
   logLevel?: LogLevel;
+  /** Tensors read so far while the weights load (several times a second). */
+  onProgress?: (event: LoadProgressEvent) => void;
+}
+
+/** Loading (or converting) a model: tensors read so far, of all its files. */
+export interface LoadProgressEvent {
+  tensors: number;
+  total: number;
 }
 
 export interface ProgressEvent {

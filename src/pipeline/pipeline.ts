@@ -103,6 +103,7 @@ export class Pipeline {
     params.loraApplyMode = defined(options.loraApplyMode) ? oneOf('loraApplyMode', options.loraApplyMode, LORA_APPLY_MODES) : 'at_runtime';
     const vaeTiling = normalizeVaeTiling('vaeTiling', options.vaeTiling);
     const onLog = optionalFunction<NonNullable<LoadOptions['onLog']>>('onLog', options.onLog);
+    const onProgress = optionalFunction<NonNullable<LoadOptions['onProgress']>>('onProgress', options.onProgress);
     const minLevel = logLevelToNative('logLevel', options.logLevel ?? 'info');
 
     const main = files[0];
@@ -119,7 +120,7 @@ export class Pipeline {
     const log = onLog ? (level: number, text: string) => onLog(logLevelFromNative(level), text) : undefined;
     let native: NativeContext;
     try {
-      native = await nativeBinding().Context.load(params, log, minLevel);
+      native = await nativeBinding().Context.load(params, log, minLevel, onProgress && ((tensors, total) => onProgress({ tensors, total })));
     } catch (err) {
       throw new ModelLoadError((err as Error).message);
     }

@@ -8,7 +8,7 @@ import { loadConfig } from '../config.js';
 import { createCli, EXIT_CODES_HELP, OUTPUT_HELP, OUTPUT_OPTIONS } from '../context.js';
 import { handleInterrupts } from '../interrupt.js';
 import { claimFile } from '../output.js';
-import { formatBytes } from '../progress.js';
+import { formatBytes, tensorProgress } from '../progress.js';
 import { UsageError } from '../usage-error.js';
 
 export const HELP = `diffusekit convert: quantize or re-type a model's weights
@@ -79,12 +79,14 @@ export async function run(args: string[]): Promise<void> {
   };
   process.on('exit', cleanup);
   try {
-    progress.spinner(`Converting ${style.bold(path.basename(input))} to ${type}`);
+    const reading = `Converting ${style.bold(path.basename(input))} to ${type}`;
+    progress.spinner(reading);
     const info = await interrupt.uninterruptible(
       convertModel(source.path, saved, {
         weightType: type,
         vae: values.vae,
         tensorTypeRules: values.rules,
+        onProgress: tensorProgress(progress, reading, `Writing ${style.bold(path.basename(saved))}`),
         onLog: values.verbose ? (level, message) => progress.log(`[${level}] ${message.trimEnd()}`) : undefined,
       }),
     );
