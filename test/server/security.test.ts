@@ -286,7 +286,7 @@ describe('without API keys', () => {
     });
     await images.listen();
     // "localhost" is allow-listed by name; 127.0.0.1 (the same machine under another name) is not.
-    server = await startServer({ allowHosts: ['localhost'], limits });
+    server = await startServer({ allowHosts: ['localhost'], limits, syncWaitSeconds: 120 });
   });
   afterAll(async () => {
     await server?.close();
