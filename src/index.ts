@@ -8,6 +8,7 @@ export type {
   GenerateOptions, Img2ImgOptions, InpaintOptions, OutpaintOptions, LoadOptions, LoadProgressEvent, ProgressEvent, VaeTilingOptions, WeightType,
 } from './pipeline/options.js';
 export type { ImageInput, RawImage, FitMode } from './pipeline/image-input.js';
+export { MASKED_CONTENTS, type MaskedContent } from './pipeline/inpaint-area.js';
 export type { OutpaintAnchor, OutpaintCanvas, OutpaintExtend } from './pipeline/image-tasks.js';
 export type { LoraSpec } from './pipeline/loras.js';
 export { WEIGHT_TYPES } from './pipeline/options.js';

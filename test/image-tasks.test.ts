@@ -97,6 +97,31 @@ describe('image tasks on the synthetic SDXS-512 model', () => {
     expect(raw.data.equals(soft.data)).toBe(false);
   });
 
+  it('maskedContent changes what the masked area starts from; unmasked pixels stay the input', async () => {
+    const mask = await squareMask();
+    const base = { prompt: 'x', initImage: init, maskImage: mask, steps: 2, seed: 4, strength: 0.5, maskBlur: 0 };
+    const [original] = await pipe.inpaint(base);
+    for (const content of ['fill', 'noise', 'nothing'] as const) {
+      const [other] = await pipe.inpaint({ ...base, maskedContent: content });
+      expect(other.data.equals(original.data), content).toBe(false);
+      expect(pixel(other, 5, 5), content).toEqual(pixel(init, 5, 5));
+    }
+    await expect(pipe.inpaint({ ...base, maskedContent: 'latent' as never })).rejects.toThrow(/maskedContent/);
+  });
+
+  it('onlyMasked inpaints a crop around the mask at full size and leaves the rest of the image untouched', async () => {
+    const mask = await squareMask();
+    const base = { prompt: 'x', initImage: init, maskImage: mask, steps: 2, seed: 4, maskBlur: 0 };
+    const [whole] = await pipe.inpaint(base);
+    const [cropped] = await pipe.inpaint({ ...base, onlyMasked: { padding: 4 }, preserveUnmasked: false });
+    expect([cropped.width, cropped.height]).toEqual([W, H]);
+    expect(meanAbsDiff(cropped.data, whole.data)).toBeGreaterThan(0);
+    // Outside the mask the input stays, even without preserveUnmasked: only the masked crop was pasted back.
+    for (const [x, y] of [[2, 2], [70, 60], [20, 30], [60, 56]]) expect(pixel(cropped, x, y)).toEqual(pixel(init, x, y));
+    expect(pixel(cropped, 40, 36)).not.toEqual(pixel(init, 40, 36));
+    await expect(pipe.inpaint({ ...base, onlyMasked: { padding: -1 } })).rejects.toThrow(/onlyMasked.padding/);
+  });
+
   it('outpaint extends the canvas and keeps the original region exactly', async () => {
     const extend = { left: 16, right: 8, top: 0, bottom: 24 };
     for (const fill of ['edge', 'noise'] as const) {

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AbortError, DisposedError, Pipeline, readPngText, type ProgressEvent } from '../src/index.js';
+import { AbortError, DisposedError, Pipeline, readPngText, synthesizeModel, type ProgressEvent } from '../src/index.js';
 import { tempDir, tinyModel } from './helpers/models.js';
 
 const small = { width: 64, height: 64, steps: 2 } as const;
@@ -84,6 +84,17 @@ describe('Pipeline on the synthetic SDXS-512 model', () => {
     expect([sized.width, sized.height]).toEqual([96, 80]);
     await expect(pipe.generate({ prompt: 'x', ...small, hiresFix: { scale: 9 } })).rejects.toThrow(/for hiresFix.scale but received 9/);
     await expect(pipe.img2img({ prompt: 'x', initImage: img, hiresFix: {} })).rejects.toThrow('hiresFix is for text to image (generate) only');
+  });
+
+  it('hires fix with an ESRGAN model enlarges the first pass by the model, not by resampling', async () => {
+    const esrgan = synthesizeModel({ architecture: 'esrgan-x4plus' }).path;
+    const [byModel] = await pipe.generate({ prompt: 'x', ...small, steps: 1, seed: 1, hiresFix: { scale: 2, steps: 1, upscalerModel: esrgan } });
+    const [byLanczos] = await pipe.generate({ prompt: 'x', ...small, steps: 1, seed: 1, hiresFix: { scale: 2, steps: 1, upscaler: 'lanczos' } });
+    expect([byModel.width, byModel.height]).toEqual([128, 128]);
+    expect(byModel.data.equals(byLanczos.data)).toBe(false);
+    expect(byModel.infotext).toContain(`Hires upscaler: ${path.basename(esrgan, '.safetensors')}`);
+    await expect(pipe.generate({ prompt: 'x', ...small, hiresFix: { upscalerModel: esrgan, upscaler: 'lanczos' } })).rejects.toThrow(/not both/);
+    await expect(pipe.generate({ prompt: 'x', ...small, hiresFix: { upscalerModel: '/no/such/esrgan.pth' } })).rejects.toThrow(/upscalerModel file not found/);
   });
 
   it('picks a random seed when none is given and reports it', async () => {

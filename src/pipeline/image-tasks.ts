@@ -7,6 +7,7 @@ import {
   compositeByMask, FIT_MODES, imageSize, maskImage, openImage, padToCanvas, rgbImage, type FitMode, type ImageInput, type RawImage,
 } from './image-input.js';
 import type { GenerationParameters } from './infotext.js';
+import { cropResized, fillMasked, MASKED_CONTENTS, maskedRegion, pasteBack } from './inpaint-area.js';
 
 // Image-to-image, inpainting and outpainting: what each task does to its inputs before the engine runs
 // and to the engine's output after. Options are checked when the call is made; pixels are read when the
@@ -23,7 +24,7 @@ export interface TaskTarget {
 
 export interface ImageTask {
   /** Reads and fits the input images, sets sizes; returns what to do with each output image. */
-  prepare(target: TaskTarget): Promise<(image: RawImage) => RawImage>;
+  prepare(target: TaskTarget): Promise<(image: RawImage) => RawImage | Promise<RawImage>>;
 }
 
 /** Rounds an input image's size to what a generation accepts (multiples of 8, 64-4096). */
@@ -82,6 +83,8 @@ export interface InpaintTaskOptions extends Img2ImgTaskOptions {
   maskImage: unknown;
   maskBlur?: unknown;
   preserveUnmasked?: unknown;
+  maskedContent?: unknown;
+  onlyMasked?: unknown;
 }
 
 /** Inpainting: repaint where the mask is white; with preserveUnmasked, pixels where it is black stay the input's. */
@@ -90,6 +93,8 @@ export function inpaintTask(o: InpaintTaskOptions): ImageTask {
   const mask = requireImage('maskImage', o.maskImage);
   const blur = numberIn('maskBlur', o.maskBlur, 0, 64, 4);
   const preserve = optionalBoolean('preserveUnmasked', o.preserveUnmasked) ?? true;
+  const content = defined(o.maskedContent) ? oneOf('maskedContent', o.maskedContent, MASKED_CONTENTS) : 'original';
+  const onlyMasked = onlyMaskedPadding(o.onlyMasked);
   const initImage = o.initImage as ImageInput;
   return {
     async prepare(target) {
@@ -105,13 +110,28 @@ export function inpaintTask(o: InpaintTaskOptions): ImageTask {
         rgbImage('initImage', initImage, size.width, size.height, base.fit),
         maskImage('maskImage', mask, size.width, size.height, base.fit, blur),
       ]);
-      await setCanvas(target, init, m);
+      const start = await fillMasked(init, m, content, target.native.seed);
+      const region = onlyMasked === undefined ? undefined : maskedRegion(m, onlyMasked);
       target.native.strength = base.strength;
       target.parameters.denoisingStrength = base.strength;
       target.parameters.maskBlur = blur;
+      if (region) {
+        // Only masked: the region around the mask is inpainted at the full size, then scaled back into place.
+        await setCanvas(target, await cropResized(start, region, size.width, size.height), await cropResized(m, region, size.width, size.height));
+        return (image) => pasteBack(init, image, region, m);
+      }
+      await setCanvas(target, start, m);
       return (image) => (preserve ? { ...image, data: compositeByMask(image, init, m) } : image);
     },
   };
+}
+
+/** onlyMasked: true (32 pixels of context around the mask), { padding }, or false/undefined (the whole image). */
+function onlyMaskedPadding(value: unknown): number | undefined {
+  if (value === undefined || value === false) return undefined;
+  if (value === true) return 32;
+  if (!isPlainObject(value)) throw invalidParameter('onlyMasked', 'boolean or { padding }', value);
+  return integerIn('onlyMasked.padding', value.padding, 0, 1024, 32);
 }
 
 export interface OutpaintExtend {

@@ -1,4 +1,5 @@
 import type { LogCallback, LogLevel } from '../engine/logging.js';
+import type { MaskedContent } from './inpaint-area.js';
 import type { ModelComponents } from '../models/components.js';
 import type { PixelImage } from './generated-image.js';
 import type { FitMode, ImageInput } from './image-input.js';
@@ -155,6 +156,17 @@ export interface InpaintOptions extends Img2ImgOptions {
   maskBlur?: number;
   /** Keep pixels under black exactly as in initImage (blending across the soft edge). Default true. */
   preserveUnmasked?: boolean;
+  /**
+   * What the masked area starts from (A1111's "Masked content"): 'original' (default), 'fill' (the
+   * surrounding colours, blurred in), 'noise' (seeded noise) or 'nothing' (mid grey).
+   */
+  maskedContent?: MaskedContent;
+  /**
+   * Inpaint only a crop around the mask, at the full width x height, then scale it back into place (A1111's
+   * "Only masked" / inpaint_full_res): more detail in small areas. `true` keeps 32 pixels of context; `{ padding }` sets it.
+   * Outside the crop the image is untouched.
+   */
+  onlyMasked?: boolean | { padding?: number };
 }
 
 export interface OutpaintOptions extends Omit<GenerateOptions, 'width' | 'height'> {
@@ -195,4 +207,6 @@ export interface HiresFixOptions {
   denoisingStrength?: number;
   /** How the first image is enlarged: in latent space (default 'latent') or as pixels ('lanczos', 'nearest'). */
   upscaler?: (typeof HIRES_UPSCALERS)[number];
+  /** Instead of `upscaler`: an ESRGAN model file that enlarges the first image's pixels (A1111's "R-ESRGAN 4x+" and kin). */
+  upscalerModel?: string;
 }

@@ -344,12 +344,12 @@ export class Pipeline {
       throw engineFailure(err, job.signal, this.#disposed);
     }
     const { width, height } = job.output ?? job.parameters;
-    return images.map((image, i) => {
+    return Promise.all(images.map(async (image, i) => {
       const parameters = { ...job.parameters, seed: job.parameters.seed + i, batchIndex: i };
       const cropped = centerCrop(image, width, height);
-      const final = finish ? finish(cropped) : cropped;
+      const final = finish ? await finish(cropped) : cropped;
       return new GeneratedImage({ ...final, parameters, infotext: formatInfotext(parameters, VERSION) });
-    });
+    }));
   }
 }
 
@@ -380,13 +380,18 @@ function applyHiresFix(job: PreparedJob, value: unknown): void {
   if (target.width > 4096 || target.height > 4096) throw invalidParameter('hiresFix.scale', 'a factor that keeps the result within 4096x4096', value.scale);
   const steps = integerIn('hiresFix.steps', value.steps, 1, 150, job.parameters.steps);
   const denoisingStrength = numberIn('hiresFix.denoisingStrength', value.denoisingStrength, 0, 1, 0.7);
+  const modelPath = optionalString('hiresFix.upscalerModel', value.upscalerModel);
+  if (modelPath !== undefined && defined(value.upscaler)) throw new InvalidArgumentError('hiresFix.upscalerModel', 'give hiresFix.upscaler or hiresFix.upscalerModel, not both');
+  if (modelPath !== undefined && !fs.existsSync(modelPath)) throw new InvalidArgumentError('hiresFix.upscalerModel', `hiresFix.upscalerModel file not found: ${modelPath}`);
   const upscaler = defined(value.upscaler) ? oneOf('hiresFix.upscaler', value.upscaler, HIRES_UPSCALERS) : 'latent';
-  job.native.hires = { upscaler: A1111_HIRES_UPSCALER_NAMES[upscaler], width: align64(target.width), height: align64(target.height), steps, denoisingStrength };
+  // The engine's 'Model' upscaler runs the ESRGAN model on the first pass's pixels.
+  const engineUpscaler = modelPath !== undefined ? 'Model' : A1111_HIRES_UPSCALER_NAMES[upscaler];
+  job.native.hires = { upscaler: engineUpscaler, width: align64(target.width), height: align64(target.height), steps, denoisingStrength, modelPath };
   job.output = target;
   job.parameters.hires = {
     scale: scale ?? Number((target.width / width).toFixed(3)),
     steps,
-    upscaler: A1111_HIRES_UPSCALER_NAMES[upscaler],
+    upscaler: modelPath !== undefined ? path.basename(modelPath, path.extname(modelPath)) : A1111_HIRES_UPSCALER_NAMES[upscaler],
     denoisingStrength,
     firstPass: { width, height },
   };

@@ -118,7 +118,7 @@ describe('A1111 sdapi/v1 on a real server (demo model, a second checkpoint, an u
     expect([many.status, many.body.error]).toEqual([400, 'too_many_images']);
   });
 
-  it('hires fix (SillyTavern shape): 64 -> 128 with one second-pass step; hr_resize_x keeps the aspect; ESRGAN names resize with Lanczos', async () => {
+  it('hires fix (SillyTavern shape): 64 -> 128 with one second-pass step; hr_resize_x keeps the aspect; ESRGAN names run the served upscaler', async () => {
     const { status, body } = await call(server, 'POST', '/sdapi/v1/txt2img', {
       prompt: 'a castle', width: 64, height: 64, steps: 1, seed: 3, sampler_name: 'Euler a', scheduler: 'Automatic',
       enable_hr: true, hr_scale: 2, hr_upscaler: 'Latent (nearest)', hr_second_pass_steps: 1, denoising_strength: 0.55,
@@ -133,7 +133,9 @@ describe('A1111 sdapi/v1 on a real server (demo model, a second checkpoint, an u
       prompt: 'a castle', width: 64, height: 64, steps: 1, enable_hr: true, hr_resize_x: 96, hr_resize_y: 0, hr_second_pass_steps: 1, hr_upscaler: 'R-ESRGAN 4x+',
     });
     expect(await sizeOf(resized.body.images[0])).toEqual(['png', 96, 96]);
-    expect(JSON.parse(resized.body.info).infotexts[0]).toContain('Hires upscaler: Lanczos');
+    expect(JSON.parse(resized.body.info).infotexts[0]).toContain('Hires upscaler: synthetic-esrgan-x4plus-seed0-f16-v1');
+    const unknown = await call(server, 'POST', '/sdapi/v1/txt2img', { prompt: 'a castle', width: 64, height: 64, steps: 1, enable_hr: true, hr_scale: 1.5, hr_second_pass_steps: 1, hr_upscaler: 'None' });
+    expect(JSON.parse(unknown.body.info).infotexts[0]).toContain('Hires upscaler: Lanczos');
   });
 
   it('img2img with a mask and inpainting_mask_invert repaints the black part and keeps the white part exactly', async () => {
@@ -161,6 +163,27 @@ describe('A1111 sdapi/v1 on a real server (demo model, a second checkpoint, an u
     expect(leftDiffers).toBe(true);
     expect(body.parameters).toMatchObject({ init_images: null, mask: null, inpainting_mask_invert: 1 });
     expect(JSON.parse(body.info).infotexts[0]).toMatch(/Denoising strength: 1, .*Mask blur: 0/);
+  });
+
+  it('img2img inpainting_fill and inpaint_full_res (Krita/Photoshop plugin shape) change the start and the area painted', async () => {
+    const init = await testPng(64, 64);
+    // A small white square (repaint) at x 40-47, y 8-15.
+    const mask = await sharp({ create: { width: 64, height: 64, channels: 3, background: '#000' } })
+      .composite([{ input: await sharp({ create: { width: 8, height: 8, channels: 3, background: '#fff' } }).png().toBuffer(), left: 40, top: 8 }])
+      .png()
+      .toBuffer();
+    const request = (extra: object) => call(server, 'POST', '/sdapi/v1/img2img', {
+      init_images: [init.toString('base64')], mask: mask.toString('base64'), prompt: 'a window', steps: 1, seed: 5, width: 64, height: 64,
+      denoising_strength: 0.6, mask_blur: 0, ...extra,
+    });
+    const pixels = async (response: Awaited<ReturnType<typeof request>>) => sharp(decode(response.body.images[0])).raw().toBuffer();
+    const original = await pixels(await request({ inpainting_fill: 1 }));
+    const nothing = await pixels(await request({ inpainting_fill: 3 }));
+    expect(nothing.equals(original)).toBe(false);
+    const full = await request({ inpainting_fill: 1, inpaint_full_res: true, inpaint_full_res_padding: 4 });
+    expect(full.status).toBe(200);
+    expect((await pixels(full)).equals(original)).toBe(false);
+    expect((await request({ inpaint_full_res_padding: -2 })).status).toBe(422);
   });
 
   it('img2img without a mask: the init image is stretched to width x height (resize_mode 0)', async () => {

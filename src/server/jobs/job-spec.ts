@@ -1,5 +1,6 @@
 import type { FitMode } from '../../pipeline/image-input.js';
 import type { HiresFixOptions } from '../../pipeline/options.js';
+import type { MaskedContent } from '../../pipeline/inpaint-area.js';
 
 /**
  * The one canonical description of a job. Every API dialect (v6 today; OpenAI and A1111 later) translates
@@ -43,8 +44,14 @@ export interface JobSpec {
   fit?: FitMode;
   /** Inpaint: blur of the mask edge in pixels (default 4). */
   maskBlur?: number;
+  /** Inpaint: what the masked area starts from (default 'original'). */
+  maskedContent?: MaskedContent;
+  /** Inpaint only a crop around the mask, with this much context in pixels (A1111 inpaint_full_res). */
+  onlyMaskedPadding?: number;
   /** Text to image (txt2img, controlnet without initImage): a refining second pass at a larger size. */
   hiresFix?: HiresFixOptions;
+  /** Hires fix by a served ESRGAN upscaler (its model id); the worker gives the Pipeline its file. */
+  hiresUpscalerModel?: string;
   /** Input images: file names inside the server's inputs folder. */
   initImage?: string;
   maskImage?: string;

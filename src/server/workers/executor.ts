@@ -107,13 +107,16 @@ export class JobExecutor {
       const initImage = this.#input(spec.initImage);
       switch (spec.task) {
         case 'txt2img':
-          return await pipe.generate({ ...common, hiresFix: spec.hiresFix });
+          return await pipe.generate({ ...common, hiresFix: this.#hiresFix(spec) });
         case 'controlnet':
-          return initImage ? await pipe.img2img({ ...common, initImage, strength: spec.strength, fit: spec.fit }) : await pipe.generate({ ...common, hiresFix: spec.hiresFix });
+          return initImage ? await pipe.img2img({ ...common, initImage, strength: spec.strength, fit: spec.fit }) : await pipe.generate({ ...common, hiresFix: this.#hiresFix(spec) });
         case 'img2img':
           return await pipe.img2img({ ...common, initImage: initImage!, strength: spec.strength, fit: spec.fit });
         case 'inpaint':
-          return await pipe.inpaint({ ...common, initImage: initImage!, maskImage: this.#input(spec.maskImage)!, strength: spec.strength, fit: spec.fit, maskBlur: spec.maskBlur });
+          return await pipe.inpaint({
+            ...common, initImage: initImage!, maskImage: this.#input(spec.maskImage)!, strength: spec.strength, fit: spec.fit, maskBlur: spec.maskBlur,
+            maskedContent: spec.maskedContent, onlyMasked: spec.onlyMaskedPadding === undefined ? undefined : { padding: spec.onlyMaskedPadding },
+          });
         case 'outpaint': {
           const { width: _w, height: _h, ...rest } = common;
           return await pipe.outpaint({ ...rest, initImage: initImage!, extend: spec.extend });
@@ -126,6 +129,11 @@ export class JobExecutor {
       if ((err as { code?: string }).code === 'ERR_ENGINE_STATE') await this.#cache.evict(key);
       throw err;
     }
+  }
+
+  #hiresFix(spec: JobSpec): GenerateOptions['hiresFix'] {
+    if (!spec.hiresFix || spec.hiresUpscalerModel === undefined) return spec.hiresFix;
+    return { ...spec.hiresFix, upscaler: undefined, upscalerModel: this.#model(spec.hiresUpscalerModel).path };
   }
 
   async #video(spec: JobSpec, signal: AbortSignal, onProgress: OnProgress): Promise<GeneratedVideo> {

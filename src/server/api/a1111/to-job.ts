@@ -1,5 +1,6 @@
 import sharp from 'sharp';
 import type { FitMode } from '../../../pipeline/image-input.js';
+import type { MaskedContent } from '../../../pipeline/inpaint-area.js';
 import { A1111_HIRES_UPSCALER_NAMES, HIRES_UPSCALERS, type HiresFixOptions } from '../../../pipeline/options.js';
 import { resolveScheduler } from '../../../pipeline/samplers.js';
 import { ApiError, badRequest } from '../../errors.js';
@@ -25,6 +26,9 @@ export interface A1111Translation {
   /** extra-single-image with resize_mode 1: the exact final size, reached after the upscale. */
   resizeTo?: { width: number; height: number; crop: boolean };
 }
+
+/** inpainting_fill: 0 "fill", 1 "original", 2 "latent noise", 3 "latent nothing". */
+const INPAINTING_FILLS: Record<number, MaskedContent> = { 0: 'fill', 1: 'original', 2: 'noise', 3: 'nothing' };
 
 /** resize_mode: 0 "Just resize" stretches, 1 "Crop and resize" crops, 2 "Resize and fill" pads, 3 (latent) = 0. */
 const RESIZE_MODES: Record<number, FitMode> = { 0: 'fill', 1: 'cover', 2: 'contain', 3: 'fill' };
@@ -99,15 +103,21 @@ function generation(body: A1111Body, context: A1111Context): Omit<JobSpec, 'task
   };
 }
 
-/** hr_upscaler: A1111's latent modes and Lanczos/Nearest by name; "None" and ESRGAN names resize with Lanczos. */
-function hiresUpscaler(name: string | undefined): (typeof HIRES_UPSCALERS)[number] {
-  if (name === undefined) return 'latent';
+/**
+ * hr_upscaler: A1111's latent modes and Lanczos/Nearest by name; a served upscaler by id, and A1111's ESRGAN
+ * names ("R-ESRGAN 4x+", "ESRGAN_4x", ...) as the first served upscaler; anything else ("None") resizes with Lanczos.
+ */
+function hiresUpscaler(name: string | undefined, context: A1111Context): { upscaler: (typeof HIRES_UPSCALERS)[number] } | { model: string } {
+  if (name === undefined) return { upscaler: 'latent' };
   const wanted = name.toLowerCase();
-  return HIRES_UPSCALERS.find((u) => A1111_HIRES_UPSCALER_NAMES[u].toLowerCase() === wanted || u === wanted) ?? 'lanczos';
+  const builtIn = HIRES_UPSCALERS.find((u) => A1111_HIRES_UPSCALER_NAMES[u].toLowerCase() === wanted || u === wanted);
+  if (builtIn) return { upscaler: builtIn };
+  const served = findModel(context.models, 'upscaler', name, () => undefined) ?? (/esrgan|^4x|swinir/i.test(name) ? context.models.find((m) => m.role === 'upscaler') : undefined);
+  return served ? { model: served.id } : { upscaler: 'lanczos' };
 }
 
 /** enable_hr and its hr_* fields as the Pipeline's hiresFix; the final size must fit the pixel budget. */
-function hiresFix(body: A1111Body, size: { width: number; height: number }, context: A1111Context): HiresFixOptions | undefined {
+function hiresFix(body: A1111Body, size: { width: number; height: number }, context: A1111Context): { options: HiresFixOptions; upscalerModel?: string } | undefined {
   if (body.enable_hr !== true) return undefined;
   const [x, y] = [body.hr_resize_x as number, body.hr_resize_y as number];
   let target: { width: number; height: number };
@@ -122,12 +132,14 @@ function hiresFix(body: A1111Body, size: { width: number; height: number }, cont
     throw badRequest(`hires fix: the result (${target.width}x${target.height}) would be larger than ${context.limits.maxSide} pixels on a side`, 'size_too_large');
   }
   checkPixels(context.limits, target.width, target.height, 'the hires fix result');
-  return {
+  const upscaler = hiresUpscaler(str(body.hr_upscaler), context);
+  const options: HiresFixOptions = {
     ...target,
     steps: (body.hr_second_pass_steps as number) > 0 ? (body.hr_second_pass_steps as number) : undefined,
     denoisingStrength: num(body.denoising_strength) ?? 0.7,
-    upscaler: hiresUpscaler(str(body.hr_upscaler)),
+    upscaler: 'upscaler' in upscaler ? upscaler.upscaler : undefined,
   };
+  return { options, upscalerModel: 'model' in upscaler ? upscaler.model : undefined };
 }
 
 type StoreImage = (parameter: string, value: unknown) => Promise<StoredImage>;
@@ -195,7 +207,10 @@ export function txt2imgToJob(body: A1111Body, context: A1111Context): Promise<A1
     const control = await controlNet(body, context, context.models.find((m) => m.id === base.model)!, store);
     const spec: JobSpec = { task: control ? 'controlnet' : 'txt2img', ...base, ...size, ...control };
     const hires = hiresFix(body, size, context);
-    if (hires) spec.hiresFix = hires;
+    if (hires) {
+      spec.hiresFix = hires.options;
+      if (hires.upscalerModel) spec.hiresUpscalerModel = hires.upscalerModel;
+    }
     return { spec };
   });
 }
@@ -223,6 +238,8 @@ export function img2imgToJob(body: A1111Body, context: A1111Context): Promise<A1
       const mask = await preparedMask(await store('mask', maskValue), init, invert, context, stored);
       spec.maskImage = mask.file;
       spec.maskBlur = num(body.mask_blur) ?? 4;
+      spec.maskedContent = INPAINTING_FILLS[(body.inpainting_fill as number | undefined) ?? 1];
+      if (body.inpaint_full_res === true || body.inpaint_full_res === 1) spec.onlyMaskedPadding = num(body.inpaint_full_res_padding) ?? 32;
     }
     const checkpoint = context.models.find((m) => m.id === base.model)!;
     const control = await controlNet(body, context, checkpoint, store, init);
