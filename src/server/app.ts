@@ -107,7 +107,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Diffuse
       v6Context: context,
       baseUrl,
     });
-    await app.register(a1111Routes, { db: backend.db, service, access, models, config, context, baseUrl });
+    await app.register(a1111Routes, { db: backend.db, optionsStore: backend.a1111Options, service, access, models, config, context, baseUrl });
     await app.register(openaiRoutes, { service, access, models, limits: config.limits, context, baseUrl });
     await app.register(async (scope) => {
       scope.setErrorHandler(v6ErrorHandler);

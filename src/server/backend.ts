@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { SqliteOptionsStore, type OptionsStore } from './api/a1111/settings.js';
+import { RedisOptionsStore } from './redis/options-store.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Redis } from 'ioredis';
@@ -47,6 +49,8 @@ export interface Backend {
   workerNode: RedisWorkerNode | undefined;
   /** Signs webhooks of requests without a key. */
   webhookSecret: string;
+  /** The A1111 options (sd_model_checkpoint, ...): per node with SQLite, shared through Redis. */
+  a1111Options: OptionsStore;
   /** The number of engine workers serving the queue, for estimates. */
   workerCount: () => number;
   close(): Promise<void>;
@@ -73,7 +77,8 @@ function openStorage(config: ServerConfig): ObjectStorage {
 }
 
 export async function openBackend(config: ServerConfig, models: ServedModel[]): Promise<Backend> {
-  // The database is opened in every mode: the A1111 options live there (per node).
+  // The database is opened in every mode: the A1111 model hashes live there (of this node's files), and with
+  // the SQLite queue everything else.
   const db = openDatabase(config.dataDir);
   const storage = openStorage(config);
   const spoolDir = path.join(config.dataDir, 'spool');
@@ -109,6 +114,7 @@ export async function openBackend(config: ServerConfig, models: ServedModel[]): 
       pool,
       workerNode: undefined,
       webhookSecret: localSecret(config.dataDir),
+      a1111Options: new SqliteOptionsStore(db),
       workerCount: () => config.workers,
       close: async () => {
         db.close();
@@ -131,6 +137,7 @@ export async function openBackend(config: ServerConfig, models: ServedModel[]): 
     pool,
     workerNode,
     webhookSecret: await sharedSecret(redis),
+    a1111Options: new RedisOptionsStore(redis),
     workerCount: () => config.workers,
     close: async () => {
       redis.disconnect();

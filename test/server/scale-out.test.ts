@@ -93,6 +93,21 @@ describe('scale-out on Redis: one API node, two worker nodes', () => {
     workers.splice(workers.indexOf(victim), 1, await node('worker'));
   });
 
+  it("shows a worker node's progress through the API node: v6 fetch and sdapi/v1/progress", async () => {
+    const { body } = await post(`${api.url}/api/v6/images/text2img`, { ...slow, prompt: 'watch me', seed: 2 });
+    const running = await eventually(async () => {
+      const state = await fetchJob(body.id);
+      return state.body.progress?.phase === 'sampling' ? state.body : undefined;
+    }, 60_000, 'progress in fetch');
+    expect(running).toMatchObject({ status: 'processing', progress: { steps: 8 } });
+    const progress = await eventually(async () => {
+      const answer = (await (await fetch(`${api.url}/sdapi/v1/progress`)).json()) as { progress: number; state: { sampling_steps: number } };
+      return answer.state.sampling_steps === 8 ? answer : undefined;
+    }, 60_000, 'sdapi progress');
+    expect(progress.progress).toBeGreaterThan(0);
+    expect((await done(body.id)).status).toBe('success');
+  });
+
   it('an API node restarted (SIGKILL) loses no job: they finish and fetch from the new one', async () => {
     const ids: number[] = [];
     for (let i = 0; i < 3; i++) ids.push((await post(`${api.url}/api/v6/images/text2img`, { ...tiny, prompt: `restart ${i}`, seed: i })).body.id);
@@ -145,5 +160,26 @@ describe('scale-out on Redis: one API node, two worker nodes', () => {
     expect(other.status).toBe(429);
     expect(other.headers.get('retry-after')).toBe('1');
     expect((await post(`${authed[1].url}/api/v6/system_load`, { key: 'dk_unknown' })).status).toBe(401);
+  });
+
+  it('monthly quotas are counted in Redis: images through one API node count on the other (402)', async () => {
+    const quota = JSON.parse(
+      spawnSync(process.execPath, ['lib/cli/main.js', 'keys', 'create', '--name', 'quota', '--quota', '1', '--json', '--redis-url', redisServer.url], { encoding: 'utf8' }).stdout,
+    ) as { key: string };
+    const [one, two] = [await node('api'), await node('api')];
+    const first = await post(`${one.url}/api/v6/images/text2img`, { ...tiny, prompt: 'the one image', key: quota.key });
+    expect(first.status).toBe(200);
+    const second = await post(`${two.url}/api/v6/images/text2img`, { ...tiny, prompt: 'one too many', key: quota.key });
+    expect(second.status).toBe(402);
+    expect(second.body).toMatchObject({ status: 'error', message: expect.stringMatching(/quota/) });
+  });
+
+  it('A1111 options set through one API node hold on another, whatever its data directory', async () => {
+    const [one, two] = [await node('api', ['--no-auth']), await node('api', ['--no-auth', '--data-dir', tempDataDir()])];
+    const set = await fetch(`${one.url}/sdapi/v1/options`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ CLIP_stop_at_last_layers: 2 }) });
+    expect(set.status).toBe(200);
+    const read = (await (await fetch(`${two.url}/sdapi/v1/options`)).json()) as { CLIP_stop_at_last_layers: number };
+    expect(read.CLIP_stop_at_last_layers).toBe(2);
+    expect(await redis.hget('dk:a1111:options:server', 'CLIP_stop_at_last_layers')).toBe('2');
   });
 });

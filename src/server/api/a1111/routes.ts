@@ -13,11 +13,14 @@ import { httpStatusOfJobError } from '../shared/job-results.js';
 import { CONTROLNET_MODULES, findModel, latentUpscaleModes, loras, modelTitle, samplers, schedulers, sdModels, upscalers } from './catalog.js';
 import { renderExtras, renderImages, renderProgress, type A1111RenderContext } from './render.js';
 import { a1111Schemas, progressQuery } from './schemas.js';
-import { A1111Settings, type A1111Options } from './settings.js';
+import { A1111Settings, type A1111Options, type OptionsStore } from './settings.js';
 import { checkpointOf, extrasToJob, img2imgToJob, modelNotFound, txt2imgToJob, type A1111Body, type A1111Context, type A1111Translation } from './to-job.js';
 
 export interface A1111RoutesOptions {
+  /** This node's database: the checkpoints' hashes. */
   db: Db;
+  /** The options, shared by every API node where the queue is. */
+  optionsStore: OptionsStore;
   service: JobService;
   access: AccessControl;
   models: ServedModel[];
@@ -55,11 +58,11 @@ export function a1111ErrorHandler(error: unknown, request: FastifyRequest, reply
 /** AUTOMATIC1111's sdapi/v1 (and sd-webui-controlnet's list routes) over the server's queue and workers. */
 export async function a1111Routes(app: FastifyInstance, options: A1111RoutesOptions): Promise<void> {
   const { service, access, models, config } = options;
-  const settings = new A1111Settings(options.db);
+  const settings = new A1111Settings(options.db, options.optionsStore);
   const schemas = a1111Schemas(config.limits);
   const sha256 = (model: ServedModel) => settings.sha256(model);
   const tags = ['a1111'];
-  const context = (request: FastifyRequest, owner: string | null): A1111Context => ({ ...options.context(options.baseUrl(request)), settings: settings.scoped(owner) });
+  const context = async (request: FastifyRequest, owner: string | null): Promise<A1111Context> => ({ ...options.context(options.baseUrl(request)), settings: await settings.scoped(owner) });
   const renderContext = (request: FastifyRequest): A1111RenderContext => ({ storage: options.context(options.baseUrl(request)).images.storage, models, sha256 });
 
   app.setErrorHandler(a1111ErrorHandler);
@@ -87,7 +90,7 @@ export async function a1111Routes(app: FastifyInstance, options: A1111RoutesOpti
     const principal = await access.identify(request);
     await access.admitJob(principal, images);
     const keyId = access.keyId(principal);
-    const ctx = context(request, keyId);
+    const ctx = await context(request, keyId);
     const translation = await translate(ctx);
     const body = request.body as A1111Body;
     const job = await submitJob(
@@ -192,7 +195,7 @@ export async function a1111Routes(app: FastifyInstance, options: A1111RoutesOpti
 
   app.get('/sdapi/v1/options', { schema: { summary: 'Settings: sd_model_checkpoint, CLIP_stop_at_last_layers', tags } }, async (request) => {
     const principal = await access.identify(request);
-    const ctx = context(request, access.keyId(principal));
+    const ctx = await context(request, access.keyId(principal));
     const model = checkpointOf({}, ctx);
     const hash = sha256(model);
     return {
@@ -223,7 +226,7 @@ export async function a1111Routes(app: FastifyInstance, options: A1111RoutesOpti
       if (typeof body.CLIP_stop_at_last_layers !== 'number') throw badRequest('CLIP_stop_at_last_layers: expected an integer from 1 to 12');
       changes.CLIP_stop_at_last_layers = body.CLIP_stop_at_last_layers;
     }
-    settings.scoped(access.keyId(principal)).update(changes);
+    await (await settings.scoped(access.keyId(principal))).update(changes);
     return null;
   });
 }

@@ -13,11 +13,40 @@ export interface A1111Options {
 
 const DEFAULTS: A1111Options = { sd_model_checkpoint: null, CLIP_stop_at_last_layers: 1 };
 
-/** One caller's view of the settings: the options it sees and sets, and the model hashes. */
+/** One caller's view of the settings, read when its request began: the options it sees and sets, and the model hashes. */
 export interface ScopedSettings {
   options(): A1111Options;
-  update(changes: Partial<A1111Options>): void;
+  update(changes: Partial<A1111Options>): Promise<void>;
   sha256(model: ServedModel): string | undefined;
+}
+
+/**
+ * Where options live: the node's SQLite database, or Redis when API nodes share a queue (so a client that
+ * switches sd_model_checkpoint through one node gets it from every node). `owner` '' is the server-wide set.
+ */
+export interface OptionsStore {
+  read(owner: string): Promise<Record<string, unknown>>;
+  write(owner: string, values: Record<string, unknown>): Promise<void>;
+}
+
+/** Options in the node's database (one machine). */
+export class SqliteOptionsStore implements OptionsStore {
+  readonly #get;
+  readonly #set;
+
+  constructor(db: Db) {
+    db.exec('CREATE TABLE IF NOT EXISTS a1111_options (owner TEXT NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (owner, name))');
+    this.#get = db.prepare<[string], { name: string; value: string }>('SELECT name, value FROM a1111_options WHERE owner = ?');
+    this.#set = db.prepare('INSERT INTO a1111_options (owner, name, value) VALUES (?, ?, ?) ON CONFLICT (owner, name) DO UPDATE SET value = excluded.value');
+  }
+
+  async read(owner: string): Promise<Record<string, unknown>> {
+    return Object.fromEntries(this.#get.all(owner).map((row) => [row.name, JSON.parse(row.value) as unknown]));
+  }
+
+  async write(owner: string, values: Record<string, unknown>): Promise<void> {
+    for (const [name, value] of Object.entries(values)) this.#set.run(owner, name, JSON.stringify(value));
+  }
 }
 
 /**
@@ -27,32 +56,27 @@ export interface ScopedSettings {
  * computed once per file version in the background.
  */
 export class A1111Settings {
-  readonly #get;
-  readonly #set;
+  readonly #store: OptionsStore;
   readonly #getHash;
   readonly #setHash;
   readonly #hashing = new Set<string>();
 
-  constructor(db: Db) {
-    db.exec(`
-      CREATE TABLE IF NOT EXISTS a1111_options (owner TEXT NOT NULL, name TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (owner, name));
-      CREATE TABLE IF NOT EXISTS a1111_model_hashes (path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime REAL NOT NULL, sha256 TEXT NOT NULL);
-    `);
-    this.#get = db.prepare<[string], { name: string; value: string }>('SELECT name, value FROM a1111_options WHERE owner = ?');
-    this.#set = db.prepare('INSERT INTO a1111_options (owner, name, value) VALUES (?, ?, ?) ON CONFLICT (owner, name) DO UPDATE SET value = excluded.value');
+  /** `db` keeps the model hashes (of this node's files); `store` the options. */
+  constructor(db: Db, store: OptionsStore = new SqliteOptionsStore(db)) {
+    this.#store = store;
+    db.exec('CREATE TABLE IF NOT EXISTS a1111_model_hashes (path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime REAL NOT NULL, sha256 TEXT NOT NULL)');
     this.#getHash = db.prepare<[string, number, number], { sha256: string }>('SELECT sha256 FROM a1111_model_hashes WHERE path = ? AND size = ? AND mtime = ?');
     this.#setHash = db.prepare('INSERT OR REPLACE INTO a1111_model_hashes (path, size, mtime, sha256) VALUES (?, ?, ?, ?)');
   }
 
   /** The settings as `keyId` sees them (null: the server-wide ones). */
-  scoped(keyId: string | null): ScopedSettings {
-    const read = (owner: string) => Object.fromEntries(this.#get.all(owner).map((row) => [row.name, JSON.parse(row.value) as unknown])) as Partial<A1111Options>;
+  async scoped(keyId: string | null): Promise<ScopedSettings> {
     const owner = keyId === null ? '' : `key:${keyId}`;
+    const [shared, own] = await Promise.all([this.#store.read(''), owner ? this.#store.read(owner) : {}]);
+    const options = { ...DEFAULTS, ...shared, ...own } as A1111Options;
     return {
-      options: () => ({ ...DEFAULTS, ...read(''), ...(owner ? read(owner) : {}) }),
-      update: (changes) => {
-        for (const [name, value] of Object.entries(changes)) if (value !== undefined) this.#set.run(owner, name, JSON.stringify(value));
-      },
+      options: () => options,
+      update: (changes) => this.#store.write(owner, Object.fromEntries(Object.entries(changes).filter(([, v]) => v !== undefined))),
       sha256: (model) => this.sha256(model),
     };
   }
