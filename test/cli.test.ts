@@ -29,6 +29,9 @@ describe('diffusekit command', () => {
     expect([invalid.status, invalid.stderr]).toEqual([1, expect.stringContaining('workers')]);
     const missing = run('serve', '--model', '/nonexistent/model.safetensors', '--data-dir', tempDir());
     expect([missing.status, missing.stderr]).toEqual([3, expect.stringContaining('/nonexistent/model.safetensors')]);
+    const classifier = run('serve', '--safety-model', '/nonexistent/nsfw.onnx', '--data-dir', tempDir());
+    expect([classifier.status, classifier.stderr]).toEqual([1, expect.stringContaining('safetyClassifier.model file not found: /nonexistent/nsfw.onnx')]);
+    expect(run('serve', '--safety-threshold', '0.8').status).toBe(2);
   });
 
   it('synth prints the cached model path', () => {

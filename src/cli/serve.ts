@@ -30,6 +30,9 @@ Options:
       --trust-proxy        take scheme and host from X-Forwarded-Proto/-Host (behind a reverse proxy)
       --allow-host HOST    host or CIDR that URL inputs and webhooks may reach although private (repeatable)
       --no-auth            serve without API keys (local use only)
+      --safety-model FILE  an ONNX NSFW image classifier (labels from its config.json) that safety_checker
+                           "yes" also runs on every output; flagged outputs are blurred
+      --safety-threshold N probability from which it flags (default 0.5)
 
 Scale-out (several processes or machines):
       --queue redis        keep the job queue, keys and rate limits in Redis (default: sqlite, one machine)
@@ -83,6 +86,8 @@ export async function serveCommand(args: string[]): Promise<void> {
       'public-url': { type: 'string' },
       'allow-host': { type: 'string', multiple: true },
       'no-auth': { type: 'boolean' },
+      'safety-model': { type: 'string' },
+      'safety-threshold': { type: 'string' },
       'trust-proxy': { type: 'boolean' },
       queue: { type: 'string' },
       'redis-url': { type: 'string' },
@@ -103,6 +108,7 @@ export async function serveCommand(args: string[]): Promise<void> {
     process.stdout.write(SERVE_HELP);
     return;
   }
+  if (values['safety-threshold'] !== undefined && values['safety-model'] === undefined) throw new UsageError('--safety-threshold needs --safety-model');
   // defaults from the config files and DIFFUSEKIT_* variables (diffusekit config --help); flags beat them
   const config = loadConfig().values;
   const server = await createServer({
@@ -119,6 +125,7 @@ export async function serveCommand(args: string[]): Promise<void> {
     publicUrl: values['public-url'],
     allowHosts: values['allow-host'],
     auth: !values['no-auth'],
+    safetyClassifier: values['safety-model'] ? { model: values['safety-model'], threshold: num('safety-threshold', values['safety-threshold']) } : undefined,
     trustProxy: values['trust-proxy'],
     queue: values.queue as ServerOptions['queue'],
     redisUrl: values['redis-url'],

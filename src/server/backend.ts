@@ -94,6 +94,7 @@ export async function openBackend(config: ServerConfig, models: ServedModel[]): 
         embeddingDir: config.embeddingDir,
         threads: config.threads,
         modelMemoryBudget: config.modelMemoryBudget,
+        safetyClassifier: config.safetyClassifier,
         inputsDir: local ? storage.localDir('inputs')! : path.join(spoolDir, 'inputs'),
         outputsDir: local ? storage.localDir('generations')! : path.join(spoolDir, 'generations'),
       })

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { integerIn, invalidParameter, isPlainObject, isString, numberIn, optionalBoolean, optionalString } from '../util/is.js';
 import { defaultDataDir } from './data-dir.js';
+import { resolveClassifierOptions, type ResolvedClassifierOptions, type SafetyClassifierOptions } from './safety/image-classifier.js';
 
 /** Caps that keep one request from taking the machine: checked when a job is submitted. */
 export interface ServerLimits {
@@ -69,6 +70,8 @@ export interface ServerOptions {
   webhookBaseDelayMs?: number;
   /** Words that make `safety_checker: "yes"` flag a prompt (whole words, case-insensitive). Default: a short built-in list. */
   safetyTerms?: string[];
+  /** An ONNX image classifier that `safety_checker: "yes"` also runs on every output (flagged ones are blurred). */
+  safetyClassifier?: SafetyClassifierOptions;
   limits?: Partial<ServerLimits>;
   /**
    * Where the job queue lives: 'sqlite' (default: one machine, a file under dataDir) or 'redis' (API and
@@ -105,7 +108,8 @@ export const DEFAULT_LIMITS: ServerLimits = {
 
 export const DEFAULT_SAFETY_TERMS = ['nsfw', 'nude', 'nudity', 'naked', 'porn', 'pornographic', 'explicit', 'sex', 'sexual', 'gore', 'topless'];
 
-export type ServerConfig = Required<Omit<ServerOptions, 'adminKey' | 'publicUrl' | 'loraDir' | 'embeddingDir' | 'limits' | 'redisUrl' | 's3'>> & {
+export type ServerConfig = Required<Omit<ServerOptions, 'adminKey' | 'publicUrl' | 'loraDir' | 'embeddingDir' | 'limits' | 'redisUrl' | 's3' | 'safetyClassifier'>> & {
+  safetyClassifier?: ResolvedClassifierOptions;
   redisUrl?: string;
   s3?: ServerOptions['s3'];
   adminKey?: string;
@@ -169,6 +173,7 @@ export function resolveServerConfig(options: ServerOptions = {}, env: NodeJS.Pro
     webhookAttempts: integerIn('webhookAttempts', options.webhookAttempts, 1, 20, 5),
     webhookBaseDelayMs: integerIn('webhookBaseDelayMs', options.webhookBaseDelayMs, 1, 3_600_000, 2000),
     safetyTerms,
+    safetyClassifier: options.safetyClassifier === undefined ? undefined : resolveClassifierOptions(options.safetyClassifier),
     limits,
     queue,
     redisUrl,

@@ -73,6 +73,8 @@ export interface JobSpec {
   outputFormat: OutputFormat;
   /** The safety checker found the prompt unsafe: outputs are blurred and flagged. */
   nsfwPrompt: boolean;
+  /** safety_checker "yes": outputs also go through the image classifier, when the server has one. */
+  safetyCheck?: boolean;
 }
 
 export const JOB_STATUSES = ['queued', 'running', 'success', 'error', 'cancelled'] as const;

@@ -1,7 +1,7 @@
 /**
  * The prompt half of `safety_checker: "yes"`: a prompt containing one of the configured terms (whole
- * words, any case) is flagged, and its outputs are blurred and listed in nsfw_content_detected.
- * No image classifier ships with diffusekit (no weights can be bundled), so the prompt is what is checked.
+ * words, any case) is flagged, and its outputs are blurred and listed in nsfw_content_detected. The image
+ * half, when the server has a classifier model, is image-classifier.ts.
  */
 export class PromptFilter {
   readonly #pattern: RegExp | undefined;

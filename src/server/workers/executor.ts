@@ -8,6 +8,7 @@ import type { GeneratedVideo } from '../../pipeline/video.js';
 import { encodeVideo, type VideoFormat } from '../../pipeline/video-encode.js';
 import { isVideoTask, type JobOutput, type JobProgress, type JobSpec } from '../jobs/job-spec.js';
 import type { ServedModel } from '../models/model-registry.js';
+import { ImageClassifier } from '../safety/image-classifier.js';
 import { ModelCache } from './model-cache.js';
 import type { JobPreview, WorkerSettings } from './protocol.js';
 
@@ -24,6 +25,7 @@ const NSFW_BLUR_SIGMA = 40;
 export class JobExecutor {
   readonly #settings: WorkerSettings;
   readonly #cache: ModelCache<Loaded>;
+  #classifier: Promise<ImageClassifier> | undefined;
 
   constructor(settings: WorkerSettings) {
     this.#settings = settings;
@@ -39,15 +41,19 @@ export class JobExecutor {
   async run(spec: JobSpec, outputNames: string[], signal: AbortSignal, onProgress: OnProgress): Promise<JobOutput[]> {
     if (isVideoTask(spec.task)) {
       const clip = await this.#video(spec, signal, onProgress);
-      await this.#writeVideo(clip, spec, outputNames[0]);
-      return [{ file: outputNames[0], seed: clip.seed, width: clip.width, height: clip.height, nsfw: spec.nsfwPrompt, frames: clip.frames.length, fps: clip.fps }];
+      // A clip is checked at its first, middle and last frame.
+      const frames = clip.frames;
+      const nsfw = spec.nsfwPrompt || (await this.#unsafe(spec, [frames[0], frames[frames.length >> 1], frames[frames.length - 1]]));
+      await this.#writeVideo(clip, spec, outputNames[0], nsfw);
+      return [{ file: outputNames[0], seed: clip.seed, width: clip.width, height: clip.height, nsfw, frames: clip.frames.length, fps: clip.fps }];
     }
     const images = spec.task === 'upscale' ? [await this.#upscale(spec, signal, onProgress)] : await this.#generate(spec, signal, onProgress);
     const outputs: JobOutput[] = [];
     for (const [i, image] of images.entries()) {
       const file = outputNames[i];
-      await this.#write(image, spec, file);
-      outputs.push({ file, seed: image instanceof GeneratedImage ? image.seed : undefined, width: image.width, height: image.height, nsfw: spec.nsfwPrompt });
+      const nsfw = spec.nsfwPrompt || (await this.#unsafe(spec, [image]));
+      await this.#write(image, spec, file, nsfw);
+      outputs.push({ file, seed: image instanceof GeneratedImage ? image.seed : undefined, width: image.width, height: image.height, nsfw });
     }
     return outputs;
   }
@@ -177,15 +183,25 @@ export class JobExecutor {
     });
   }
 
-  async #write(image: PixelImage, spec: JobSpec, file: string): Promise<void> {
-    const shown = spec.nsfwPrompt ? await blurred(image) : image;
+  /** Whether the image classifier flags any of the images (safety_checker "yes" on a server that has one). */
+  async #unsafe(spec: JobSpec, images: PixelImage[]): Promise<boolean> {
+    const options = this.#settings.safetyClassifier;
+    if (!spec.safetyCheck || !options) return false;
+    this.#classifier ??= ImageClassifier.load(options);
+    const classifier = await this.#classifier;
+    for (const image of images) if ((await classifier.classify(image)).flagged) return true;
+    return false;
+  }
+
+  async #write(image: PixelImage, spec: JobSpec, file: string, nsfw: boolean): Promise<void> {
+    const shown = nsfw ? await blurred(image) : image;
     const bytes = spec.outputFormat === 'jpeg' ? await shown.toJPEG({ quality: 92 }) : spec.outputFormat === 'webp' ? await shown.toWebP({ quality: 92 }) : await shown.toPNG();
     await this.#save(file, bytes);
   }
 
-  async #writeVideo(clip: GeneratedVideo, spec: JobSpec, file: string): Promise<void> {
+  async #writeVideo(clip: GeneratedVideo, spec: JobSpec, file: string, nsfw: boolean): Promise<void> {
     const format = spec.outputFormat as VideoFormat;
-    const bytes = spec.nsfwPrompt
+    const bytes = nsfw
       ? await encodeVideo(await Promise.all(clip.frames.map(blurred)), clip.fps, format)
       : await clip.encode(format);
     await this.#save(file, bytes);

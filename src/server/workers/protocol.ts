@@ -1,5 +1,6 @@
 import type { JobOutput, JobProgress, JobSpec } from '../jobs/job-spec.js';
 import type { ServedModel } from '../models/model-registry.js';
+import type { ResolvedClassifierOptions } from '../safety/image-classifier.js';
 
 /** What a worker process needs to know, sent once after it starts. */
 export interface WorkerSettings {
@@ -11,6 +12,8 @@ export interface WorkerSettings {
   modelMemoryBudget: number;
   inputsDir: string;
   outputsDir: string;
+  /** The classifier `safety_checker: "yes"` runs on outputs, when one is configured. */
+  safetyClassifier?: ResolvedClassifierOptions;
 }
 
 export type ToWorker =

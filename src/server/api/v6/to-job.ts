@@ -105,6 +105,7 @@ async function translate(task: JobTask, body: V6Body, context: V6Context, storeI
     loras,
     outputFormat: format,
     nsfwPrompt: flaggedTerm !== undefined,
+    safetyCheck: safety,
   };
 
   if (task === 'txt2img') {
@@ -203,6 +204,7 @@ async function translateVideo(task: 'txt2video' | 'img2video', body: V6Body, con
     loras,
     outputFormat: (str(body.output_type) ?? 'mp4') as OutputFormat,
     nsfwPrompt: flaggedTerm !== undefined,
+    safetyCheck: safety,
   };
   checkPixels(context.limits, spec.width!, spec.height!, 'width x height');
   if (task === 'img2video') {
