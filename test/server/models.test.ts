@@ -41,6 +41,15 @@ describe('a server with a full SD 1.x checkpoint, a ControlNet and a LoRA folder
     expect([unknown.status, unknown.body.message]).toEqual([400, expect.stringContaining(`available: ${controlnet}`)]);
   });
 
+  it('controlnet with init_image and control_image: img2img from the one, guided by the other', async () => {
+    const controlnet = server.models[1].id;
+    const both = { ...tiny, width: undefined, height: undefined, prompt: 'a house', controlnet_model: controlnet, seed: 3, strength: 0.6 };
+    const guided = await post(`${server.url}/api/v6/images/controlnet`, { ...both, init_image: (await testPng(72, 64)).toString('base64'), control_image: (await testPng(64, 64)).toString('base64') });
+    expect(guided.body.status).toBe('success');
+    // The size is the init image's; strength is the img2img one.
+    expect(guided.body.meta).toMatchObject({ width: 72, height: 64, strength: 0.6, controlnet_model: controlnet });
+  });
+
   it('lora_model names a LoRA in the folder; an unknown one is a 400 from the job, and the worker goes on', async () => {
     const withLora = await post(`${server.url}/api/v6/images/text2img`, { ...tiny, prompt: 'p', lora_model: 'paper-style', lora_strength: '0.7', seed: 2 });
     expect(withLora.body.status).toBe('success');

@@ -86,6 +86,34 @@ describe('restarts', () => {
     }
   });
 
+  it('a job the server was running at its last two deaths is failed with a message at the next start, not retried again', async () => {
+    const dataDir = tempDataDir();
+    const first = await createServer({ port: 0, dataDir, auth: false, threads: 2 });
+    await first.close();
+    // What two crashed runs leave behind: the job 'running', on its second attempt.
+    const { JobStore } = await import('../../lib/server/jobs/job-store.js');
+    const { openDatabase } = await import('../../lib/server/store/database.js');
+    const handle = openDatabase(dataDir);
+    const store = new JobStore(handle);
+    const spec = { task: 'txt2img' as const, model: 'synthetic-sdxs-seed0-f16-v1', prompt: 'p', negativePrompt: '', samples: 1, steps: 1, guidanceScale: 7, seed: 1, loras: [], outputFormat: 'png' as const, nsfwPrompt: false, width: 64, height: 64 };
+    const job = store.insert({ spec, api: 'v6', baseUrl: 'http://127.0.0.1' });
+    store.claimNext('0', []);
+    store.requeue(job.id);
+    store.claimNext('0', []);
+    expect(store.get(job.id)).toMatchObject({ status: 'running', attempts: 2 });
+    handle.close();
+
+    const second = await createServer({ port: 0, dataDir, auth: false, threads: 2 });
+    await second.listen();
+    try {
+      expect(second.recovered).toEqual({ requeued: 0, failed: 1 });
+      const state = await post(`${second.url}/api/v6/images/fetch/${job.id}`, {});
+      expect(state.body).toMatchObject({ status: 'error', message: 'The server stopped while this job was running, 2 times: giving up' });
+    } finally {
+      await second.close();
+    }
+  });
+
   describe('a server process killed with SIGKILL', () => {
     const children: ChildProcess[] = [];
     afterAll(() => children.forEach((c) => c.kill('SIGKILL')));

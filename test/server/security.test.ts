@@ -436,6 +436,25 @@ describe('without API keys', () => {
   });
 });
 
+describe('the admin key from the environment', () => {
+  it('DIFFUSEKIT_ADMIN_KEY manages keys over the API when no adminKey option is given', async () => {
+    const admin = 'dk_env_admin_key_0123456789';
+    process.env.DIFFUSEKIT_ADMIN_KEY = admin;
+    let server: DiffusekitServer | undefined;
+    try {
+      server = await startServer({ auth: true });
+      expect(server.config.adminKey).toBe(admin);
+      const created = await post(`${server.url}/api/v6/keys/create`, { key: admin, name: 'from-env' });
+      expect(created.status).toBe(200);
+      expect((await post(`${server.url}/api/v6/system_load`, { key: created.body.key })).status).toBe(200);
+      expect((await post(`${server.url}/api/v6/keys/create`, { key: created.body.key, name: 'not-admin' })).status).toBe(403);
+    } finally {
+      delete process.env.DIFFUSEKIT_ADMIN_KEY;
+      await server?.close();
+    }
+  });
+});
+
 describe('with a full queue', () => {
   let server: DiffusekitServer;
   beforeAll(async () => {

@@ -68,6 +68,26 @@ describe('v6 API on a real server', () => {
     expect(chained.body.output[0]).toMatch(/\.jpg$/);
   });
 
+  it('negative_prompt and clip_skip reach the image and the meta', async () => {
+    const { body } = await post(`${server.url}/api/v6/images/text2img`, { ...tiny, prompt: 'a barn', negative_prompt: 'fog, rain', clip_skip: '2', seed: 21 });
+    expect(body.meta).toMatchObject({ negative_prompt: 'fog, rain', clip_skip: 2 });
+    const infotext = readPngText(await download(body.output[0])).parameters;
+    expect(infotext).toContain('a barn\nNegative prompt: fog, rain\n');
+    expect(infotext).toContain('Clip skip: 2');
+    const plain = await post(`${server.url}/api/v6/images/text2img`, { ...tiny, prompt: 'a barn', seed: 21 });
+    expect((await download(plain.body.output[0])).equals(await download(body.output[0]))).toBe(false);
+  });
+
+  it("chains its own outputs into inpaint and super_resolution (read from storage, not fetched)", async () => {
+    const first = await post(`${server.url}/api/v6/images/text2img`, { ...tiny, prompt: 'a field', seed: 31 });
+    const mask = (await sharp({ create: { width: 64, height: 64, channels: 3, background: '#fff' } }).png().toBuffer()).toString('base64');
+    const inpainted = await post(`${server.url}/api/v6/images/inpaint`, { ...tiny, prompt: 'a tree', init_image: first.body.output[0], mask_image: mask, seed: 32 });
+    expect(inpainted.body.status).toBe('success');
+    const enlarged = await post(`${server.url}/api/v6/images/super_resolution`, { init_image: inpainted.body.output[0], scale: 2 });
+    expect(enlarged.body.status).toBe('success');
+    expect(await sharp(await download(enlarged.body.output[0])).metadata()).toMatchObject({ width: 128, height: 128 });
+  });
+
   it('inpaint keeps the unmasked half; outpaint grows the canvas', async () => {
     const init = await testPng(64, 64);
     const mask = await sharp({ create: { width: 64, height: 64, channels: 3, background: '#000' } })
