@@ -113,6 +113,8 @@ ContextParams ContextParams::FromJs(const Napi::Object& o) {
     p.clip_l          = GetString(o, "clipL");
     p.clip_g          = GetString(o, "clipG");
     p.t5xxl           = GetString(o, "t5xxl");
+    p.clip_vision     = GetString(o, "clipVision");
+    p.high_noise_diffusion_model = GetString(o, "highNoiseDiffusionModel");
     p.control_net     = GetString(o, "controlNet");
 
     if (Has(o, "embeddings")) {
@@ -156,11 +158,13 @@ ContextParams ContextParams::FromJs(const Napi::Object& o) {
 ContextParams::ContextParams(ContextParams&& other) noexcept
     : model(std::move(other.model)),
       diffusion_model(std::move(other.diffusion_model)),
+      high_noise_diffusion_model(std::move(other.high_noise_diffusion_model)),
       vae(std::move(other.vae)),
       taesd(std::move(other.taesd)),
       clip_l(std::move(other.clip_l)),
       clip_g(std::move(other.clip_g)),
       t5xxl(std::move(other.t5xxl)),
+      clip_vision(std::move(other.clip_vision)),
       control_net(std::move(other.control_net)),
       embedding_names(std::move(other.embedding_names)),
       embedding_paths(std::move(other.embedding_paths)),
@@ -176,6 +180,8 @@ void ContextParams::PointAtOwnedStrings() {
     raw.clip_l_path          = OrNull(clip_l);
     raw.clip_g_path          = OrNull(clip_g);
     raw.t5xxl_path           = OrNull(t5xxl);
+    raw.clip_vision_path     = OrNull(clip_vision);
+    raw.high_noise_diffusion_model_path = OrNull(high_noise_diffusion_model);
     raw.control_net_path     = OrNull(control_net);
     embeddings.clear();
     for (size_t i = 0; i < embedding_names.size(); i++) {

@@ -89,6 +89,20 @@ describe('generateVideo on the synthetic Wan2.1 T2V 1.3B model', () => {
   });
 });
 
+describe('generateVideo with two experts (Wan2.2 A14B layout: a high-noise and a low-noise model)', () => {
+  it('samples the first steps with the high-noise expert and reports one run of the steps asked for', async () => {
+    const wan = wanVideoModel();
+    const log: string[] = [];
+    // The 1.3B DiT stands in for both experts: the engine builds them alike from any Wan DiT.
+    await using pipe = await Pipeline.load({ ...wan, highNoiseDiffusionModel: wan.diffusionModel, threads: 2, onLog: (_l, m) => log.push(m) });
+    const events: ProgressEvent[] = [];
+    const clip = await pipe.generateVideo({ ...tiny, frames: 1, steps: 4, seed: 2, onProgress: (e) => events.push(e) });
+    expect(clip.frames).toHaveLength(1);
+    expect(log.join('')).toMatch(/sampling\(high noise\) completed/);
+    expect(events.map((e) => `${e.phase} ${e.step}/${e.steps}`)).toEqual(['sampling 1/4', 'sampling 2/4', 'sampling 3/4', 'sampling 4/4']);
+  });
+});
+
 describe('generateVideo on an image model', () => {
   it('is refused with a typed error', async () => {
     await using pipe = await Pipeline.load({ model: tinyModel(), threads: 2 });

@@ -12,10 +12,14 @@ export interface ModelComponents {
   clipL?: string;
   /** OpenCLIP ViT-bigG text encoder (SDXL, SD3). */
   clipG?: string;
-  /** T5-XXL text encoder (SD3, Flux). */
+  /** T5-XXL text encoder (SD3, Flux; umt5-xxl for Wan). */
   t5xxl?: string;
+  /** CLIP vision encoder (ViT-H/14) that Wan image-to-video models (I2V, FLF2V) condition on. */
+  clipVision?: string;
+  /** Wan2.2 A14B: the high-noise expert, which samples the first steps before `diffusionModel` takes over. */
+  highNoiseDiffusionModel?: string;
   /** A ControlNet for the model's family; used by calls that pass `controlImage`. */
   controlNet?: string;
 }
 
-export const COMPONENT_KEYS = ['model', 'diffusionModel', 'vae', 'taesd', 'clipL', 'clipG', 't5xxl', 'controlNet'] as const satisfies readonly (keyof ModelComponents)[];
+export const COMPONENT_KEYS = ['model', 'diffusionModel', 'highNoiseDiffusionModel', 'vae', 'taesd', 'clipL', 'clipG', 't5xxl', 'clipVision', 'controlNet'] as const satisfies readonly (keyof ModelComponents)[];

@@ -330,7 +330,7 @@ export function latentChannels(info: ModelFileInfo): number | undefined {
 }
 
 /** What a model file is for, from its tensor names: the server sorts `--model` files by it. */
-export type ModelRole = 'checkpoint' | 'controlnet' | 'upscaler' | 'lora' | 'vae' | 'text-encoder' | 'unknown';
+export type ModelRole = 'checkpoint' | 'controlnet' | 'upscaler' | 'lora' | 'vae' | 'text-encoder' | 'vision-encoder' | 'unknown';
 
 export function modelRole(info: ModelFileInfo): ModelRole {
   const names = info.tensorNames;
@@ -344,5 +344,7 @@ export function modelRole(info: ModelFileInfo): ModelRole {
   // The separate parts of split checkpoints (Wan): a causal 3D VAE, a tiny video autoencoder, a T5 encoder.
   if ((has('decoder.head.') && has('encoder.conv1.')) || has('decoder.22.')) return 'vae';
   if (has('encoder.block.0.layer.0.SelfAttention.')) return 'text-encoder';
+  // CLIP vision towers (Wan I2V's clip_vision_h): the HF vision_model or the OpenCLIP visual layout.
+  if (has('vision_model.encoder.layers.') || has('visual.transformer.resblocks.')) return 'vision-encoder';
   return 'unknown';
 }

@@ -25,7 +25,7 @@ import {
 import { resolveSampler, resolveScheduler, type Sampler, type Scheduler } from './samplers.js';
 import { abortErrorFor, SerialQueue } from './serial-queue.js';
 import { engineFailure, progressReporter } from './engine-call.js';
-import { prepareVideo, videoFromFrames, type GeneratedVideo, type PreparedVideo, type VideoOptions } from './video.js';
+import { prepareVideo, videoFromFrames, videoProgressReporter, type GeneratedVideo, type PreparedVideo, type VideoOptions } from './video.js';
 
 const MAX_SEED = 2 ** 53 - 1;
 
@@ -53,13 +53,14 @@ export class Pipeline {
   /** Name of the loaded ControlNet, if any. */
   #controlNet: string | undefined;
   #hasTaesd: boolean;
+  #hasHighNoise: boolean;
   #spent = false;
   #disposed = false;
 
   private constructor(
     native: NativeContext,
     model: ModelInfo,
-    settings: { loraDir?: string; vaeTiling?: VaeTilingOptions; oneShot: boolean; controlNet?: string; hasTaesd: boolean },
+    settings: { loraDir?: string; vaeTiling?: VaeTilingOptions; oneShot: boolean; controlNet?: string; hasTaesd: boolean; hasHighNoise: boolean },
   ) {
     this.#native = native;
     this.model = model;
@@ -69,6 +70,7 @@ export class Pipeline {
     this.#oneShot = settings.oneShot;
     this.#controlNet = settings.controlNet;
     this.#hasTaesd = settings.hasTaesd;
+    this.#hasHighNoise = settings.hasHighNoise;
   }
 
   /** Validates the model files, then loads them on a worker thread. */
@@ -124,7 +126,7 @@ export class Pipeline {
     } catch (err) {
       throw new ModelLoadError((err as Error).message);
     }
-    return new Pipeline(native, model, { loraDir, vaeTiling, oneShot: params.freeParamsImmediately, controlNet: controlNet?.name, hasTaesd: params.taesd !== undefined });
+    return new Pipeline(native, model, { loraDir, vaeTiling, oneShot: params.freeParamsImmediately, controlNet: controlNet?.name, hasTaesd: params.taesd !== undefined, hasHighNoise: params.highNoiseDiffusionModel !== undefined });
   }
 
   get disposed(): boolean {
@@ -211,7 +213,9 @@ export class Pipeline {
     for (const lora of job.native.loras ?? []) await this.#checkLora(lora.path);
     if (job.initImage !== undefined) job.native.initImage = await rgbImage('initImage', job.initImage, job.native.width, job.native.height, 'cover');
     if (job.signal?.aborted) throw abortErrorFor(job.signal);
-    const report = job.onProgress ? progressReporter(job.onProgress, 1, performance.now()) : undefined;
+    // With two experts the engine splits the schedule between them: the steps asked for are the whole run.
+    const total = this.#hasHighNoise ? job.native.steps : undefined;
+    const report = job.onProgress ? videoProgressReporter(job.onProgress, performance.now(), total) : undefined;
     try {
       return videoFromFrames(await this.#native.generateVideo(job.native, report), job);
     } catch (err) {

@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
-import type { NativeImage, NativeVideoParams } from '../engine/binding.js';
+import type { NativeImage, NativeProgressCallback, NativeVideoParams } from '../engine/binding.js';
 import { InvalidArgumentError } from '../errors.js';
 import { wanVariant, type ModelFileInfo, type WanVariant } from '../models/inspect.js';
 import { defined, integerIn, invalidParameter, isPlainObject, isString, numberIn, optionalFunction, optionalSignal, optionalString } from '../util/is.js';
@@ -166,4 +166,21 @@ export function videoFromFrames(images: NativeImage[], job: PreparedVideo): Gene
     return new GeneratedImage({ ...image, parameters: frame, infotext: formatInfotext(frame, VERSION) });
   });
   return new GeneratedVideo(frames, { ...parameters, frames: frames.length });
+}
+
+/**
+ * Video progress: every sampling run is phase 'sampling', counted on from the previous one, so Wan2.2 A14B's
+ * two experts (high noise, then low noise) read as one run of `total` steps (known up front only then).
+ */
+export function videoProgressReporter(onProgress: (e: ProgressEvent) => void, started: number, total?: number): NativeProgressCallback {
+  let offset = 0;
+  let last = 0;
+  let runSteps = 0;
+  return (step, steps) => {
+    if (step === 0 || steps === 0) return; // run announcements and previews
+    if (step < last) offset += runSteps; // the next expert's run began
+    last = step;
+    runSteps = steps;
+    onProgress({ phase: 'sampling', step: offset + step, steps: total ?? offset + steps, image: 0, images: 1, elapsed: (performance.now() - started) / 1000 });
+  };
 }

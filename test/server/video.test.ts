@@ -110,3 +110,23 @@ describe('v6 video endpoints on a real server', () => {
     expect(image.body.message).toMatch(/no checkpoint model 'synthetic-wan2.1-t2v-1.3b-seed0-f16-v1'/);
   });
 });
+
+describe('video model registry', () => {
+  it("pairs Wan2.2 A14B experts by their file names and refuses a high-noise expert alone", async () => {
+    const { loadModelRegistry } = await import('../../lib/server/models/model-registry.js');
+    const fs = await import('node:fs');
+    const path = await import('node:path');
+    const { tempDataDir } = await import('./helpers.js');
+    const wan = wanVideoModel();
+    const dir = tempDataDir();
+    // Same architecture, told apart by name only, as ComfyUI's files are (links: no copies of 2.8 GB).
+    const [low, high] = ['wan2.2_t2v_low_noise_test.safetensors', 'wan2.2_t2v_high_noise_test.safetensors'].map((name) => path.join(dir, name));
+    fs.symlinkSync(wan.diffusionModel, low);
+    fs.symlinkSync(wan.diffusionModel, high);
+    const models = await loadModelRegistry([low, high, wan.vae]);
+    expect(models.map((m) => [m.id, m.role])).toEqual([['wan2.2_t2v_low_noise_test', 'video']]);
+    expect(models[0].components).toEqual({ vae: wan.vae, t5xxl: undefined, clipVision: undefined, highNoiseDiffusionModel: high });
+    await expect(loadModelRegistry([high, wan.vae])).rejects.toThrow(/high-noise expert: serve it with its low-noise model/);
+    await expect(loadModelRegistry([low])).rejects.toThrow(/needs a VAE with 16 latent channels/);
+  });
+});

@@ -13,6 +13,9 @@ Video:
   -m, --model MODEL       the video diffusion model (Wan2.1 T2V 1.3B, Wan2.2 TI2V 5B, ...)
       --vae FILE          its VAE (wan_2.1_vae for Wan 2.1, wan2.2_vae for TI2V 5B), or a tiny video autoencoder
       --t5xxl FILE        the umt5-xxl text encoder (without it the prompt is ignored)
+      --clip-vision FILE  the CLIP vision encoder of image-to-video models (Wan I2V, FLF2V: clip_vision_h)
+      --high-noise-model FILE
+                          Wan2.2 A14B: the high-noise expert (-m is then the low-noise one)
       --frames N          frames in the clip, 1-257 (default 33)
       --fps N             playback rate (default 16 for Wan 2.1, 24 for Wan2.2 TI2V 5B)
       --flow-shift N      noise schedule shift (default: the model's)
@@ -42,6 +45,8 @@ const task: GenerationTask<VideoExtra> = {
   options: {
     vae: { type: 'string' },
     t5xxl: { type: 'string' },
+    'clip-vision': { type: 'string' },
+    'high-noise-model': { type: 'string' },
     frames: { type: 'string' },
     fps: { type: 'string' },
     'flow-shift': { type: 'string' },
@@ -52,7 +57,13 @@ const task: GenerationTask<VideoExtra> = {
   sized: true,
   defaultOutput: '{date}-{seed}.mp4',
   extensions: VIDEO_FORMATS.map((f) => `.${f}`),
-  components: (model, values) => ({ diffusionModel: model, vae: values.vae as string | undefined, t5xxl: values.t5xxl as string | undefined }),
+  components: (model, values) => ({
+    diffusionModel: model,
+    vae: values.vae as string | undefined,
+    t5xxl: values.t5xxl as string | undefined,
+    clipVision: values['clip-vision'] as string | undefined,
+    highNoiseDiffusionModel: values['high-noise-model'] as string | undefined,
+  }),
   prepare(values) {
     if (values.batch !== undefined) throw new UsageError('video takes no --batch: one call makes one clip');
     if (values.preview !== undefined) throw new UsageError('video takes no --preview');

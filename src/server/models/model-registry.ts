@@ -18,8 +18,8 @@ export interface ServedModel {
   synthetic: boolean;
   /** Other names requests may use: the library name or alias it was given by (`--model sd-1.5`). */
   aliases: string[];
-  /** Video models: the VAE and text encoder files served with it (given as `--model` files too). */
-  components?: { vae: string; t5xxl?: string };
+  /** Video models: the component files served with it (given as `--model` files too). */
+  components?: { vae: string; t5xxl?: string; clipVision?: string; highNoiseDiffusionModel?: string };
 }
 
 export const modelIdOf = (file: string): string => path.basename(file, path.extname(file));
@@ -40,14 +40,15 @@ export async function loadModelRegistry(files: string[], options: { modelsDir?: 
   const videoInfo = new Map<ServedModel, ModelFileInfo>();
   const vaes: ModelFileInfo[] = [];
   const textEncoders: ModelFileInfo[] = [];
+  const visionEncoders: ModelFileInfo[] = [];
   for (const entry of list) {
     const file = await resolveModel(entry, { dir: options.modelsDir });
     const info = await inspectModelFile(file);
     const detected = modelRole(info);
     if (detected === 'lora') throw new InvalidArgumentError('models', `${file} is a LoRA: put it in the LoRA folder (--lora-dir) and name it in lora_model`);
     if (detected === 'unknown') throw new InvalidArgumentError('models', `${file} is not a checkpoint, video model, VAE, text encoder, ControlNet or ESRGAN upscaler this server can serve`);
-    if (detected === 'vae' || detected === 'text-encoder') {
-      (detected === 'vae' ? vaes : textEncoders).push(info);
+    if (detected === 'vae' || detected === 'text-encoder' || detected === 'vision-encoder') {
+      ({ vae: vaes, 'text-encoder': textEncoders, 'vision-encoder': visionEncoders })[detected].push(info);
       continue;
     }
     const id = modelIdOf(file);
@@ -59,7 +60,8 @@ export async function loadModelRegistry(files: string[], options: { modelsDir?: 
     if (role === 'video') videoInfo.set(model, info);
     models.push(model);
   }
-  for (const [model, info] of videoInfo) attachVideoComponents(model, info, vaes, textEncoders);
+  for (const [model, info] of videoInfo) attachVideoComponents(model, info, vaes, textEncoders, visionEncoders);
+  pairMoeExperts(models);
   if (!models.some((m) => m.role === 'checkpoint' || m.role === 'video')) {
     throw new InvalidArgumentError('models', 'no checkpoint or video model among the models: the server needs at least one to generate with');
   }
@@ -67,12 +69,30 @@ export async function loadModelRegistry(files: string[], options: { modelsDir?: 
 }
 
 /** Gives a Wan model the VAE whose latent it samples (16 channels, 48 for TI2V 5B) and the text encoder, if one is served. */
-function attachVideoComponents(model: ServedModel, info: ModelFileInfo, vaes: ModelFileInfo[], textEncoders: ModelFileInfo[]): void {
-  const channels = wanVariant(info) === 'ti2v' ? 48 : 16;
+function attachVideoComponents(model: ServedModel, info: ModelFileInfo, vaes: ModelFileInfo[], textEncoders: ModelFileInfo[], visionEncoders: ModelFileInfo[]): void {
+  const variant = wanVariant(info);
+  const channels = variant === 'ti2v' ? 48 : 16;
   const vae = vaes.find((v) => latentChannels(v) === channels);
   if (!vae) {
     throw new InvalidArgumentError('models', `the video model '${model.id}' needs a VAE with ${channels} latent channels (${channels === 48 ? 'wan2.2_vae' : 'wan_2.1_vae'}): add it as another --model`);
   }
-  model.components = { vae: vae.path, t5xxl: textEncoders[0]?.path };
-  model.size += vae.size + (textEncoders[0]?.size ?? 0);
+  // Image-to-video models (36 input channels) condition on a CLIP vision encoder as well.
+  const vision = variant === 'i2v' ? visionEncoders[0] : undefined;
+  if (variant === 'i2v' && !vision) throw new InvalidArgumentError('models', `the image-to-video model '${model.id}' needs a CLIP vision encoder (clip_vision_h): add it as another --model`);
+  model.components = { vae: vae.path, t5xxl: textEncoders[0]?.path, clipVision: vision?.path };
+  model.size += vae.size + (textEncoders[0]?.size ?? 0) + (vision?.size ?? 0);
+}
+
+/**
+ * Wan2.2 A14B comes as two experts of one architecture, told apart only by their file names (ComfyUI's
+ * ..._high_noise_... and ..._low_noise_...): the high-noise one joins the low-noise one, which is served.
+ */
+function pairMoeExperts(models: ServedModel[]): void {
+  for (const high of models.filter((m) => m.role === 'video' && m.id.includes('high_noise'))) {
+    const low = models.find((m) => m.role === 'video' && m.id === high.id.replace('high_noise', 'low_noise'));
+    if (!low) throw new InvalidArgumentError('models', `'${high.id}' is a high-noise expert: serve it with its low-noise model (${high.id.replace('high_noise', 'low_noise')})`);
+    low.components = { ...low.components!, highNoiseDiffusionModel: high.path };
+    low.size += high.size;
+    models.splice(models.indexOf(high), 1);
+  }
 }
