@@ -138,6 +138,9 @@ export function prepareVideo(options: VideoOptions, model: VideoModel, loraDir: 
   const initImage = defined(options.initImage) ? (options.initImage as ImageInput) : undefined;
   if (!initImage && defined(options.strength)) throw new InvalidArgumentError('strength', 'strength needs an initImage');
   // The image-conditioned variants take the frame as it is; strength is the text-to-video models' still-to-clip amount.
+  if (variant !== 't2v' && defined(options.strength)) {
+    throw new InvalidArgumentError('strength', 'strength is for text-to-video models; this model starts the clip from initImage as it is');
+  }
   const strength = initImage && variant === 't2v' ? numberIn('strength', options.strength, 0, 1, 0.75) : undefined;
   const fromPrompt = extractLoras(options.prompt, loraDir);
   const loras = [...fromPrompt.loras, ...resolveLoras(options.loras, loraDir)];

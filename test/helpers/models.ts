@@ -29,3 +29,11 @@ export function wanVideoModel(): { diffusionModel: string; vae: string } {
     vae: synthesizeModel({ architecture: 'wan2.1-vae' }).path,
   };
 }
+
+/** Wan2.2 TI2V 5B with the Wan 2.2 VAE (~11 GB in f16), cached. */
+export function wanTi2vModel(): { diffusionModel: string; vae: string } {
+  return {
+    diffusionModel: synthesizeModel({ architecture: 'wan2.2-ti2v-5b' }).path,
+    vae: synthesizeModel({ architecture: 'wan2.2-vae' }).path,
+  };
+}
