@@ -86,18 +86,9 @@ export class JobExecutor {
       }),
     )) as Pipeline;
     const common: GenerateOptions = {
-      prompt: spec.prompt,
-      negativePrompt: spec.negativePrompt,
-      width: spec.width,
-      height: spec.height,
-      steps: spec.steps,
-      guidanceScale: spec.guidanceScale,
-      seed: spec.seed,
-      sampler: spec.sampler,
-      scheduler: spec.scheduler,
+      ...samplingOptions(spec),
       clipSkip: spec.clipSkip,
       batchSize: spec.samples,
-      loras: spec.loras.map((l) => ({ name: l.name, weight: l.strength })),
       controlImage: this.#input(spec.controlImage),
       controlStrength: spec.controlStrength,
       preprocess: spec.preprocess,
@@ -149,19 +140,10 @@ export class JobExecutor {
     )) as Pipeline;
     try {
       return await pipe.generateVideo({
-        prompt: spec.prompt,
-        negativePrompt: spec.negativePrompt,
-        width: spec.width,
-        height: spec.height,
+        ...samplingOptions(spec),
         frames: spec.frames,
         fps: spec.fps,
-        steps: spec.steps,
-        guidanceScale: spec.guidanceScale,
-        seed: spec.seed,
-        sampler: spec.sampler,
-        scheduler: spec.scheduler,
         flowShift: spec.flowShift,
-        loras: spec.loras.map((l) => ({ name: l.name, weight: l.strength })),
         initImage: this.#input(spec.initImage),
         strength: spec.initImage ? spec.strength : undefined,
         signal,
@@ -213,6 +195,22 @@ export class JobExecutor {
     await fs.writeFile(`${target}.part`, bytes);
     await fs.rename(`${target}.part`, target);
   }
+}
+
+/** What image and video calls take alike from a spec. */
+function samplingOptions(spec: JobSpec) {
+  return {
+    prompt: spec.prompt,
+    negativePrompt: spec.negativePrompt,
+    width: spec.width,
+    height: spec.height,
+    steps: spec.steps,
+    guidanceScale: spec.guidanceScale,
+    seed: spec.seed,
+    sampler: spec.sampler,
+    scheduler: spec.scheduler,
+    loras: spec.loras.map((l) => ({ name: l.name, weight: l.strength })),
+  };
 }
 
 /** The image blurred past recognition (outputs the safety checker flags). */
