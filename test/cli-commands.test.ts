@@ -58,7 +58,10 @@ describe('diffusekit generate', () => {
     expect(r.status, r.stderr).toBe(0);
     const events = r.stderr.trim().split('\n').map((line) => JSON.parse(line));
     expect(events[0]).toEqual({ event: 'spinner', label: expect.stringContaining('Loading') });
-    const progress = events.filter((e) => e.event === 'progress');
+    // Loading counts the tensors read (610 in SDXS), then sampling counts steps.
+    const loading = events.filter((e) => e.event === 'progress' && e.unit === 'tensors');
+    expect(loading.at(-1)).toMatchObject({ label: expect.stringContaining('Loading'), current: 610, total: 610 });
+    const progress = events.filter((e) => e.event === 'progress' && e.unit !== 'tensors');
     expect(progress.map((e) => [e.label, e.current, e.total, e.unit])).toEqual([['Sampling', 1, 2, 'steps'], ['Sampling', 2, 2, 'steps']]);
     expect(progress[1]).toEqual(expect.objectContaining({ rate: expect.any(Number), elapsed: expect.any(Number) }));
     expect(events.at(-1)).toEqual(expect.objectContaining({ event: 'done' }));
