@@ -48,13 +48,14 @@ const memoryOk = (r) => r.ratio.peakRss <= 1 + LIMITS.peakRss || r.pipeline.peak
 const cli = path.join(root, 'build', 'bin', 'sd-cli');
 if (!fs.existsSync(cli)) execFileSync(process.execPath, [path.join(root, 'scripts', 'build.mjs'), '--target', 'sd-cli'], { stdio: ['ignore', values.json ? 'ignore' : 'inherit', 'inherit'] });
 const model = synthesizeModel({ architecture: 'sd1' }).path;
-// Read the checkpoint once so neither program pays for a cold page cache.
-{
-  const fd = fs.openSync(model, 'r');
+/** Reads a model file once so that neither program pays for a cold page cache. */
+function warm(file) {
+  const fd = fs.openSync(file, 'r');
   const chunk = Buffer.allocUnsafe(64 << 20);
   while (fs.readSync(fd, chunk) > 0);
   fs.closeSync(fd);
 }
+warm(model);
 
 /** Runs a command, keeps its output, and polls its peak resident set (VmHWM) until it exits. */
 function measure(command, args) {
@@ -137,6 +138,7 @@ for (const { task, size } of jobs) {
   const jobModel = task === 'sdxl' ? synthesizeModel({ architecture: 'sdxl' }).path : task === 'video' ? synthesizeModel({ architecture: 'wan2.1-t2v-1.3b' }).path : model;
   const vae = task === 'video' ? synthesizeModel({ architecture: 'wan2.1-vae' }).path : undefined;
   const frames = Number(values['video-frames']);
+  for (const file of [jobModel, vae]) if (file && file !== model) warm(file);
   const common = { task, size, steps: jobSteps, seed: Number(values.seed), threads: Number(values.threads), sampler: values.sampler };
   say(`${task} ${size}x${size}: sd-cli ... `);
   const out = path.join(inputs, task === 'video' ? 'cli-out.webp' : 'cli-out.png');
@@ -165,7 +167,7 @@ for (const { task, size } of jobs) {
   const timeKey = task === 'upscale' ? 'upscaleSeconds' : task === 'video' ? 'secondsPerFrame' : 'secondsPerStep';
   const ratio = { time: p[timeKey] / e[timeKey], peakRss: p.peakRssMiB / e.peakRssMiB };
   say(`time ratio ${ratio.time.toFixed(3)}, peak RSS ratio ${ratio.peakRss.toFixed(3)}\n`);
-  runs.push({ ...common, timeMeasure: timeKey, engine: e, pipeline: p, ratio });
+  runs.push({ ...common, model: path.basename(jobModel), ...(vae ? { vae: path.basename(vae), frames } : {}), timeMeasure: timeKey, engine: e, pipeline: p, ratio });
 }
 fs.rmSync(inputs, { recursive: true, force: true });
 
@@ -173,7 +175,7 @@ const result = {
   date: new Date().toISOString(),
   diffusekit: VERSION,
   machine: { cpus: os.cpus()[0]?.model, cores: os.availableParallelism(), memoryGiB: Math.round(os.totalmem() / 2 ** 30) },
-  model: 'synthetic SD 1.x (sd1 layout, f16)',
+  model: 'synthetic checkpoints of the real layouts, f16 (each run names its own)',
   mode: values.reusable ? 'reusable Pipeline' : 'one-shot Pipeline (sd-cli settings: vaeDecodeOnly, freeParamsImmediately)',
   limits: LIMITS,
   runs,
