@@ -236,6 +236,7 @@ Napi::Function Context::Define(Napi::Env env) {
                            InstanceMethod<&Context::Dispose>("dispose"),
                            InstanceAccessor<&Context::IsDisposed>("disposed"),
                            InstanceAccessor<&Context::SupportsImages>("supportsImages"),
+                           InstanceAccessor<&Context::SupportsVideo>("supportsVideo"),
                        });
 }
 
@@ -307,6 +308,10 @@ Napi::Value Context::IsDisposed(const Napi::CallbackInfo& info) {
 
 Napi::Value Context::SupportsImages(const Napi::CallbackInfo& info) {
     return Napi::Boolean::New(info.Env(), handle_.usable() && sd_ctx_supports_image_generation(handle_.get()));
+}
+
+Napi::Value Context::SupportsVideo(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), handle_.usable() && sd_ctx_supports_video_generation(handle_.get()));
 }
 
 }  // namespace diffusekit

@@ -32,6 +32,7 @@ class Context : public Napi::ObjectWrap<Context> {
     Napi::Value Dispose(const Napi::CallbackInfo& info);
     Napi::Value IsDisposed(const Napi::CallbackInfo& info);
     Napi::Value SupportsImages(const Napi::CallbackInfo& info);
+    Napi::Value SupportsVideo(const Napi::CallbackInfo& info);
 
     Handle handle_;
     std::string broken_reason_;

@@ -8,6 +8,7 @@ describe('native generateVideo', () => {
   it('rejects with ERR_ENGINE_STATE on an image-only model, and the process lives on', async () => {
     const ctx = await nativeBinding().Context.load({ model: tinyModel() }, undefined, 3);
     try {
+      expect([ctx.supportsImages, ctx.supportsVideo]).toEqual([true, false]);
       const error = await ctx
         .generateVideo({ prompt: 'x', negativePrompt: '', width: 64, height: 64, frames: 5, steps: 1, guidanceScale: 5, seed: 1 })
         .catch((e: unknown) => e as { code: string; message: string });

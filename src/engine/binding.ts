@@ -91,6 +91,8 @@ export interface NativeContext {
   dispose(): void;
   readonly disposed: boolean;
   readonly supportsImages: boolean;
+  /** The model generates video (Wan). */
+  readonly supportsVideo: boolean;
   /** The engine's info and warning lines from loading. */
   readonly loadLog: string[];
 }

@@ -172,14 +172,15 @@ export class Pipeline {
    */
   generateVideo(options: VideoOptions): Promise<GeneratedVideo> {
     return this.#enqueue(() => {
-      if (this.model.family !== 'wan') throw new InvalidArgumentError('model', `generateVideo needs a video model (Wan); ${this.model.name} is a ${this.model.family} image model`);
+      // The engine knows what the loaded model can do.
+      if (!this.#native.supportsVideo) throw new InvalidArgumentError('model', `generateVideo needs a video model (Wan); ${this.model.name} is a ${this.model.family} image model`);
       return prepareVideo(options, { name: this.model.name, file: this.model.files.find((f) => detectFamily(f) === 'wan')! }, this.#loraDir);
     }, (job) => this.#runVideo(job));
   }
 
   #submit(options: GenerateOptions, makeTask?: () => ImageTask, allowHires = false): Promise<GeneratedImage[]> {
     return this.#enqueue(() => {
-      if (this.model.family === 'wan') throw new InvalidArgumentError('model', `${this.model.name} is a video model: use generateVideo`);
+      if (!this.#native.supportsImages) throw new InvalidArgumentError('model', `${this.model.name} is a video model: use generateVideo`);
       const job = this.#prepare(options, makeTask !== undefined);
       job.task = makeTask?.();
       if (defined(options.hiresFix)) {
