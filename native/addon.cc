@@ -3,6 +3,7 @@
 #include <napi.h>
 
 #include "context.h"
+#include "diffusekit_cpu.h"
 #include "convert.h"
 #include "engine_callbacks.h"
 #include "upscaler.h"
@@ -31,6 +32,8 @@ Napi::Value EngineInfo(const Napi::CallbackInfo& info) {
     out.Set("commit", sd_commit());
     out.Set("backend", DIFFUSEKIT_BACKEND);
     out.Set("systemInfo", sd_get_system_info());
+    out.Set("cpuKernels", diffusekit_cpu_fast_kernels() ? "fast" : "reference");
+    out.Set("cpuConvKernels", diffusekit_cpu_conv_kernels());
     out.Set("physicalCores", sd_get_num_physical_cores());
     out.Set("samplers", EnumNames<sample_method_t>(env, sd_sample_method_name, SAMPLE_METHOD_COUNT));
     out.Set("schedulers", EnumNames<scheduler_t>(env, sd_scheduler_name, SCHEDULER_COUNT));

@@ -133,6 +133,8 @@ ContextParams ContextParams::FromJs(const Napi::Object& o) {
     p.raw.free_params_immediately = GetBool(o, "freeParamsImmediately", false);
     p.raw.flash_attn       = GetBool(o, "flashAttention", p.raw.flash_attn);
     p.raw.diffusion_flash_attn = p.raw.flash_attn;
+    p.raw.diffusion_conv_direct = GetBool(o, "convDirect", false);
+    p.raw.vae_conv_direct       = p.raw.diffusion_conv_direct;
     p.raw.enable_mmap      = GetBool(o, "mmap", p.raw.enable_mmap);
     p.raw.offload_params_to_cpu = GetBool(o, "offloadToCpu", p.raw.offload_params_to_cpu);
     p.raw.keep_vae_on_cpu  = GetBool(o, "vaeOnCpu", p.raw.keep_vae_on_cpu);

@@ -15,12 +15,13 @@ struct ProgressEvent {
 
 class LoadUpscalerWorker : public Napi::AsyncWorker {
    public:
-    LoadUpscalerWorker(Napi::Env env, Napi::Object self, std::string path, int threads, int tile_size)
+    LoadUpscalerWorker(Napi::Env env, Napi::Object self, std::string path, int threads, int tile_size, bool conv_direct)
         : Napi::AsyncWorker(env, "diffusekit.loadUpscaler"),
           deferred_(Napi::Promise::Deferred::New(env)),
           path_(std::move(path)),
           threads_(threads),
-          tile_size_(tile_size) {
+          tile_size_(tile_size),
+          conv_direct_(conv_direct) {
         self_.Reset(self, 1);
         upscaler_          = Upscaler::Unwrap(self);
         job_.min_log_level = upscaler_->handle().min_log_level();
@@ -32,7 +33,7 @@ class LoadUpscalerWorker : public Napi::AsyncWorker {
     void Execute() override {
         ScopedJob scope(&job_);
         try {
-            ctx_ = new_upscaler_ctx(path_.c_str(), false, false, threads_, tile_size_);
+            ctx_ = new_upscaler_ctx(path_.c_str(), false, conv_direct_, threads_, tile_size_);
         } catch (const EngineAssertion& failure) {
             SetError("Upscaler load failed: engine check failed: " + failure.message);
             return;
@@ -58,6 +59,7 @@ class LoadUpscalerWorker : public Napi::AsyncWorker {
     std::string path_;
     int threads_;
     int tile_size_;
+    bool conv_direct_;
     JobBinding job_;
     upscaler_ctx_t* ctx_ = nullptr;
 };
@@ -159,7 +161,7 @@ Napi::Function Upscaler::Define(Napi::Env env) {
 
 Upscaler::Upscaler(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Upscaler>(info) {}
 
-// load({ model, threads, tileSize }, onLog?, minLogLevel?) -> Promise<Upscaler>
+// load({ model, threads, tileSize, convDirect }, onLog?, minLogLevel?) -> Promise<Upscaler>
 Napi::Value Upscaler::Load(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!info[0].IsObject()) {
@@ -170,12 +172,14 @@ Napi::Value Upscaler::Load(const Napi::CallbackInfo& info) {
     std::string path     = options.Get("model").As<Napi::String>().Utf8Value();
     Napi::Value threads  = options.Get("threads");
     Napi::Value tile     = options.Get("tileSize");
+    Napi::Value direct   = options.Get("convDirect");
 
     auto* constructors = env.GetInstanceData<Constructors>();
     Napi::Object self  = constructors->upscaler.New({});
     Upscaler::Unwrap(self)->handle_.SetLogger(env, info[1], info[2]);
     auto* worker = new LoadUpscalerWorker(env, self, path, threads.IsNumber() ? threads.As<Napi::Number>().Int32Value() : sd_get_num_physical_cores(),
-                                          tile.IsNumber() ? tile.As<Napi::Number>().Int32Value() : 128);
+                                          tile.IsNumber() ? tile.As<Napi::Number>().Int32Value() : 128,
+                                          direct.IsBoolean() && direct.As<Napi::Boolean>().Value());
     Napi::Promise promise = worker->Promise();
     worker->Queue();
     return promise;

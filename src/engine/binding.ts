@@ -17,6 +17,8 @@ export interface NativeLoadParams extends ModelComponents {
   threads?: number;
   weightType?: string;
   flashAttention?: boolean;
+  /** The engine's direct convolution op for the diffusion model and VAE (our CPU kernels take it). */
+  convDirect?: boolean;
   vaeDecodeOnly?: boolean;
   freeParamsImmediately?: boolean;
   taesdPreviewOnly?: boolean;
@@ -102,6 +104,10 @@ export interface NativeEngineInfo {
   commit: string;
   backend: 'cpu' | 'cuda' | 'vulkan' | 'metal';
   systemInfo: string;
+  /** 'reference' when DIFFUSEKIT_CPU_KERNELS=reference: the engine's own CPU kernels, unchanged. */
+  cpuKernels: 'fast' | 'reference';
+  /** Whether diffusekit's CPU convolution kernels run in this build (AVX-512) and mode. */
+  cpuConvKernels: boolean;
   physicalCores: number;
   samplers: string[];
   schedulers: string[];
@@ -122,7 +128,7 @@ export type NativeTensorProgressCallback = (done: number, total: number) => void
 export interface NativeBinding {
   Context: { load(params: NativeLoadParams, onLog?: NativeLogCallback, minLogLevel?: number, onProgress?: NativeTensorProgressCallback): Promise<NativeContext> };
   Upscaler: {
-    load(params: { model: string; threads?: number; tileSize?: number }, onLog?: NativeLogCallback, minLogLevel?: number): Promise<NativeUpscaler>;
+    load(params: { model: string; threads?: number; tileSize?: number; convDirect?: boolean }, onLog?: NativeLogCallback, minLogLevel?: number): Promise<NativeUpscaler>;
   };
   engineInfo(): NativeEngineInfo;
   convert(

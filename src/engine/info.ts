@@ -13,3 +13,18 @@ export function engineInfo(): EngineInfo {
   const pin = JSON.parse(fs.readFileSync(fileURLToPath(new URL('../../engine.json', import.meta.url)), 'utf8'));
   return { ...native, source: { name: pin.name, release: `${pin.pypi.package} ${pin.pypi.version} (PyPI sdist)`, sha256: pin.pypi.sha256 } };
 }
+
+let directConvolution: boolean | undefined;
+
+/**
+ * Whether models should be built with the engine's direct convolution op. On the CPU backend our kernels
+ * (native/engine/diffusekit_cpu_conv.cpp) run that op several times faster than the engine's im2col path;
+ * without them (no AVX-512, DIFFUSEKIT_CPU_KERNELS=reference, GPU backends) the engine's default is kept.
+ */
+export function useDirectConvolution(): boolean {
+  if (directConvolution === undefined) {
+    const info = nativeBinding().engineInfo();
+    directConvolution = info.backend === 'cpu' && info.cpuConvKernels;
+  }
+  return directConvolution;
+}

@@ -4,6 +4,7 @@ import path from 'node:path';
 import {
   nativeBinding, type NativeContext, type NativeGenerateParams, type NativeImage, type NativeLoadParams,
 } from '../engine/binding.js';
+import { useDirectConvolution } from '../engine/info.js';
 import { logLevelFromNative, logLevelToNative } from '../engine/logging.js';
 import { DisposedError, InvalidArgumentError, ModelLoadError } from '../errors.js';
 import { COMPONENT_KEYS } from '../models/components.js';
@@ -92,6 +93,7 @@ export class Pipeline {
     if (defined(options.weightType)) params.weightType = oneOf('weightType', options.weightType, WEIGHT_TYPES);
     if (defined(options.threads)) params.threads = integerIn('threads', options.threads, 1, 1024);
     params.flashAttention = optionalBoolean('flashAttention', options.flashAttention);
+    params.convDirect = useDirectConvolution();
     params.vaeDecodeOnly = optionalBoolean('vaeDecodeOnly', options.vaeDecodeOnly) ?? false;
     params.freeParamsImmediately = optionalBoolean('freeParamsImmediately', options.freeParamsImmediately) ?? false;
     params.mmap = optionalBoolean('mmap', options.mmap);

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import sharp, { type Sharp } from 'sharp';
 import { nativeBinding, type NativeError, type NativeUpscaler } from '../engine/binding.js';
+import { useDirectConvolution } from '../engine/info.js';
 import { logLevelFromNative, logLevelToNative, type LogCallback, type LogLevel } from '../engine/logging.js';
 import { AbortError, DisposedError, GenerationError, ModelLoadError } from '../errors.js';
 import { inspectModelFile } from '../models/inspect.js';
@@ -57,7 +58,7 @@ export class Upscaler {
     const minLevel = logLevelToNative('logLevel', options.logLevel ?? 'info');
     try {
       const native = await nativeBinding().Upscaler.load(
-        { model: file, threads, tileSize },
+        { model: file, threads, tileSize, convDirect: useDirectConvolution() },
         onLog ? (level, text) => onLog(logLevelFromNative(level), text) : undefined,
         minLevel,
       );

@@ -1,0 +1,38 @@
+// diffusekit's CPU kernels inside ggml-cpu, placed by patches/engine-cpu-kernels.patch.
+// ggml runs a 2-D convolution as a materialised f16 im2col followed by row-by-row f16 dot products; on a
+// small CPU that reaches a fifth of what the cores can do. Here convolutions run as a register-blocked
+// implicit GEMM in f32 (AVX-512), and matrix products go through ggml's own tinyBLAS (GGML_LLAMAFILE).
+// DIFFUSEKIT_CPU_KERNELS=reference (read once per process) restores the engine's own kernels exactly;
+// the equivalence tests compare the two.
+#pragma once
+
+#include <stddef.h>
+#include <stdbool.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct ggml_compute_params;
+struct ggml_tensor;
+
+// False when DIFFUSEKIT_CPU_KERNELS=reference: the engine's unmodified code paths run.
+bool diffusekit_cpu_fast_kernels(void);
+
+// True when diffusekit_conv_2d takes convolutions in this build (AVX-512) and mode; the engine's direct
+// convolution op is then the fast path, otherwise its im2col path is.
+bool diffusekit_cpu_conv_kernels(void);
+
+// Runs GGML_OP_CONV_2D on all of the op's threads; false (on every thread alike) leaves the op to ggml.
+bool diffusekit_conv_2d(const struct ggml_compute_params * params, struct ggml_tensor * dst);
+
+// Work buffer diffusekit_conv_2d needs for `node` on `n_threads` threads (0 when ggml's own will run).
+size_t diffusekit_conv_2d_work_size(const struct ggml_tensor * node, int n_threads);
+
+// GGML_OP_MUL_MAT for f32 products tinyBLAS declines (rows not a multiple of 16: attention heads of 40).
+bool diffusekit_mul_mat(const struct ggml_compute_params * params, struct ggml_tensor * dst);
+size_t diffusekit_mul_mat_work_size(const struct ggml_tensor * node, int n_threads);
+
+#ifdef __cplusplus
+}
+#endif
