@@ -1,9 +1,11 @@
 #include "context.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <string>
 #include <vector>
 
+#include "diffusekit_hooks.h"
 #include "engine_callbacks.h"
 #include "params.h"
 #include "tensor_load_worker.h"
@@ -123,7 +125,9 @@ class GenerateWorker : public Napi::AsyncProgressQueueWorker<ProgressEvent> {
         try {
             if (!Aborted()) {
                 params_.Finalize(context_->handle().get());
-                images_ = params_.Run(context_->handle().get(), &count_);
+                diffusekit_take_latents();  // none left from an earlier call that failed
+                images_  = params_.Run(context_->handle().get(), &count_);
+                latents_ = diffusekit_take_latents();
             }
         } catch (const EngineAssertion& failure) {
             engine_check_failed_ = true;
@@ -176,6 +180,19 @@ class GenerateWorker : public Napi::AsyncProgressQueueWorker<ProgressEvent> {
             // Copied rather than wrapped: external buffers are refused where the V8 sandbox is on (Electron).
             out.Set("data", image.data != nullptr ? Napi::Buffer<uint8_t>::Copy(env, image.data, size).As<Napi::Value>()
                                                    : env.Null());
+            if (latents_.size() == static_cast<size_t>(count)) {
+                const DiffusekitLatent& latent = latents_[i];
+                Napi::Object l                 = Napi::Object::New(env);
+                Napi::Array shape              = Napi::Array::New(env, latent.shape.size());
+                for (size_t d = 0; d < latent.shape.size(); d++) {
+                    shape.Set(d, Napi::Number::New(env, static_cast<double>(latent.shape[d])));
+                }
+                Napi::Float32Array data = Napi::Float32Array::New(env, latent.data.size());
+                std::copy(latent.data.begin(), latent.data.end(), data.Data());
+                l.Set("shape", shape);
+                l.Set("data", data);
+                out.Set("latent", l);
+            }
             result.Set(i, out);
         }
         FreeImages();
@@ -214,6 +231,7 @@ class GenerateWorker : public Napi::AsyncProgressQueueWorker<ProgressEvent> {
     Params params_;
     JobBinding job_;
     sd_image_t* images_       = nullptr;
+    std::vector<DiffusekitLatent> latents_;
     int count_                = 0;
     bool engine_check_failed_ = false;
 };

@@ -102,6 +102,21 @@ export async function resolveEngineSource() {
   return dest;
 }
 
+/**
+ * The same pinned release without our patches, in deps/engine-baseline: what `npm run bench` builds the
+ * engine's own sd-cli from, with the engine's default options, as the baseline to measure against.
+ */
+export async function resolveBaselineEngineSource() {
+  const dir = path.join(root, 'deps', 'engine-baseline');
+  const stampFile = path.join(dir, '.diffusekit-stamp');
+  if (fs.existsSync(stampFile) && fs.readFileSync(stampFile, 'utf8') === pin.pypi.sha256) return dir;
+  const archive = path.join(cacheDir, pin.pypi.file);
+  if (!verifiedArchive(archive)) await downloadSdist(archive);
+  unpack(archive, dir);
+  fs.writeFileSync(stampFile, pin.pypi.sha256);
+  return dir;
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   resolveEngineSource().then((dir) => console.log(dir), (err) => {
     log(err.message);

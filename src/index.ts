@@ -1,5 +1,6 @@
 export { Pipeline, type ModelInfo } from './pipeline/pipeline.js';
 export type { PipelineInfo } from './pipeline/pipeline-info.js';
+export type { Latent } from './engine/binding.js';
 export { GeneratedImage, PixelImage } from './pipeline/generated-image.js';
 export { GeneratedVideo, type VideoOptions, type VideoParameters } from './pipeline/video.js';
 export { encodeVideo, VIDEO_FORMATS, type VideoFormat, type VideoEncodeOptions } from './pipeline/video-encode.js';

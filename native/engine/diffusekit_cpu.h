@@ -9,6 +9,13 @@
 #include <stddef.h>
 #include <stdbool.h>
 
+// The kernels need AVX-512 (F, BW, VL) and GCC or Clang; elsewhere ggml's own code runs.
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__GNUC__)
+#define DIFFUSEKIT_CPU_AVX512 1
+#else
+#define DIFFUSEKIT_CPU_AVX512 0
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif

@@ -1,9 +1,6 @@
-// GGML_OP_CONV_2D for the CPU backend as a register-blocked implicit GEMM (see diffusekit_cpu.h).
-//
-// out[oc][p] = sum over k = (ic, kh, kw) of W[oc][k] * x[ic][tap(p, kh, kw)]. A block of R output channels
-// times V vectors of 16 output pixels stays in 24 AVX-512 registers for the whole sum; the weights of the
-// block are converted once per block to f32 and laid out k-major, so each step is V vector loads of input,
-// R broadcasts and R*V FMAs. Accumulation is in f32 (the engine rounds activations to f16 first).
+// GGML_OP_CONV_2D on the CPU as an implicit GEMM over the shared register-blocked kernel
+// (diffusekit_cpu_gemm.h): out[oc][p] = sum over k = (ic, kh, kw) of W[oc][k] * x[ic][tap(p, kh, kw)], all in
+// f32 (the engine rounds activations to f16 first). Three ways to feed the kernel its right-hand side:
 //   direct:  stride 1 and rows of at least 16 pixels: taps read the input in place, borders by load masks.
 //   flat:    1x1, stride 1, no padding: the input planes already are the GEMM's right-hand matrix.
 //   im2col:  everything else (strided, small planes): f32 im2col of a bounded column chunk, then the GEMM.
@@ -11,44 +8,20 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstdlib>
-#include <cstring>
 #include <vector>
 
+#include "diffusekit_cpu_gemm.h"
 #include "ggml-cpu-impl.h"
 #include "ggml.h"
 
-#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
-#include <immintrin.h>
-#endif
+#if DIFFUSEKIT_CPU_AVX512
 
-bool diffusekit_cpu_fast_kernels(void) {
-    static const bool fast = [] {
-        const char* mode = std::getenv("DIFFUSEKIT_CPU_KERNELS");
-        return !(mode != nullptr && std::strcmp(mode, "reference") == 0);
-    }();
-    return fast;
-}
-
-bool diffusekit_cpu_conv_kernels(void) {
-#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
-    return diffusekit_cpu_fast_kernels();
-#else
-    return false;
-#endif
-}
-
-#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+using namespace diffusekit_cpu;
 
 namespace {
 
-constexpr int R = 6;                               // output channels per register block
-constexpr int V = 4;                               // 16-pixel vectors per register block
-constexpr int L = 16;                              // lanes of a vector
 constexpr int64_t kIm2colBudget = 16 * 1024 * 1024;  // bytes of im2col per pass
-constexpr size_t kAlign = 64;
-
-size_t aligned(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
+constexpr int64_t kMinPixels    = 256;               // smallest output plane taken
 
 struct Conv {
     int64_t KW, KH, IC, OC, IW, IH, OW, OH, N;
@@ -82,6 +55,9 @@ bool describe(const ggml_tensor* dst, Conv& c) {
     // offsets below are 32-bit-safe per plane only if a plane fits; keep to sizes diffusion models use
     if (c.IW * c.IH > (int64_t(1) << 30) || c.taps() > 64) return false;
 
+    // Below 16x16 outputs, converting the weights costs more than the product; ggml's tiled im2col then
+    // tinyBLAS reads f16 weights as they are and wins (4x4 x 1280 channels: 5 ms against 38).
+    if (c.OW * c.OH < kMinPixels) return false;
     if (c.KW == 1 && c.KH == 1 && c.sx == 1 && c.sy == 1 && c.px == 0 && c.py == 0) {
         c.mode = Conv::Mode::flat;
     } else if (c.sx == 1 && c.sy == 1 && c.OW >= L) {
@@ -92,87 +68,6 @@ bool describe(const ggml_tensor* dst, Conv& c) {
     const int64_t columns = std::max<int64_t>(V * L, kIm2colBudget / (c.K() * int64_t(sizeof(float))) / (V * L) * (V * L));
     c.chunk = std::min<int64_t>(columns, (c.P() + V * L - 1) / (V * L) * (V * L));
     return true;
-}
-
-// 16 consecutive values of one row (f16 or f32), in f32 (zeros past `n`).
-inline __m512 load16(const void* data, ggml_type type, int64_t offset, int64_t n) {
-    const __mmask16 m = __mmask16(n >= L ? 0xFFFF : (1u << n) - 1u);
-    if (type == GGML_TYPE_F32) return _mm512_maskz_loadu_ps(m, static_cast<const float*>(data) + offset);
-    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, static_cast<const ggml_fp16_t*>(data) + offset));
-}
-
-// wp[k * R + r] = W[oc0 + r][k] in f32 (row oc `ld` elements apart); rows past `rows` are zero.
-// Transposed through a 16-column stack tile so that the stores are sequential.
-void pack(const void* data, ggml_type type, int64_t ld, int64_t oc0, int64_t rows, int64_t K, float* wp) {
-    alignas(64) float tmp[R][L];
-    for (int64_t k0 = 0; k0 < K; k0 += L) {
-        const int64_t n = std::min<int64_t>(L, K - k0);
-        for (int r = 0; r < R; ++r) {
-            _mm512_store_ps(tmp[r], r < rows ? load16(data, type, (oc0 + r) * ld + k0, n) : _mm512_setzero_ps());
-        }
-        for (int64_t j = 0; j < n; ++j)
-            for (int r = 0; r < R; ++r) wp[(k0 + j) * R + r] = tmp[r][j];
-    }
-}
-
-// Where one vector of a register block reads the input for each tap, and where it writes.
-struct Tile {
-    int64_t  in[64][V];
-    __mmask16 load[64][V];
-    int64_t  out[V];
-    __mmask16 store[V];
-};
-
-inline __mmask16 lanes(int64_t lo, int64_t hi) {  // bits [lo, hi) of 16
-    lo = std::max<int64_t>(lo, 0);
-    hi = std::min<int64_t>(hi, L);
-    if (hi <= lo) return 0;
-    return __mmask16(((1u << hi) - 1u) & ~((1u << lo) - 1u));
-}
-
-// The block's sum over nIC input planes (plane stride `stride`) and T taps; T = 0: `taps` at run time.
-template <int T>
-__attribute__((noinline)) void block(const float* __restrict wp, const float* __restrict x, int64_t stride, int64_t nIC, int taps,
-           const Tile& tile, float* __restrict out, int64_t ldc, int64_t rows, bool accumulate) {
-    // Every index into acc must be a compile-time constant after unrolling, or GCC keeps acc in memory.
-    const int nt = T > 0 ? T : taps;
-    __m512 acc[R][V];
-#pragma GCC unroll 16
-    for (int r = 0; r < R; ++r)
-#pragma GCC unroll 4
-        for (int v = 0; v < V; ++v) {
-            acc[r][v] = accumulate && r < rows ? _mm512_maskz_loadu_ps(tile.store[v], out + r * ldc + tile.out[v])
-                                               : _mm512_setzero_ps();
-        }
-    for (int64_t ic = 0; ic < nIC; ++ic) {
-        const float* plane = x + ic * stride;
-        for (int t = 0; t < nt; ++t) {
-            __m512 b[V];
-#pragma GCC unroll 4
-            for (int v = 0; v < V; ++v) b[v] = _mm512_maskz_loadu_ps(tile.load[t][v], plane + tile.in[t][v]);
-#pragma GCC unroll 16
-            for (int r = 0; r < R; ++r) {
-                const __m512 w = _mm512_set1_ps(wp[r]);
-#pragma GCC unroll 4
-                for (int v = 0; v < V; ++v) acc[r][v] = _mm512_fmadd_ps(w, b[v], acc[r][v]);
-            }
-            wp += R;
-        }
-    }
-#pragma GCC unroll 16
-    for (int r = 0; r < R; ++r) {
-        if (r < rows) {
-#pragma GCC unroll 4
-            for (int v = 0; v < V; ++v) _mm512_mask_storeu_ps(out + r * ldc + tile.out[v], tile.store[v], acc[r][v]);
-        }
-    }
-}
-
-void run_block(const float* wp, const float* x, int64_t stride, int64_t nIC, int taps, const Tile& tile, float* out,
-               int64_t ldc, int64_t rows, bool accumulate) {
-    if (taps == 9) block<9>(wp, x, stride, nIC, taps, tile, out, ldc, rows, accumulate);
-    else if (taps == 1) block<1>(wp, x, stride, nIC, taps, tile, out, ldc, rows, accumulate);
-    else block<0>(wp, x, stride, nIC, taps, tile, out, ldc, rows, accumulate);
 }
 
 // Direct tiles: vectors are 16-pixel runs of output rows, taps read the input plane in place.
@@ -197,20 +92,8 @@ void direct_tile(const Conv& c, int64_t index, Tile& tile) {
     }
 }
 
-// GEMM tiles over a matrix whose rows are `columns` wide: vectors are 16-column runs.
-void gemm_tile(int64_t index, int64_t columns, int64_t firstColumn, Tile& tile) {
-    for (int v = 0; v < V; ++v) {
-        const int64_t col = (index * V + v) * L;
-        const __mmask16 m = lanes(0, columns - col);
-        tile.in[0][v]   = m ? col : 0;
-        tile.load[0][v] = m;
-        tile.out[v]     = firstColumn + col;
-        tile.store[v]   = m;
-    }
-}
-
 // f32 im2col of output columns [p0, p0 + n) into b (row k of K, `ld` floats apart); rows split over threads.
-__attribute__((noinline)) void im2col(const Conv& c, const float* x, int64_t p0, int64_t n, int64_t ld, float* b, int ith, int nth) {
+void im2col(const Conv& c, const float* x, int64_t p0, int64_t n, int64_t ld, float* b, int ith, int nth) {
     const int64_t K = c.K();
     for (int64_t k = ith; k < K; k += nth) {
         const int64_t ic = k / c.taps(), t = k % c.taps(), kh = t / c.KW, kw = t % c.KW;
@@ -305,82 +188,9 @@ bool diffusekit_conv_2d(const ggml_compute_params* params, ggml_tensor* dst) {
     return true;
 }
 
-// ---- GGML_OP_MUL_MAT, f32 x f32 with a row length tinyBLAS does not take (not a multiple of 16) ----
-// Attention in SD 1.x has 40-, 80- and 160-wide heads and 77 text tokens: those products fell back to
-// ggml's dot products. dst[i1][i0] = sum_k src0[i0][k] * src1[i1][k] is the GEMM above with src1 as the
-// packed left-hand side and src0 transposed as the right-hand side; threads take whole matrices.
-namespace {
-
-struct MatMul {
-    int64_t K, M, N, batches;  // M = src0 rows (dst row length), N = src1 rows
-    int64_t ld() const { return (M + L - 1) / L * L; }
-    size_t  perThread() const {
-        return aligned(size_t(K) * ld() * sizeof(float)) + aligned(size_t((N + R - 1) / R) * R * K * sizeof(float));
-    }
-};
-
-bool describe_mul_mat(const ggml_tensor* dst, MatMul& m) {
-    const ggml_tensor* a = dst->src[0];
-    const ggml_tensor* b = dst->src[1];
-    if (!diffusekit_cpu_fast_kernels() || a == nullptr || b == nullptr) return false;
-    if (a->type != GGML_TYPE_F32 || b->type != GGML_TYPE_F32 || dst->type != GGML_TYPE_F32) return false;
-    if (a->ne[0] % L == 0 || a->nb[0] != sizeof(float) || b->nb[0] != sizeof(float) || dst->nb[0] != sizeof(float)) return false;
-    if (b->ne[2] % a->ne[2] != 0 || b->ne[3] % a->ne[3] != 0) return false;
-    m.K = a->ne[0], m.M = a->ne[1], m.N = b->ne[1], m.batches = b->ne[2] * b->ne[3];
-    return m.M >= V * L && m.N >= R;
-}
-
-}  // namespace
-
-size_t diffusekit_mul_mat_work_size(const ggml_tensor* node, int n_threads) {
-    MatMul m;
-    if (!describe_mul_mat(node, m)) return 0;
-    return size_t(std::max(n_threads, 1)) * m.perThread() + kAlign;
-}
-
-bool diffusekit_mul_mat(const ggml_compute_params* params, ggml_tensor* dst) {
-    MatMul m;
-    if (!describe_mul_mat(dst, m)) return false;
-    const int ith = params->ith, nth = params->nth;
-    if (m.batches < nth || params->wsize < size_t(nth) * m.perThread() + kAlign) return false;
-
-    const ggml_tensor* a = dst->src[0];
-    const ggml_tensor* b = dst->src[1];
-    char*  work = reinterpret_cast<char*>(aligned(reinterpret_cast<uintptr_t>(params->wdata))) + size_t(ith) * m.perThread();
-    float* xt   = reinterpret_cast<float*>(work);
-    float* wp   = reinterpret_cast<float*>(work + aligned(size_t(m.K) * m.ld() * sizeof(float)));
-    const int64_t ld = m.ld(), blocks = (m.N + R - 1) / R, tiles = (m.M + V * L - 1) / (V * L);
-    const int64_t r2 = b->ne[2] / a->ne[2], r3 = b->ne[3] / a->ne[3];
-    const int64_t ldc = dst->nb[1] / sizeof(float);
-    Tile tile;
-    for (int64_t batch = ith; batch < m.batches; batch += nth) {
-        const int64_t i12 = batch % b->ne[2], i13 = batch / b->ne[2];
-        const char* A = static_cast<const char*>(a->data) + (i12 / r2) * a->nb[2] + (i13 / r3) * a->nb[3];
-        const char* B = static_cast<const char*>(b->data) + i12 * b->nb[2] + i13 * b->nb[3];
-        float*      D = reinterpret_cast<float*>(static_cast<char*>(dst->data) + i12 * dst->nb[2] + i13 * dst->nb[3]);
-        for (int64_t i = 0; i < m.M; ++i) {
-            const float* row = reinterpret_cast<const float*>(A + i * a->nb[1]);
-            for (int64_t k = 0; k < m.K; ++k) xt[k * ld + i] = row[k];
-        }
-        for (int64_t blk = 0; blk < blocks; ++blk) {
-            pack(B, GGML_TYPE_F32, b->nb[1] / sizeof(float), blk * R, std::min<int64_t>(R, m.N - blk * R), m.K, wp + blk * R * m.K);
-        }
-        for (int64_t blk = 0; blk < blocks; ++blk) {
-            const int64_t rows = std::min<int64_t>(R, m.N - blk * R);
-            for (int64_t t = 0; t < tiles; ++t) {
-                gemm_tile(t, m.M, 0, tile);
-                run_block(wp + blk * R * m.K, xt, ld, m.K, 1, tile, D + blk * R * ldc, ldc, rows, false);
-            }
-        }
-    }
-    return true;
-}
-
 #else  // no AVX-512: ggml's own convolution runs
 
 size_t diffusekit_conv_2d_work_size(const ggml_tensor*, int) { return 0; }
 bool diffusekit_conv_2d(const ggml_compute_params*, ggml_tensor*) { return false; }
-size_t diffusekit_mul_mat_work_size(const ggml_tensor*, int) { return 0; }
-bool diffusekit_mul_mat(const ggml_compute_params*, ggml_tensor*) { return false; }
 
 #endif

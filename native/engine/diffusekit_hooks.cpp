@@ -5,6 +5,7 @@ namespace {
 thread_local const std::atomic<bool>* bound_abort_flag = nullptr;
 thread_local const std::atomic<bool>* bound_armed_flag = nullptr;
 thread_local bool computing                             = false;
+thread_local std::vector<DiffusekitLatent> recorded_latents;
 
 // Marks the calling thread as inside a graph compute for the scope's lifetime.
 struct ComputeScope {
@@ -63,4 +64,16 @@ ggml_status diffusekit_graph_compute(ggml_backend_t backend, ggml_cgraph* graph)
         return GGML_STATUS_ABORTED;
     }
     return status;
+}
+
+void diffusekit_record_latent(const float* data, const std::vector<int64_t>& shape) {
+    int64_t count = 1;
+    for (int64_t d : shape) count *= d;
+    recorded_latents.push_back({shape, std::vector<float>(data, data + count)});
+}
+
+std::vector<DiffusekitLatent> diffusekit_take_latents() {
+    std::vector<DiffusekitLatent> out;
+    out.swap(recorded_latents);
+    return out;
 }

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
+#include <vector>
 
 #include "ggml-backend.h"
 
@@ -14,6 +16,16 @@ void diffusekit_bind_abort_flag(const std::atomic<bool>* requested, const std::a
 
 // True while diffusekit_graph_compute runs on the calling thread (inside ggml's compute threads' region).
 bool diffusekit_in_graph_compute();
+
+// The engine's final latents of the current image generation on this thread, recorded just before they
+// are decoded (patches/engine-latent-output.patch): shape as the engine gives it, innermost first.
+struct DiffusekitLatent {
+    std::vector<int64_t> shape;
+    std::vector<float>   data;
+};
+void diffusekit_record_latent(const float* data, const std::vector<int64_t>& shape);
+// Hands over (and clears) this thread's recorded latents.
+std::vector<DiffusekitLatent> diffusekit_take_latents();
 
 // ggml_backend_graph_compute that honours the calling thread's abort flag: it refuses to start when the
 // flag is already set and, on backends with an abort callback (CPU), stops between graph nodes.

@@ -11,6 +11,14 @@ export interface NativeImage {
   height: number;
   channels: number;
   data: Buffer;
+  /** Generated images only: the engine's final latent, before the VAE decoded it. */
+  latent?: Latent;
+}
+
+/** A latent tensor as the engine holds it: `shape` innermost first ([width, height, channels, batch]). */
+export interface Latent {
+  shape: number[];
+  data: Float32Array;
 }
 
 export interface NativeLoadParams extends ModelComponents {

@@ -3,6 +3,7 @@ import path from 'node:path';
 import sharp, { type JpegOptions, type PngOptions, type Sharp, type WebpOptions } from 'sharp';
 import { addPngText } from '../util/png-text.js';
 import { invalidParameter, isString } from '../util/is.js';
+import type { Latent } from '../engine/binding.js';
 import type { GenerationParameters } from './infotext.js';
 
 /** Raw 8-bit pixels with encoders through sharp. PNGs carry `infotext`, when there is one, as A1111 does. */
@@ -63,11 +64,17 @@ export class PixelImage {
 export class GeneratedImage extends PixelImage {
   readonly seed: number;
   readonly parameters: GenerationParameters;
+  /**
+   * The final latent the VAE decoded into these pixels (diffusers' `output_type: 'latent'`), innermost
+   * dimension first: [width / 8, height / 8, channels, 1] for SD 1.x. Undefined where the engine keeps none.
+   */
+  readonly latent: Latent | undefined;
   declare readonly infotext: string;
 
-  constructor(init: { width: number; height: number; channels: number; data: Buffer; parameters: GenerationParameters; infotext: string }) {
+  constructor(init: { width: number; height: number; channels: number; data: Buffer; parameters: GenerationParameters; infotext: string; latent?: Latent }) {
     super(init);
     this.parameters = init.parameters;
     this.seed = init.parameters.seed;
+    this.latent = init.latent;
   }
 }

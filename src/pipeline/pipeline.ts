@@ -355,7 +355,7 @@ export class Pipeline {
       const parameters = { ...job.parameters, seed: job.parameters.seed + i, batchIndex: i };
       const cropped = centerCrop(image, width, height);
       const final = finish ? await finish(cropped) : cropped;
-      return new GeneratedImage({ ...final, parameters, infotext: formatInfotext(parameters, VERSION) });
+      return new GeneratedImage({ ...final, parameters, infotext: formatInfotext(parameters, VERSION), latent: image.latent });
     }));
   }
 }

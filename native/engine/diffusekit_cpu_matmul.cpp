@@ -1,0 +1,118 @@
+// GGML_OP_MUL_MAT on the shared register-blocked GEMM (diffusekit_cpu_gemm.h), where it beats what ggml
+// would run: f32 x f32 with a row length tinyBLAS does not take (SD 1.x attention: 40-, 80- and 160-wide
+// heads and 77 text tokens fell back to dot products), and f16 weights times many rows (the linear layers
+// of the transformer blocks; tinyBLAS converts both sides from f16 on every load).
+// dst[i1][i0] = sum_k src0[i0][k] * src1[i1][k]: src1 rows are the packed left-hand side, src0 transposed
+// to f32 the right-hand side. Accumulation is in f32; the engine rounds src1 to f16 for f16 weights.
+#include "diffusekit_cpu.h"
+
+#include <algorithm>
+#include <cstdint>
+
+#include "diffusekit_cpu_gemm.h"
+#include "ggml-cpu-impl.h"
+#include "ggml.h"
+
+#if DIFFUSEKIT_CPU_AVX512
+
+using namespace diffusekit_cpu;
+
+namespace {
+
+constexpr int64_t kRowsPerPass = 40 * R;  // src1 rows packed at a time
+constexpr int64_t kMinRowsF16  = 1024;    // f16 weights: fewer rows than this and tinyBLAS, which needs no
+                                          // conversion of the weights, is faster
+
+struct MatMul {
+    int64_t K, M, N, batches;  // M = src0 rows (dst row length), N = src1 rows
+    int64_t splits, cols;      // each matrix's dst columns in `splits` runs of `cols` (a multiple of 16)
+    size_t  perThread() const {
+        return aligned(size_t(K) * cols * sizeof(float)) + aligned(size_t(kRowsPerPass) * K * sizeof(float));
+    }
+};
+
+bool describe_mul_mat(const ggml_tensor* dst, int nth, MatMul& m) {
+    const ggml_tensor* a = dst->src[0];
+    const ggml_tensor* b = dst->src[1];
+    if (!diffusekit_cpu_fast_kernels() || a == nullptr || b == nullptr || nth < 1) return false;
+    if (b->type != GGML_TYPE_F32 || dst->type != GGML_TYPE_F32) return false;
+    if (a->nb[0] != ggml_type_size(a->type) || b->nb[0] != sizeof(float) || dst->nb[0] != sizeof(float)) return false;
+    if (b->ne[2] % a->ne[2] != 0 || b->ne[3] % a->ne[3] != 0) return false;
+    m.K = a->ne[0], m.M = a->ne[1], m.N = b->ne[1], m.batches = b->ne[2] * b->ne[3];
+    if (a->type == GGML_TYPE_F32) {
+        if (m.K % L == 0) return false;  // tinyBLAS takes it
+    } else if (a->type != GGML_TYPE_F16 || m.N < kMinRowsF16) {
+        return false;
+    }
+    if (m.M < L) return false;
+    m.splits = std::min<int64_t>((nth + m.batches - 1) / m.batches, (m.M + L - 1) / L);
+    m.cols   = ((m.M + m.splits - 1) / m.splits + L - 1) / L * L;
+    return true;
+}
+
+// xt[k * ld + (i - i0)] = A[i][k] in f32 for rows i in [i0, i1) of A (`lda` bytes apart).
+void transpose(const char* A, ggml_type type, size_t lda, int64_t i0, int64_t i1, int64_t K, int64_t ld, float* xt) {
+    alignas(64) float tmp[L];
+    for (int64_t i = i0; i < i1; ++i) {
+        const void* row = A + i * lda;
+        for (int64_t k0 = 0; k0 < K; k0 += L) {
+            const int64_t n = std::min<int64_t>(L, K - k0);
+            _mm512_store_ps(tmp, load16(row, type, k0, n));
+            for (int64_t k = 0; k < n; ++k) xt[(k0 + k) * ld + (i - i0)] = tmp[k];
+        }
+    }
+}
+
+}  // namespace
+
+size_t diffusekit_mul_mat_work_size(const ggml_tensor* node, int n_threads) {
+    MatMul m;
+    if (!describe_mul_mat(node, n_threads, m)) return 0;
+    return size_t(n_threads) * m.perThread() + kAlign;
+}
+
+bool diffusekit_mul_mat(const ggml_compute_params* params, ggml_tensor* dst) {
+    const int ith = params->ith, nth = params->nth;
+    MatMul m;
+    if (!describe_mul_mat(dst, nth, m) || params->wsize < size_t(nth) * m.perThread() + kAlign) return false;
+
+    const ggml_tensor* a = dst->src[0];
+    const ggml_tensor* b = dst->src[1];
+    char*  work = reinterpret_cast<char*>(aligned(reinterpret_cast<uintptr_t>(params->wdata))) + size_t(ith) * m.perThread();
+    float* xt   = reinterpret_cast<float*>(work);
+    float* wp   = reinterpret_cast<float*>(work + aligned(size_t(m.K) * m.cols * sizeof(float)));
+    const int64_t r2 = b->ne[2] / a->ne[2], r3 = b->ne[3] / a->ne[3];
+    const int64_t ldb = b->nb[1] / sizeof(float), ldc = dst->nb[1] / sizeof(float);
+    Tile tile;
+    // Units are (matrix, run of dst columns); a thread transposes only the src0 rows of its own runs.
+    for (int64_t u = ith; u < m.batches * m.splits; u += nth) {
+        const int64_t batch = u / m.splits, c0 = (u % m.splits) * m.cols, c1 = std::min(m.M, c0 + m.cols);
+        if (c0 >= c1) continue;
+        const int64_t i12 = batch % b->ne[2], i13 = batch / b->ne[2];
+        const char* A = static_cast<const char*>(a->data) + (i12 / r2) * a->nb[2] + (i13 / r3) * a->nb[3];
+        const char* B = static_cast<const char*>(b->data) + i12 * b->nb[2] + i13 * b->nb[3];
+        float*      D = reinterpret_cast<float*>(static_cast<char*>(dst->data) + i12 * dst->nb[2] + i13 * dst->nb[3]);
+        transpose(A, a->type, a->nb[1], c0, c1, m.K, m.cols, xt);
+        const int64_t tiles = (c1 - c0 + V * L - 1) / (V * L);
+        for (int64_t n0 = 0; n0 < m.N; n0 += kRowsPerPass) {
+            const int64_t n1 = std::min(m.N, n0 + kRowsPerPass);
+            for (int64_t r0 = n0; r0 < n1; r0 += R) {
+                pack(B, GGML_TYPE_F32, ldb, r0, std::min<int64_t>(R, n1 - r0), m.K, wp + (r0 - n0) * m.K);
+            }
+            for (int64_t r0 = n0; r0 < n1; r0 += R) {
+                for (int64_t t = 0; t < tiles; ++t) {
+                    gemm_tile(t, c1 - c0, c0, tile);
+                    run_block(wp + (r0 - n0) * m.K, xt, m.cols, m.K, 1, tile, D + r0 * ldc, ldc, std::min<int64_t>(R, n1 - r0), false);
+                }
+            }
+        }
+    }
+    return true;
+}
+
+#else  // no AVX-512: ggml's own products run
+
+size_t diffusekit_mul_mat_work_size(const ggml_tensor*, int) { return 0; }
+bool diffusekit_mul_mat(const ggml_compute_params*, ggml_tensor*) { return false; }
+
+#endif

@@ -1,0 +1,18 @@
+// One generation in its own process, so DIFFUSEKIT_CPU_KERNELS (read once per process) picks the kernels.
+//   node kernel-run.mjs <json>   { model, weightType, size, seed }  -> one JSON line on stdout
+import { engineInfo, Pipeline } from '../../lib/index.js';
+
+const job = JSON.parse(process.argv[2]);
+const pipe = await Pipeline.load({ model: job.model, weightType: job.weightType, threads: 2, vaeDecodeOnly: true });
+const [image] = await pipe.generate({
+  prompt: 'a cabin in misty mountains', negativePrompt: 'blurry', width: job.size, height: job.size,
+  steps: 1, seed: job.seed, sampler: 'euler', guidanceScale: 7,
+});
+await pipe.dispose();
+const { cpuKernels, cpuConvKernels } = engineInfo();
+console.log(JSON.stringify({
+  cpuKernels, cpuConvKernels,
+  latentShape: image.latent.shape,
+  latent: Buffer.from(image.latent.data.buffer, image.latent.data.byteOffset, image.latent.data.byteLength).toString('base64'),
+  pixels: image.data.toString('base64'),
+}));
