@@ -4,7 +4,7 @@
 // SD 1.x checkpoint, sizes, sampler, steps, seed and threads. SD 1.x runs report GFLOPS (bench/flops.mjs).
 // Tasks: txt2img at each size, img2img, inpaint and ESRGAN upscaling. Phase timings come from the engine's
 // own log lines, which both programs print identically; peak RSS is each process's VmHWM.
-// Options: --sizes 256,512 --steps 4 --threads N --tasks txt2img,img2img,inpaint,upscale,sdxl,video --reusable
+// Options: --sizes 256,512 --steps 4 --threads N --tasks txt2img,img2img,inpaint,upscale,sdxl,video --reusable --repeat N
 // (task sdxl: the synthetic SDXL base at 1024x1024, --sdxl-steps steps; minutes per step on a small CPU, so not by default)
 // (task video: the synthetic Wan2.1 T2V 1.3B with its VAE, --video-size, --video-frames, --video-steps; not by default)
 import { execFileSync, spawn } from 'node:child_process';
@@ -32,6 +32,7 @@ const { values } = parseArgs({
     'video-size': { type: 'string', default: '128' },
     'video-frames': { type: 'string', default: '9' },
     'video-steps': { type: 'string', default: '4' },
+    repeat: { type: 'string', default: '1' },
     json: { type: 'boolean', default: false },
     quiet: { type: 'boolean', short: 'q', default: false },
     progress: { type: 'string', default: 'auto' },
@@ -43,6 +44,18 @@ const say = values.quiet || values.progress === 'none' ? () => {} : (text) => pr
 const tasks = values.tasks.split(',');
 const sizes = values.sizes.split(',').map(Number);
 const steps = Number(values.steps);
+const repeat = Math.max(1, Number(values.repeat));
+
+/** Per-key median of the numeric phases of several runs. */
+function medians(runs) {
+  const out = {};
+  for (const key of Object.keys(runs[0])) {
+    if (typeof runs[0][key] !== 'number') continue;
+    const sorted = runs.map((r) => r[key]).sort((a, b) => a - b);
+    out[key] = sorted.length % 2 ? sorted[(sorted.length - 1) / 2] : (sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2;
+  }
+  return out;
+}
 // Peak memory may exceed the engine's by 5%, or by the Node.js runtime with sharp (~80 MiB) where that is
 // more: for a small model (an ESRGAN upscaler of 33 MiB) the runtime alone is more than 5%.
 // SD 1.x txt2img: the sampling step and the VAE decode at least 3x faster than the engine's own program
@@ -144,7 +157,7 @@ for (const { task, size } of jobs) {
   const frames = Number(values['video-frames']);
   for (const file of [jobModel, vae]) if (file && file !== model) warm(file);
   const common = { task, size, steps: jobSteps, seed: Number(values.seed), threads: Number(values.threads), sampler: values.sampler };
-  say(`${task} ${size}x${size}: sd-cli ... `);
+  say(`${task} ${size}x${size}: `);
   const out = path.join(inputs, task === 'video' ? 'cli-out.webp' : 'cli-out.png');
   const cliArgs = task === 'upscale'
     ? ['-M', 'upscale', '--upscale-model', upscaler, '-i', upscaleInput, '-t', values.threads, '-o', out, '-v']
@@ -161,13 +174,20 @@ for (const { task, size } of jobs) {
         ...(task === 'img2img' || task === 'inpaint' ? ['-i', init, '--strength', '0.75'] : []),
         ...(task === 'inpaint' ? ['--mask', mask] : []),
       ];
-  const engine = await measure(cli, cliArgs);
-  say('diffusekit ... ');
   const job = { ...common, task: task === 'sdxl' ? 'txt2img' : task, model: jobModel, vae, frames, mode: values.reusable ? 'reusable' : 'one-shot', init: task === 'upscale' ? upscaleInput : init, mask, upscaler };
-  const pipeline = await measure(process.execPath, [path.join(root, 'bench', 'pipeline-child.mjs'), JSON.stringify(job)]);
-  const own = JSON.parse(/BENCH (.*)/.exec(pipeline.output)[1]);
-  const e = { ...phases(engine.output, task, jobSteps), peakRssMiB: engine.peakRssMiB };
-  const p = { ...phases(pipeline.output, task, jobSteps), peakRssMiB: pipeline.peakRssMiB, wall: own };
+  // The two programs alternate, `--repeat` times, so that the load of a shared machine hits both alike;
+  // each phase is the median of its runs (all runs are kept in the result file).
+  const engineRuns = [], pipelineRuns = [];
+  for (let i = 0; i < repeat; i++) {
+    say('sd-cli ... ');
+    const engine = await measure(cli, cliArgs);
+    engineRuns.push({ ...phases(engine.output, task, jobSteps), peakRssMiB: engine.peakRssMiB });
+    say('diffusekit ... ');
+    const pipeline = await measure(process.execPath, [path.join(root, 'bench', 'pipeline-child.mjs'), JSON.stringify(job)]);
+    pipelineRuns.push({ ...phases(pipeline.output, task, jobSteps), peakRssMiB: pipeline.peakRssMiB, wall: JSON.parse(/BENCH (.*)/.exec(pipeline.output)[1]) });
+  }
+  const e = { ...medians(engineRuns), ...(repeat > 1 ? { runs: engineRuns } : {}) };
+  const p = { ...medians(pipelineRuns), wall: pipelineRuns.at(-1).wall, ...(repeat > 1 ? { runs: pipelineRuns } : {}) };
   const timeKey = task === 'upscale' ? 'upscaleSeconds' : task === 'video' ? 'secondsPerFrame' : 'secondsPerStep';
   const ratio = { time: p[timeKey] / e[timeKey], peakRss: p.peakRssMiB / e.peakRssMiB };
   const sd1 = ['txt2img', 'img2img', 'inpaint'].includes(task);

@@ -1,5 +1,6 @@
 // diffusekit_cpu.h's switches: which kernels this process runs.
 #include "diffusekit_cpu.h"
+#include "diffusekit_cpu_winograd.h"
 
 #include <cstdlib>
 #include <cstring>
@@ -18,4 +19,12 @@ bool diffusekit_cpu_conv_kernels(void) {
 #else
     return false;
 #endif
+}
+
+bool diffusekit_winograd_enabled() {
+    static const bool enabled = [] {
+        const char* mode = std::getenv("DIFFUSEKIT_CPU_WINOGRAD");
+        return !(mode != nullptr && std::strcmp(mode, "0") == 0);
+    }();
+    return enabled;
 }

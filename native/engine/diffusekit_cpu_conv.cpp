@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "diffusekit_cpu_gemm.h"
+#include "diffusekit_cpu_winograd.h"
 #include "ggml-cpu-impl.h"
 #include "ggml.h"
 
@@ -73,6 +74,9 @@ bool describe(const ggml_tensor* dst, Conv& c) {
 // Direct tiles: vectors are 16-pixel runs of output rows, taps read the input plane in place.
 void direct_tile(const Conv& c, int64_t index, Tile& tile) {
     const int64_t perRow = (c.OW + L - 1) / L;
+    tile.inside  = c.KH == 3 && c.KW == 3;
+    tile.rowStep = c.dy * c.IW;
+    tile.colStep = c.dx;
     for (int v = 0; v < V; ++v) {
         const int64_t s = index * V + v;
         const bool    live = s < c.OH * perRow;
@@ -87,8 +91,13 @@ void direct_tile(const Conv& c, int64_t index, Tile& tile) {
                 const bool    row = live && iy >= 0 && iy < c.IH;
                 tile.in[t][v]   = row ? iy * c.IW + ix : 0;
                 tile.load[t][v] = row ? lanes(-ix, std::min<int64_t>(width, c.IW - ix)) : 0;
+                if (kh == 0 && kw < 3) tile.cols[kw][v] = lanes(-ix, std::min<int64_t>(width, c.IW - ix));
             }
         }
+        const int64_t top = oy - c.py, bottom = top + (c.KH - 1) * c.dy;
+        tile.base[v] = live ? top * c.IW + ox - c.px : 0;
+        if (live && (top < 0 || bottom >= c.IH)) tile.inside = false;
+        if (v > 0 && live && tile.base[v] != tile.base[0] + v * L) tile.inside = false;
     }
 }
 
@@ -110,15 +119,17 @@ void im2col(const Conv& c, const float* x, int64_t p0, int64_t n, int64_t ld, fl
 
 }  // namespace
 
-size_t diffusekit_conv_2d_work_size(const ggml_tensor* node, int /*n_threads*/) {
+size_t diffusekit_conv_2d_work_size(const ggml_tensor* node, int n_threads) {
     Conv c;
     if (!describe(node, c)) return 0;
-    return c.im2colBytes() + size_t(c.blocks()) * c.packBytes() + kAlign;
+    const size_t winograd = c.mode == Conv::Mode::direct ? diffusekit_winograd_work_size(node, n_threads) : 0;
+    return std::max(winograd, c.im2colBytes() + size_t(c.blocks()) * c.packBytes() + kAlign);
 }
 
 bool diffusekit_conv_2d(const ggml_compute_params* params, ggml_tensor* dst) {
     Conv c;
     if (!describe(dst, c)) return false;
+    if (c.mode == Conv::Mode::direct && diffusekit_winograd_enabled() && diffusekit_winograd_conv_2d(params, dst)) return true;
     const int ith = params->ith, nth = params->nth;
     const int64_t K = c.K(), blocks = c.blocks(), planeIn = c.IW * c.IH, planeOut = c.P();
     if (params->wsize < c.im2colBytes() + size_t(blocks) * c.packBytes() + kAlign) return false;
@@ -139,8 +150,10 @@ bool diffusekit_conv_2d(const ggml_compute_params* params, ggml_tensor* dst) {
     // while a group of tiles (its outputs in L2) runs through every channel block; then the next slice.
     // Work units are (tile group, run of channel blocks), split evenly over the threads.
     auto gemm = [&](int64_t tiles, auto&& describeTile, const float* x, int64_t stride, int64_t nIC, int taps, float* y) {
+        // (block3x3 makes three passes over a slice's input rows: 32 KiB of them stay in L1)
         const int64_t perSlice = std::max<int64_t>(
-            4, std::min<int64_t>({(24 << 10) / (taps * R * 4), (1 << 20) / (blocks * R * taps * 4), nIC}));
+            4, std::min<int64_t>({(24 << 10) / (taps * R * 4), (1 << 20) / (blocks * R * taps * 4),
+                                  taps == 9 ? (32 << 10) / (3 * (V * L + 2) * 4) : nIC, nIC}));
         const int64_t perGroup = std::clamp<int64_t>((512 << 10) / (blocks * R * V * L * 4), 1, tiles);
         const int64_t groups = (tiles + perGroup - 1) / perGroup;
         const int64_t splits = std::clamp<int64_t>((2 * nth + groups - 1) / groups, 1, blocks);

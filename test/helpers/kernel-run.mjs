@@ -1,12 +1,13 @@
-// One generation in its own process, so DIFFUSEKIT_CPU_KERNELS (read once per process) picks the kernels.
-//   node kernel-run.mjs <json>   { model, weightType, size, seed }  -> one JSON line on stdout
+// One img2img generation in its own process, so DIFFUSEKIT_CPU_KERNELS (read once per process) picks the
+// kernels. img2img runs the VAE encoder (strided convolutions), one sampled step and the decoder.
+//   node kernel-run.mjs <json>   { model, weightType, size, seed, init }  -> one JSON line on stdout
 import { engineInfo, Pipeline } from '../../lib/index.js';
 
 const job = JSON.parse(process.argv[2]);
-const pipe = await Pipeline.load({ model: job.model, weightType: job.weightType, threads: 2, vaeDecodeOnly: true });
-const [image] = await pipe.generate({
+const pipe = await Pipeline.load({ model: job.model, weightType: job.weightType, threads: 2 });
+const [image] = await pipe.img2img({
   prompt: 'a cabin in misty mountains', negativePrompt: 'blurry', width: job.size, height: job.size,
-  steps: 1, seed: job.seed, sampler: 'euler', guidanceScale: 7,
+  initImage: job.init, strength: 0.5, steps: 2, seed: job.seed, sampler: 'euler', guidanceScale: 7,
 });
 await pipe.dispose();
 const { cpuKernels, cpuConvKernels } = engineInfo();
