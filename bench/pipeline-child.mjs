@@ -1,6 +1,6 @@
 // One diffusekit run for bench/run.mjs, in its own process so its peak RSS can be read like sd-cli's.
 // Prints the engine's log lines (the same lines sd-cli prints with -v) and one JSON line of its own timings.
-//   node pipeline-child.mjs <json>   { task, model, size, steps, seed, threads, sampler, mode, init, mask, upscaler }
+//   node pipeline-child.mjs <json>   { task, model, weightType?, size, steps, seed, threads, sampler, mode, init, mask, upscaler }
 import { Pipeline, Upscaler } from '../lib/index.js';
 
 const job = JSON.parse(process.argv[2]);
@@ -25,6 +25,7 @@ if (job.task === 'upscale') {
 } else {
   const pipe = await Pipeline.load({
     model: job.model,
+    ...(job.weightType ? { weightType: job.weightType } : {}),
     threads: job.threads,
     logLevel: 'info',
     onLog,

@@ -2,9 +2,11 @@
 // npm run bench: the Pipeline against stable-diffusion.cpp's own sd-cli, built from the same pinned source
 // without our patches and with the engine's default options (bench/baseline.mjs), on the same synthetic
 // SD 1.x checkpoint, sizes, sampler, steps, seed and threads. SD 1.x runs report GFLOPS (bench/flops.mjs).
+// The size column names the weight type when it is not the checkpoint's own f16.
 // Tasks: txt2img at each size, img2img, inpaint and ESRGAN upscaling. Phase timings come from the engine's
 // own log lines, which both programs print identically; peak RSS is each process's VmHWM.
 // Options: --sizes 256,512 --steps 4 --threads N --tasks txt2img,img2img,inpaint,upscale,sdxl,video --reusable --repeat N
+// --weights f16,f32,q8_0 (txt2img: the weight types to run, converted from the f16 checkpoint at load)
 // (task sdxl: the synthetic SDXL base at 1024x1024, --sdxl-steps steps; minutes per step on a small CPU, so not by default)
 // (task video: the synthetic Wan2.1 T2V 1.3B with its VAE, --video-size, --video-frames, --video-steps; not by default)
 import { execFileSync, spawn } from 'node:child_process';
@@ -33,6 +35,7 @@ const { values } = parseArgs({
     'video-frames': { type: 'string', default: '9' },
     'video-steps': { type: 'string', default: '4' },
     repeat: { type: 'string', default: '1' },
+    weights: { type: 'string', default: 'f16' },
     json: { type: 'boolean', default: false },
     quiet: { type: 'boolean', short: 'q', default: false },
     progress: { type: 'string', default: 'auto' },
@@ -45,6 +48,7 @@ const tasks = values.tasks.split(',');
 const sizes = values.sizes.split(',').map(Number);
 const steps = Number(values.steps);
 const repeat = Math.max(1, Number(values.repeat));
+const weightTypes = values.weights.split(',');
 
 /** Per-key median of the numeric phases of several runs. */
 function medians(runs) {
@@ -146,18 +150,21 @@ const upscaler = tasks.includes('upscale') ? synthesizeModel({ architecture: 'es
 
 const jobs = [];
 for (const task of tasks) {
-  for (const size of task === 'txt2img' ? sizes : task === 'upscale' ? [64] : task === 'sdxl' ? [1024] : task === 'video' ? [Number(values['video-size'])] : [256]) jobs.push({ task, size });
+  for (const size of task === 'txt2img' ? sizes : task === 'upscale' ? [64] : task === 'sdxl' ? [1024] : task === 'video' ? [Number(values['video-size'])] : [256]) {
+    // SD 1.x txt2img in every weight type asked for; both programs convert the f16 checkpoint at load
+    for (const weightType of task === 'txt2img' ? weightTypes : ['f16']) jobs.push({ task, size, weightType });
+  }
 }
 
 const runs = [];
-for (const { task, size } of jobs) {
+for (const { task, size, weightType } of jobs) {
   const jobSteps = task === 'sdxl' ? Number(values['sdxl-steps']) : task === 'video' ? Number(values['video-steps']) : steps;
   const jobModel = task === 'sdxl' ? synthesizeModel({ architecture: 'sdxl' }).path : task === 'video' ? synthesizeModel({ architecture: 'wan2.1-t2v-1.3b' }).path : model;
   const vae = task === 'video' ? synthesizeModel({ architecture: 'wan2.1-vae' }).path : undefined;
   const frames = Number(values['video-frames']);
   for (const file of [jobModel, vae]) if (file && file !== model) warm(file);
-  const common = { task, size, steps: jobSteps, seed: Number(values.seed), threads: Number(values.threads), sampler: values.sampler };
-  say(`${task} ${size}x${size}: `);
+  const common = { task, size, weightType, steps: jobSteps, seed: Number(values.seed), threads: Number(values.threads), sampler: values.sampler };
+  say(`${task} ${size}x${size} ${weightType}: `);
   const out = path.join(inputs, task === 'video' ? 'cli-out.webp' : 'cli-out.png');
   const cliArgs = task === 'upscale'
     ? ['-M', 'upscale', '--upscale-model', upscaler, '-i', upscaleInput, '-t', values.threads, '-o', out, '-v']
@@ -170,11 +177,12 @@ for (const { task, size } of jobs) {
     : [
         '-m', jobModel, '-p', 'a cabin in misty mountains, watercolor', '-n', 'blurry', '-W', String(size), '-H', String(size),
         '--steps', String(jobSteps), '-s', values.seed, '--sampling-method', values.sampler, '--cfg-scale', '7', '-t', values.threads,
-        '-o', out, '-v',
+        '-o', out, '-v', ...(weightType !== 'f16' ? ['--type', weightType] : []),
         ...(task === 'img2img' || task === 'inpaint' ? ['-i', init, '--strength', '0.75'] : []),
         ...(task === 'inpaint' ? ['--mask', mask] : []),
       ];
-  const job = { ...common, task: task === 'sdxl' ? 'txt2img' : task, model: jobModel, vae, frames, mode: values.reusable ? 'reusable' : 'one-shot', init: task === 'upscale' ? upscaleInput : init, mask, upscaler };
+  // 'f16' is the checkpoint as written; other types are converted at load by both programs
+  const job = { ...common, weightType: weightType === 'f16' ? undefined : weightType, task: task === 'sdxl' ? 'txt2img' : task, model: jobModel, vae, frames, mode: values.reusable ? 'reusable' : 'one-shot', init: task === 'upscale' ? upscaleInput : init, mask, upscaler };
   // The two programs alternate, `--repeat` times, so that the load of a shared machine hits both alike;
   // each phase is the median of its runs (all runs are kept in the result file).
   const engineRuns = [], pipelineRuns = [];
@@ -229,7 +237,7 @@ const f = (n, d = 2) => (n === undefined ? '' : n.toFixed(d));
 console.log(`\n| task | size | program | load s | text enc. s | s/step | step GFLOPS | VAE decode s | decode GFLOPS | upscale s | s/frame | peak RSS MiB |`);
 console.log(`|---|---|---|---|---|---|---|---|---|---|---|---|`);
 for (const r of runs) {
-  const size = r.task === 'video' ? `${r.size}x${r.size}x${values['video-frames']}` : `${r.size}x${r.size}`;
+  const size = `${r.task === 'video' ? `${r.size}x${r.size}x${values['video-frames']}` : `${r.size}x${r.size}`}${r.weightType === 'f16' ? '' : ` ${r.weightType}`}`;
   for (const [name, x] of [['sd-cli', r.engine], ['diffusekit', r.pipeline]]) {
     console.log(`| ${r.task} | ${size} | ${name} | ${f(x.loadSeconds)} | ${f(x.textEncodingSeconds)} | ${f(x.secondsPerStep)} | ${f(x.stepGflops, 1)} | ${f(x.vaeDecodeSeconds)} | ${f(x.vaeDecodeGflops, 1)} | ${f(x.upscaleSeconds)} | ${f(x.secondsPerFrame)} | ${f(x.peakRssMiB, 0)} |`);
   }

@@ -23,6 +23,7 @@ namespace {
 
 constexpr int64_t kIm2colBudget = 16 * 1024 * 1024;  // bytes of im2col per pass
 constexpr int64_t kMinPixels    = 256;               // smallest output plane taken
+constexpr size_t  kMaxPackBytes = 32 << 20;          // largest f32 copy of the weights (work buffer, so RSS)
 
 struct Conv {
     int64_t KW, KH, IC, OC, IW, IH, OW, OH, N;
@@ -66,6 +67,9 @@ bool describe(const ggml_tensor* dst, Conv& c) {
     } else {
         c.mode = Conv::Mode::im2col;
     }
+    // 1280 x 11520 and larger (SD 1.x's 1280-channel levels at 16x16): tinyBLAS is as fast on those
+    // planes and reads the f16 weights in place, where our f32 copy would add up to 118 MB of RSS.
+    if (size_t(c.blocks()) * c.packBytes() > kMaxPackBytes) return false;
     const int64_t columns = std::max<int64_t>(V * L, kIm2colBudget / (c.K() * int64_t(sizeof(float))) / (V * L) * (V * L));
     c.chunk = std::min<int64_t>(columns, (c.P() + V * L - 1) / (V * L) * (V * L));
     return true;

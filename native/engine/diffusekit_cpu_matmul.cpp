@@ -1,9 +1,10 @@
-// GGML_OP_MUL_MAT on the shared register-blocked GEMM (diffusekit_cpu_gemm.h), where it beats what ggml
-// would run: f32 x f32 with a row length tinyBLAS does not take (SD 1.x attention: 40-, 80- and 160-wide
-// heads and 77 text tokens fell back to dot products), and f16 weights times many rows (the linear layers
-// of the transformer blocks; tinyBLAS converts both sides from f16 on every load).
-// dst[i1][i0] = sum_k src0[i0][k] * src1[i1][k]: src1 rows are the packed left-hand side, src0 transposed
-// to f32 the right-hand side. Accumulation is in f32; the engine rounds src1 to f16 for f16 weights.
+// GGML_OP_MUL_MAT where ours beats what ggml would run, dst[i1][i0] = sum_k src0[i0][k] * src1[i1][k]:
+// - f16 weights (linear layers): a dot-product kernel that converts the weights as it loads them and keeps
+//   the activations in f32 (ggml rounds them to f16, then tinyBLAS converts both sides on every load);
+// - f32 x f32 with a row length tinyBLAS does not take (SD 1.x attention: 40-, 80- and 160-wide heads and
+//   77 text tokens fell back to ggml's dot products): the shared register-blocked GEMM
+//   (diffusekit_cpu_gemm.h), src1 rows packed as its left-hand side, src0 transposed as its right-hand side.
+// Accumulation is in f32 throughout.
 #include "diffusekit_cpu.h"
 
 #include <algorithm>
@@ -20,13 +21,68 @@ using namespace diffusekit_cpu;
 namespace {
 
 constexpr int64_t kRowsPerPass = 40 * R;  // src1 rows packed at a time
-constexpr int64_t kMinRowsF16  = 1024;    // f16 weights: fewer rows than this and tinyBLAS, which needs no
-                                          // conversion of the weights, is faster
+
+// ---- f16 weights: dot-product form ----
+// Both operands are read along K as they lie: weights f16 (converted as they are loaded, so no conversion
+// pass per call), activations f32 (tinyBLAS would first round them to f16 and then convert both sides on
+// every load). DM weight rows x DN activation rows of 16-lane partial sums stay in 24 registers.
+constexpr int     DM = 4, DN = 6;
+constexpr int64_t kDotRowsPerPass = 8 * DN;  // activation rows kept in L2 while the weights stream by
+
+__attribute__((noinline)) void dot_tile(const ggml_fp16_t* const (&a)[DM], const float* const (&b)[DN], int64_t K, float* c,
+                                        int64_t ldc, int mr, int nr) {
+    __m512 acc[DM][DN];
+#pragma GCC unroll 8
+    for (int i = 0; i < DM; ++i)
+#pragma GCC unroll 8
+        for (int j = 0; j < DN; ++j) acc[i][j] = _mm512_setzero_ps();
+    for (int64_t k = 0; k < K; k += L) {
+        const __mmask16 m = K - k >= L ? __mmask16(0xFFFF) : lanes(0, K - k);
+        __m512 w[DM];
+#pragma GCC unroll 8
+        for (int i = 0; i < DM; ++i) w[i] = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, a[i] + k));
+#pragma GCC unroll 8
+        for (int j = 0; j < DN; ++j) {
+            const __m512 x = _mm512_maskz_loadu_ps(m, b[j] + k);
+#pragma GCC unroll 8
+            for (int i = 0; i < DM; ++i) acc[i][j] = _mm512_fmadd_ps(w[i], x, acc[i][j]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int j = 0; j < DN; ++j)
+#pragma GCC unroll 8
+        for (int i = 0; i < DM; ++i)
+            if (i < mr && j < nr) c[j * ldc + i] = _mm512_reduce_add_ps(acc[i][j]);
+}
+
+// dst[n][m] = sum_k A[m][k] * B[n][k] for one matrix; this thread's share of the weight rows. (Converting
+// a block of weight rows to f32 once per pass instead is slower: the f32 rows no longer fit L1 beside the
+// activation rows at K = 1280.)
+void dot_f16(const ggml_tensor* a, const char* A, const char* B, size_t ldb, float* D, int64_t ldc, int64_t K, int64_t M,
+             int64_t N, int ith, int nth) {
+    const int64_t blocks = (M + DM - 1) / DM, b0 = blocks * ith / nth, b1 = blocks * (ith + 1) / nth;
+    for (int64_t n0 = 0; n0 < N; n0 += kDotRowsPerPass) {
+        const int64_t n1 = std::min(N, n0 + kDotRowsPerPass);
+        for (int64_t blk = b0; blk < b1; ++blk) {
+            const int64_t m0 = blk * DM;
+            const int     mr = int(std::min<int64_t>(DM, M - m0));
+            const ggml_fp16_t* rows[DM];
+            for (int i = 0; i < DM; ++i) rows[i] = reinterpret_cast<const ggml_fp16_t*>(A + (m0 + std::min(i, mr - 1)) * a->nb[1]);
+            for (int64_t n = n0; n < n1; n += DN) {
+                const int    nr = int(std::min<int64_t>(DN, n1 - n));
+                const float* cols[DN];
+                for (int j = 0; j < DN; ++j) cols[j] = reinterpret_cast<const float*>(B + (n + std::min(j, nr - 1)) * ldb);
+                dot_tile(rows, cols, K, D + n * ldc + m0, ldc, mr, nr);
+            }
+        }
+    }
+}
 
 struct MatMul {
     int64_t K, M, N, batches;  // M = src0 rows (dst row length), N = src1 rows
     int64_t splits, cols;      // each matrix's dst columns in `splits` runs of `cols` (a multiple of 16)
     size_t  perThread() const {
+        if (cols == 0) return 0;
         return aligned(size_t(K) * cols * sizeof(float)) + aligned(size_t(kRowsPerPass) * K * sizeof(float));
     }
 };
@@ -39,11 +95,11 @@ bool describe_mul_mat(const ggml_tensor* dst, int nth, MatMul& m) {
     if (a->nb[0] != ggml_type_size(a->type) || b->nb[0] != sizeof(float) || dst->nb[0] != sizeof(float)) return false;
     if (b->ne[2] % a->ne[2] != 0 || b->ne[3] % a->ne[3] != 0) return false;
     m.K = a->ne[0], m.M = a->ne[1], m.N = b->ne[1], m.batches = b->ne[2] * b->ne[3];
-    if (a->type == GGML_TYPE_F32) {
-        if (m.K % L == 0) return false;  // tinyBLAS takes it
-    } else if (a->type != GGML_TYPE_F16 || m.N < kMinRowsF16) {
-        return false;
+    if (a->type == GGML_TYPE_F16) {
+        m.splits = m.cols = 0;  // dot-product form, no work buffer
+        return true;
     }
+    if (a->type != GGML_TYPE_F32 || m.K % L == 0) return false;  // tinyBLAS takes f32 rows of 16k
     if (m.M < L) return false;
     m.splits = std::min<int64_t>((nth + m.batches - 1) / m.batches, (m.M + L - 1) / L);
     m.cols   = ((m.M + m.splits - 1) / m.splits + L - 1) / L * L;
@@ -67,18 +123,29 @@ void transpose(const char* A, ggml_type type, size_t lda, int64_t i0, int64_t i1
 
 size_t diffusekit_mul_mat_work_size(const ggml_tensor* node, int n_threads) {
     MatMul m;
-    if (!describe_mul_mat(node, n_threads, m)) return 0;
+    if (!describe_mul_mat(node, n_threads, m) || m.perThread() == 0) return 0;
     return size_t(n_threads) * m.perThread() + kAlign;
 }
 
 bool diffusekit_mul_mat(const ggml_compute_params* params, ggml_tensor* dst) {
     const int ith = params->ith, nth = params->nth;
     MatMul m;
-    if (!describe_mul_mat(dst, nth, m) || params->wsize < size_t(nth) * m.perThread() + kAlign) return false;
-
+    if (!describe_mul_mat(dst, nth, m)) return false;
+    if (m.perThread() > 0 && params->wsize < size_t(nth) * m.perThread() + kAlign) return false;
     const ggml_tensor* a = dst->src[0];
     const ggml_tensor* b = dst->src[1];
-    char*  work = reinterpret_cast<char*>(aligned(reinterpret_cast<uintptr_t>(params->wdata))) + size_t(ith) * m.perThread();
+    char* work = reinterpret_cast<char*>(aligned(reinterpret_cast<uintptr_t>(params->wdata))) + size_t(ith) * m.perThread();
+    if (a->type == GGML_TYPE_F16) {
+        const int64_t r2 = b->ne[2] / a->ne[2], r3 = b->ne[3] / a->ne[3];
+        for (int64_t batch = 0; batch < m.batches; ++batch) {
+            const int64_t i12 = batch % b->ne[2], i13 = batch / b->ne[2];
+            dot_f16(a, static_cast<const char*>(a->data) + (i12 / r2) * a->nb[2] + (i13 / r3) * a->nb[3],
+                    static_cast<const char*>(b->data) + i12 * b->nb[2] + i13 * b->nb[3], b->nb[1],
+                    reinterpret_cast<float*>(static_cast<char*>(dst->data) + i12 * dst->nb[2] + i13 * dst->nb[3]),
+                    dst->nb[1] / sizeof(float), m.K, m.M, m.N, ith, nth);
+        }
+        return true;
+    }
     float* xt   = reinterpret_cast<float*>(work);
     float* wp   = reinterpret_cast<float*>(work + aligned(size_t(m.K) * m.cols * sizeof(float)));
     const int64_t r2 = b->ne[2] / a->ne[2], r3 = b->ne[3] / a->ne[3];

@@ -22,9 +22,9 @@ constexpr int64_t kBandColumns = 128;  // tiles per band (whole tile rows)
 
 struct Winograd {
     int64_t IC, OC, IW, IH, OW, OH, N, px, py;
-    int64_t tw, th, rowsPerBand, cols, blocks;
+    int64_t tw, th, rowsPerBand, cols, ld, blocks;  // ld: row stride of V and M, past a half-used last vector
     size_t weightsBytes() const { return aligned(size_t(16) * blocks * R * IC * sizeof(float)); }
-    size_t perThread() const { return aligned(size_t(16) * (IC + blocks * R) * cols * sizeof(float)); }
+    size_t perThread() const { return aligned((size_t(16) * (IC + blocks * R) * ld + L) * sizeof(float)); }
 };
 
 bool describe(const ggml_tensor* dst, Winograd& w) {
@@ -34,11 +34,15 @@ bool describe(const ggml_tensor* dst, Winograd& w) {
     if (kernel->ne[0] != 3 || kernel->ne[1] != 3 || op[0] != 1 || op[1] != 1 || op[4] != 1 || op[5] != 1) return false;
     w.IC = kernel->ne[2], w.OC = kernel->ne[3], w.IW = src->ne[0], w.IH = src->ne[1], w.N = src->ne[3];
     w.OW = dst->ne[0], w.OH = dst->ne[1], w.px = op[2], w.py = op[3];
-    // whole 16-tile vectors per tile row; transformed weights of at most 16 x 640 x 640 floats (26 MiB)
-    if (w.OW % (2 * L) != 0 || w.OH % 2 != 0 || w.IC * w.OC > 640 * 640 || w.px > 2 || w.py > 2) return false;
+    // Planes of at least 32x32 (below, transforming the weights costs more than it saves), tile rows of a
+    // multiple of 8 tiles (16-tile vectors, a row's last one maybe half used), transformed weights of at
+    // most 16 x 640 x 640 floats (26 MiB).
+    if (w.OW < 2 * L || w.OH < 2 * L || w.OW % L != 0 || w.OH % 2 != 0) return false;
+    if (w.IC * w.OC > 640 * 640 || w.px > 2 || w.py > 2) return false;
     w.tw = w.OW / 2, w.th = w.OH / 2;
     w.rowsPerBand = std::max<int64_t>(1, kBandColumns / w.tw);
     w.cols   = w.rowsPerBand * w.tw;
+    w.ld     = (w.cols + L - 1) / L * L + (w.tw % L ? L : 0);
     w.blocks = (w.OC + R - 1) / R;
     return true;
 }
@@ -89,7 +93,7 @@ inline void patch_row(const float* plane, const Winograd& w, int64_t iy, int64_t
     }
 }
 
-// V = B^T d B of the band's tiles: v[(xi * IC + ic) * cols + column].
+// V = B^T d B of the band's tiles: v[(xi * IC + ic) * ld + column].
 void transform_input(const float* x, const Winograd& w, int64_t ty0, float* v) {
     const int64_t ty1 = std::min(w.th, ty0 + w.rowsPerBand);
     for (int64_t ic = 0; ic < w.IC; ++ic) {
@@ -108,14 +112,14 @@ void transform_input(const float* x, const Winograd& w, int64_t ty0, float* v) {
                 for (int i = 0; i < 4; ++i) {
                     const __m512 out[4] = {_mm512_sub_ps(t[i][0], t[i][2]), _mm512_add_ps(t[i][1], t[i][2]),
                                            _mm512_sub_ps(t[i][2], t[i][1]), _mm512_sub_ps(t[i][1], t[i][3])};
-                    for (int j = 0; j < 4; ++j) _mm512_storeu_ps(v + ((i * 4 + j) * w.IC + ic) * w.cols + column, out[j]);
+                    for (int j = 0; j < 4; ++j) _mm512_storeu_ps(v + ((i * 4 + j) * w.IC + ic) * w.ld + column, out[j]);
                 }
             }
         }
     }
 }
 
-// Y = A^T M A into the destination: m[(xi * OC + oc) * cols + column].
+// Y = A^T M A into the destination: m[(xi * OC + oc) * ld + column].
 void transform_output(const float* m, const Winograd& w, int64_t ty0, float* y) {
     const int64_t ty1 = std::min(w.th, ty0 + w.rowsPerBand);
     const __m512i lo = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
@@ -127,18 +131,19 @@ void transform_output(const float* m, const Winograd& w, int64_t ty0, float* y) 
                 const int64_t column = (ty - ty0) * w.tw + tx;
                 __m512 s[2][4];
                 for (int j = 0; j < 4; ++j) {
-                    const float* at = m + (j * w.OC + oc) * w.cols + column;
-                    const __m512 m0 = _mm512_loadu_ps(at), m1 = _mm512_loadu_ps(at + 4 * w.OC * w.cols);
-                    const __m512 m2 = _mm512_loadu_ps(at + 8 * w.OC * w.cols), m3 = _mm512_loadu_ps(at + 12 * w.OC * w.cols);
+                    const float* at = m + (j * w.OC + oc) * w.ld + column;
+                    const __m512 m0 = _mm512_loadu_ps(at), m1 = _mm512_loadu_ps(at + 4 * w.OC * w.ld);
+                    const __m512 m2 = _mm512_loadu_ps(at + 8 * w.OC * w.ld), m3 = _mm512_loadu_ps(at + 12 * w.OC * w.ld);
                     s[0][j] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
                     s[1][j] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
                 }
+                const __mmask16 first = lanes(0, w.OW - 2 * tx), second = lanes(0, w.OW - 2 * tx - L);
                 for (int i = 0; i < 2; ++i) {
                     const __m512 y0 = _mm512_add_ps(_mm512_add_ps(s[i][0], s[i][1]), s[i][2]);
                     const __m512 y1 = _mm512_sub_ps(_mm512_sub_ps(s[i][1], s[i][2]), s[i][3]);
                     float* row = plane + (2 * ty + i) * w.OW + 2 * tx;
-                    _mm512_storeu_ps(row, _mm512_permutex2var_ps(y0, lo, y1));
-                    _mm512_storeu_ps(row + L, _mm512_permutex2var_ps(y0, hi, y1));
+                    _mm512_mask_storeu_ps(row, first, _mm512_permutex2var_ps(y0, lo, y1));
+                    _mm512_mask_storeu_ps(row + L, second, _mm512_permutex2var_ps(y0, hi, y1));
                 }
             }
         }
@@ -162,25 +167,25 @@ bool diffusekit_winograd_conv_2d(const ggml_compute_params* params, ggml_tensor*
     char*  work = reinterpret_cast<char*>(aligned(reinterpret_cast<uintptr_t>(params->wdata)));
     float* u    = reinterpret_cast<float*>(work);
     float* v    = reinterpret_cast<float*>(work + w.weightsBytes() + size_t(ith) * w.perThread());
-    float* m    = v + 16 * w.IC * w.cols;
+    float* m    = v + 16 * w.IC * w.ld;
     for (int64_t blk = ith; blk < w.blocks; blk += nth) transform_weights(dst->src[0], w, blk, u);
     ggml_barrier(params->threadpool);
 
-    const int64_t bands = (w.th + w.rowsPerBand - 1) / w.rowsPerBand, tiles = (w.cols + V * L - 1) / (V * L);
+    const int64_t bands = (w.th + w.rowsPerBand - 1) / w.rowsPerBand;
     const float* src = static_cast<const float*>(dst->src[1]->data);
     float*       out = static_cast<float*>(dst->data);
     Tile tile;
     for (int64_t job = ith; job < w.N * bands; job += nth) {
         const int64_t n = job / bands, ty0 = (job % bands) * w.rowsPerBand;
         transform_input(src + n * w.IC * w.IW * w.IH, w, ty0, v);
-        const int64_t live = (std::min(w.th, ty0 + w.rowsPerBand) - ty0) * w.tw;
+        const int64_t live = (std::min(w.th, ty0 + w.rowsPerBand) - ty0) * w.tw, tiles = (live + V * L - 1) / (V * L);
         for (int xi = 0; xi < 16; ++xi) {
             for (int64_t blk = 0; blk < w.blocks; ++blk) {
                 const int64_t rows = std::min<int64_t>(R, w.OC - blk * R);
                 for (int64_t t = 0; t < tiles; ++t) {
                     gemm_tile(t, live, 0, tile);
-                    run_block(u + (xi * w.blocks + blk) * w.IC * R, v + xi * w.IC * w.cols, w.cols, w.IC, 1, tile,
-                              m + (xi * w.OC + blk * R) * w.cols, w.cols, rows, false);
+                    run_block(u + (xi * w.blocks + blk) * w.IC * R, v + xi * w.IC * w.ld, w.ld, w.IC, 1, tile,
+                              m + (xi * w.OC + blk * R) * w.ld, w.ld, rows, false);
                 }
             }
         }
