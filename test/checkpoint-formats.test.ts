@@ -61,7 +61,7 @@ describe('.ckpt checkpoints', () => {
 });
 
 describe('diffusers folders', () => {
-  it('load as a model and give the same pixels as the single-file checkpoint of the same weights', async () => {
+  it('load as a model and give the same result as the single-file checkpoint of the same weights', async () => {
     const folder = synthesizeModel({ architecture: 'sd1', format: 'diffusers' }).path;
     for (const part of ['unet/config.json', 'vae/config.json', 'text_encoder/config.json', 'model_index.json']) {
       expect(fs.existsSync(path.join(folder, part))).toBe(true);
@@ -79,7 +79,13 @@ describe('diffusers folders', () => {
     const single = await Pipeline.load({ model: sd1Model() });
     const [b] = await single.generate(o);
     await single.dispose();
-    expect(a.data.equals(b.data)).toBe(true);
+    // The same UNet and text encoder weights: the same latent, bit for bit.
+    expect(Buffer.from(a.latent!.data.buffer).equals(Buffer.from(b.latent!.data.buffer))).toBe(true);
+    // The diffusers VAE keeps its attention projections as linear layers where the single file has 1x1
+    // convolutions; the fast CPU kernels sum the two in different orders, so a pixel may round the other way.
+    let max = 0;
+    for (let i = 0; i < a.data.length; i++) max = Math.max(max, Math.abs(a.data[i] - b.data[i]));
+    expect(max).toBeLessThanOrEqual(1);
   });
 
   it('refuse a folder that is not a diffusers model', async () => {

@@ -34,7 +34,7 @@ const COMMANDS: Record<string, CommandEntry> = {
   serve: { group: 'Server', usage: 'serve [-m MODEL]... [--port N]', summary: 'the REST API server', load: async () => (await import('./serve.js')).serveCommand },
   keys: { group: 'Server', usage: 'keys create|list|revoke', summary: 'API keys for the server', load: async () => (await import('./keys.js')).keysCommand },
   config: { group: 'Setup', usage: 'config get|set|unset|path', summary: 'defaults for every command', load: async () => (await import('./commands/config.js')).run },
-  bench: { group: 'Setup', usage: 'bench [--sizes 256,512]', summary: 'benchmark against stable-diffusion.cpp', load: async () => (await import('./commands/bench.js')).run },
+  bench: { group: 'Setup', usage: 'bench [--sizes 256,512] [--repeat N]', summary: 'benchmark against stable-diffusion.cpp', load: async () => (await import('./commands/bench.js')).run },
 };
 
 function help(): string {

@@ -8,9 +8,10 @@ export const HELP = `diffusekit bench: the Pipeline against stable-diffusion.cpp
 Usage:
   diffusekit bench [options]        (the same as 'npm run bench' in a clone of the repository)
 
-Runs bench/run.mjs: both programs, built from the same pinned engine source, on the same synthetic SD 1.x
-checkpoint, sizes, sampler, steps, seed and threads; reports per-step time and peak memory of each. It
-builds sd-cli first when needed (minutes) and takes minutes per size on a CPU.
+Runs bench/run.mjs: the Pipeline and the engine's own sd-cli, built from the same pinned release without
+our patches and with the engine's default options, on the same synthetic SD 1.x checkpoint, sizes,
+sampler, steps, seed and threads; reports per-step and VAE decode time, GFLOPS and peak memory of each.
+It builds that sd-cli first when needed (minutes) and takes minutes per size on a CPU.
 
 Options (passed to bench/run.mjs):
       --sizes 256,512     image sizes (default 256,512)
@@ -19,6 +20,8 @@ Options (passed to bench/run.mjs):
       --tasks LIST        txt2img,img2img,inpaint,upscale (default), sdxl and video (slow)
       --video-size N, --video-frames N, --video-steps N
                           the video task's clip (default 128, 9 frames, 4 steps)
+      --weights LIST      txt2img weight types, e.g. f16,f32,q8_0 (default f16)
+      --repeat N          alternate the two programs N times, report medians (default 1)
       --reusable          keep the Pipeline loaded between runs
 
 Output:
@@ -30,7 +33,8 @@ Output:
 
 Results are also written to bench/results/ in the package folder.
 
-Exit codes: the benchmark's own (0 when both programs ran and the Pipeline kept within its limits).
+Exit codes: the benchmark's own (0 when both programs ran and the Pipeline met its targets: SD 1.x txt2img
+step and VAE decode at least 3x faster, other tasks no slower, memory within its limits).
 
 Examples:
   diffusekit bench --sizes 256 --steps 2
