@@ -1,7 +1,8 @@
 // diffusekit's CPU kernels inside ggml-cpu, placed by patches/engine-cpu-kernels.patch.
 // ggml runs a 2-D convolution as a materialised f16 im2col followed by row-by-row f16 dot products; on a
-// small CPU that reaches a fifth of what the cores can do. Here convolutions run as a register-blocked
-// implicit GEMM in f32 (AVX-512), and matrix products go through ggml's own tinyBLAS (GGML_LLAMAFILE).
+// small CPU that reaches a fifth of what the cores can do. Here (AVX-512) convolutions run on a
+// register-blocked f32 GEMM (diffusekit_cpu_gemm.h), 3x3 ones as Winograd F(2x2, 3x3); f16 linear layers
+// on a dot-product kernel with f32 activations; other products through ggml's own tinyBLAS (GGML_LLAMAFILE).
 // DIFFUSEKIT_CPU_KERNELS=reference (read once per process) restores the engine's own kernels exactly;
 // the equivalence tests compare the two.
 #pragma once
@@ -36,7 +37,8 @@ bool diffusekit_conv_2d(const struct ggml_compute_params * params, struct ggml_t
 // Work buffer diffusekit_conv_2d needs for `node` on `n_threads` threads (0 when ggml's own will run).
 size_t diffusekit_conv_2d_work_size(const struct ggml_tensor * node, int n_threads);
 
-// GGML_OP_MUL_MAT for f32 products tinyBLAS declines (rows not a multiple of 16: attention heads of 40).
+// GGML_OP_MUL_MAT for f16 weights, and for f32 products tinyBLAS declines (rows not a multiple of 16:
+// attention heads of 40); false leaves the op to ggml.
 bool diffusekit_mul_mat(const struct ggml_compute_params * params, struct ggml_tensor * dst);
 size_t diffusekit_mul_mat_work_size(const struct ggml_tensor * node, int n_threads);
 
