@@ -134,7 +134,6 @@ bool diffusekit_mul_mat(const ggml_compute_params* params, ggml_tensor* dst) {
     if (m.perThread() > 0 && params->wsize < size_t(nth) * m.perThread() + kAlign) return false;
     const ggml_tensor* a = dst->src[0];
     const ggml_tensor* b = dst->src[1];
-    char* work = reinterpret_cast<char*>(aligned(reinterpret_cast<uintptr_t>(params->wdata))) + size_t(ith) * m.perThread();
     if (a->type == GGML_TYPE_F16) {
         const int64_t r2 = b->ne[2] / a->ne[2], r3 = b->ne[3] / a->ne[3];
         for (int64_t batch = 0; batch < m.batches; ++batch) {
@@ -146,6 +145,7 @@ bool diffusekit_mul_mat(const ggml_compute_params* params, ggml_tensor* dst) {
         }
         return true;
     }
+    char*  work = reinterpret_cast<char*>(aligned(reinterpret_cast<uintptr_t>(params->wdata))) + size_t(ith) * m.perThread();
     float* xt   = reinterpret_cast<float*>(work);
     float* wp   = reinterpret_cast<float*>(work + aligned(size_t(m.K) * m.cols * sizeof(float)));
     const int64_t r2 = b->ne[2] / a->ne[2], r3 = b->ne[3] / a->ne[3];
