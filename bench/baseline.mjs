@@ -1,5 +1,7 @@
 // The benchmark's baseline: stable-diffusion.cpp's own sd-cli, built from the pinned release without our
-// patches and with the engine's default build options (CPU backend, GGML_NATIVE), in build/baseline.
+// patches and with the engine's default build options (CPU backend, GGML_NATIVE), in build/baseline; or,
+// for comparing prebuilt CPU variants, built the portable way our prebuilds are (ggml as shared libraries,
+// every CPU variant as a module, GGML_NATIVE off), in build/baseline-portable.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -9,9 +11,11 @@ import { resolveBaselineEngineSource } from '../scripts/engine-source.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
+const PORTABLE = ['-DGGML_NATIVE=OFF', '-DGGML_BACKEND_DL=ON', '-DGGML_CPU_ALL_VARIANTS=ON', '-DBUILD_SHARED_LIBS=ON', '-DSD_BUILD_SHARED_GGML_LIB=ON'];
+
 /** Path of the baseline sd-cli, built on first use (minutes; ccache makes later builds quick). */
-export async function baselineCli({ quiet = false } = {}) {
-  const buildDir = path.join(root, 'build', 'baseline');
+export async function baselineCli({ quiet = false, portable = false } = {}) {
+  const buildDir = path.join(root, 'build', portable ? 'baseline-portable' : 'baseline');
   const cli = path.join(buildDir, 'bin', 'sd-cli');
   if (fs.existsSync(cli)) return cli;
   const source = await resolveBaselineEngineSource();
@@ -25,7 +29,28 @@ export async function baselineCli({ quiet = false } = {}) {
     }
   })();
   const env = { ...process.env, CCACHE_BASEDIR: root, CCACHE_NOHASHDIR: '1' };
-  execFileSync('cmake', ['-S', source, '-B', buildDir, '-DCMAKE_BUILD_TYPE=Release', '-DSD_BUILD_EXAMPLES=ON', ...launcher], { stdio, env });
-  execFileSync('cmake', ['--build', buildDir, '--target', 'sd-cli', '--parallel', String(os.availableParallelism())], { stdio, env });
+  const options = ['-DCMAKE_BUILD_TYPE=Release', '-DSD_BUILD_EXAMPLES=ON', ...launcher, ...(portable ? PORTABLE : [])];
+  execFileSync('cmake', ['-S', source, '-B', buildDir, ...options], { stdio, env });
+  // the CPU variant modules are not dependencies of sd-cli: build them along with it
+  const targets = portable ? ['sd-cli', 'ggml'] : ['sd-cli'];
+  execFileSync('cmake', ['--build', buildDir, '--target', ...targets, '--parallel', String(os.availableParallelism())], { stdio, env });
   return cli;
+}
+
+/**
+ * The portable sd-cli restricted to one CPU variant: the engine loads the best module next to its program, so
+ * a folder holding the program and only that variant's module makes it run that one (as DIFFUSEKIT_CPU_VARIANT
+ * does for diffusekit).
+ */
+export async function baselineCliForVariant(variant, options = {}) {
+  const cli = await baselineCli({ ...options, portable: true });
+  if (variant === 'best') return cli;
+  const bin = path.dirname(cli);
+  const module = fs.readdirSync(bin).find((f) => f.startsWith(`libggml-cpu-${variant}.`));
+  if (!module) throw new Error(`no CPU variant '${variant}' in ${bin}`);
+  const dir = path.join(path.dirname(bin), `variant-${variant}`);
+  fs.mkdirSync(dir, { recursive: true });
+  for (const f of ['sd-cli', module]) fs.copyFileSync(path.join(bin, f), path.join(dir, f));
+  fs.chmodSync(path.join(dir, 'sd-cli'), 0o755);
+  return path.join(dir, 'sd-cli');
 }

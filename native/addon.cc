@@ -2,8 +2,8 @@
 // It marshals plain option objects, runs engine calls on worker threads and reports back; policy is in src/.
 #include <napi.h>
 
+#include "backends.h"
 #include "context.h"
-#include "diffusekit_cpu.h"
 #include "convert.h"
 #include "engine_callbacks.h"
 #include "upscaler.h"
@@ -31,9 +31,15 @@ Napi::Value EngineInfo(const Napi::CallbackInfo& info) {
     out.Set("version", sd_version());
     out.Set("commit", sd_commit());
     out.Set("backend", DIFFUSEKIT_BACKEND);
-    out.Set("systemInfo", sd_get_system_info());
-    out.Set("cpuKernels", diffusekit_cpu_fast_kernels() ? "fast" : "reference");
-    out.Set("cpuConvKernels", diffusekit_cpu_conv_kernels());
+#ifdef DIFFUSEKIT_DYNAMIC_BACKENDS
+    out.Set("dynamicBackends", true);
+#else
+    out.Set("dynamicBackends", false);
+#endif
+    Napi::Object cpu = CpuBackendInfo(env);
+    for (const char* key : {"systemInfo", "cpuFeatures", "cpuKernels", "cpuConvKernels"}) {
+        out.Set(key, cpu.Get(key));
+    }
     out.Set("physicalCores", sd_get_num_physical_cores());
     out.Set("samplers", EnumNames<sample_method_t>(env, sd_sample_method_name, SAMPLE_METHOD_COUNT));
     out.Set("schedulers", EnumNames<scheduler_t>(env, sd_scheduler_name, SCHEDULER_COUNT));
@@ -57,6 +63,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     exports.Set("engineInfo", Napi::Function::New(env, EngineInfo, "engineInfo"));
     exports.Set("setLogger", Napi::Function::New(env, SetLogger, "setLogger"));
     exports.Set("convert", Napi::Function::New(env, ConvertModel, "convert"));
+    exports.Set("probeBackend", Napi::Function::New(env, ProbeBackend, "probeBackend"));
+    exports.Set("loadBackend", Napi::Function::New(env, LoadBackend, "loadBackend"));
+    exports.Set("backendDevices", Napi::Function::New(env, BackendDevices, "backendDevices"));
     return exports;
 }
 

@@ -26,6 +26,7 @@ export { synthesizeModel, syntheticLayout, type SynthesizeOptions, type Syntheti
 export { SYNTHETIC_ARCHITECTURES, type SyntheticArchitecture } from './models/architectures/index.js';
 export { setEngineLogger, LOG_LEVELS, type LogLevel, type LogCallback } from './engine/logging.js';
 export { engineInfo, type EngineInfo } from './engine/info.js';
+export type { CpuVariantCandidate, CpuVariantReport } from './engine/backends.js';
 export {
   DiffusekitError, InvalidArgumentError, ModelFileError, DownloadError, ModelLoadError, GenerationError, EngineStateError, DisposedError, AbortError, VideoEncodeError, type DiffusekitErrorCode, type DownloadFailure,
 } from './errors.js';

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DiffusekitError } from '../errors.js';
 import type { ModelComponents } from '../models/components.js';
+import { type BackendLoader, type CpuVariantReport, loadCpuVariant } from './backends.js';
 
 // Types of the addon in native/: plain objects in, plain objects out.
 
@@ -111,7 +112,12 @@ export interface NativeEngineInfo {
   version: string;
   commit: string;
   backend: 'cpu' | 'cuda' | 'vulkan' | 'metal';
+  /** A portable (prebuilt) addon: backends are modules loaded at run time (src/engine/backends.ts). */
+  dynamicBackends: boolean;
+  /** The CPU backend's features as ggml reports them ("SSE3 = 1 | AVX = 1 | ..."). */
   systemInfo: string;
+  /** The same features by name. */
+  cpuFeatures: string[];
   /** 'reference' when DIFFUSEKIT_CPU_KERNELS=reference: the engine's own CPU kernels, unchanged. */
   cpuKernels: 'fast' | 'reference';
   /** Whether diffusekit's CPU convolution kernels run in this build (AVX-512) and mode. */
@@ -133,7 +139,17 @@ export interface NativeUpscaler {
 /** Tensors read so far, of all the files being loaded. */
 export type NativeTensorProgressCallback = (done: number, total: number) => void;
 
-export interface NativeBinding {
+/** A device of a registered backend (native/backends.cc). */
+export interface NativeDevice {
+  name: string;
+  description: string;
+  type: 'cpu' | 'gpu' | 'igpu' | 'accelerator';
+  backend: string;
+  memoryFree: number;
+  memoryTotal: number;
+}
+
+export interface NativeBinding extends BackendLoader {
   Context: { load(params: NativeLoadParams, onLog?: NativeLogCallback, minLogLevel?: number, onProgress?: NativeTensorProgressCallback): Promise<NativeContext> };
   Upscaler: {
     load(params: { model: string; threads?: number; tileSize?: number; convDirect?: boolean }, onLog?: NativeLogCallback, minLogLevel?: number): Promise<NativeUpscaler>;
@@ -146,6 +162,7 @@ export interface NativeBinding {
     onProgress?: NativeTensorProgressCallback,
   ): Promise<void>;
   setLogger(fn: NativeLogCallback | null, minLevel: number): void;
+  backendDevices(): NativeDevice[];
 }
 
 /** Errors that native code rejects with carry a `code` (see native/context.cc). */
@@ -155,21 +172,38 @@ export interface NativeError extends Error {
 
 const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 let binding: NativeBinding | undefined;
+let cpuVariant: CpuVariantReport | undefined;
 
-/** Loads the addon once: a prebuild from prebuilds/ when one matches, else build/Release. */
+/**
+ * Loads the addon once: an earlier build from source in build/Release when there is one, else the prebuild
+ * for this platform in prebuilds/. A prebuilt addon then registers the best CPU variant for this machine.
+ */
 export function nativeBinding(): NativeBinding {
   if (!binding) {
     const require = createRequire(import.meta.url);
+    let file: string;
+    let loaded: NativeBinding;
     try {
-      binding = require('node-gyp-build')(packageRoot) as NativeBinding;
+      file = require('node-gyp-build').resolve(packageRoot) as string;
+      loaded = require(file) as NativeBinding;
     } catch (err) {
       throw new DiffusekitError(
         'ERR_NATIVE_BINDING',
         `diffusekit's native addon could not be loaded (${(err as Error).message}). ` +
-          'Build it with `npm run build:native` (needs cmake and a C++17 compiler).',
+          'No prebuilt binary fits this platform: build it with `npm install --build-from-source` (needs cmake and a C++17 compiler).',
         { cause: err },
       );
     }
+    cpuVariant = loaded.engineInfo().dynamicBackends
+      ? loadCpuVariant(loaded, path.dirname(file))
+      : { name: 'native', reason: 'built from source for this machine (one CPU backend linked into the addon)', mode: 'linked', candidates: [] };
+    binding = loaded;
   }
   return binding;
+}
+
+/** The CPU backend variant the engine runs on, and why (loads the addon). */
+export function cpuVariantReport(): CpuVariantReport {
+  nativeBinding();
+  return cpuVariant!;
 }

@@ -21,7 +21,12 @@ Options (passed to bench/run.mjs):
       --video-size N, --video-frames N, --video-steps N
                           the video task's clip (default 128, 9 frames, 4 steps)
       --weights LIST      txt2img weight types, e.g. f16,f32,q8_0 (default f16)
-      --repeat N          alternate the two programs N times, report medians (default 1)
+      --repeat N          alternate the programs N times, report medians (default 1)
+      --cpu-variant LIST  the diffusekit builds to compare: native (built from source, default), best
+                          (the prebuilt addon's pick for this CPU), or a prebuilt variant such as haswell
+                          (AVX2) or skylakex (AVX-512), forced; e.g. native,best,haswell
+      --baseline LIST     sd-cli built the engine's default way (native, default) and/or the portable way
+                          (portable: one sd-cli per prebuilt variant asked for)
       --reusable          keep the Pipeline loaded between runs
 
 Output:
@@ -34,11 +39,13 @@ Output:
 Results are also written to bench/results/ in the package folder.
 
 Exit codes: the benchmark's own (0 when both programs ran and the Pipeline met its targets: SD 1.x txt2img
-step and VAE decode at least 3x faster, other tasks no slower, memory within its limits).
+step and VAE decode at least 3x faster, other tasks no slower, the prebuilt best variant within 3% of the
+build from source, memory within its limits).
 
 Examples:
   diffusekit bench --sizes 256 --steps 2
   diffusekit bench --tasks upscale
+  diffusekit bench --tasks txt2img --cpu-variant native,best,haswell --baseline native,portable --repeat 3
 `;
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');

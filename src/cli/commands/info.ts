@@ -38,7 +38,9 @@ async function engine(cli: Cli): Promise<void> {
   cli.print(`diffusekit ${VERSION}`);
   cli.print(`engine      ${e.source.name}, ${e.source.release}`);
   cli.print(`backend     ${e.backend} (${e.physicalCores} physical cores)`);
-  cli.print(`cpu         ${e.systemInfo.replace(/\s+/g, ' ').replace('System Info: ', '').trim()}`);
+  cli.print(`cpu         ${e.cpuFeatures.join(' ')}`);
+  cli.print(`cpu variant ${e.cpuVariant.name}: ${e.cpuVariant.reason}`);
+  cli.print(`cpu kernels ${e.cpuKernels}${e.cpuConvKernels ? ' (diffusekit convolution kernels)' : ''}`);
   cli.print(`samplers    ${e.samplers.join(', ')}`);
   cli.print(`schedulers  ${e.schedulers.join(', ')}`);
 }

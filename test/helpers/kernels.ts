@@ -1,0 +1,64 @@
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import sharp from 'sharp';
+
+// Runs of test/helpers/kernel-run.mjs (one img2img in its own process) and how two of them are compared:
+// shared by the CPU-kernel equivalence tests of the build from source and of the prebuilt CPU variants.
+
+const runner = path.join(import.meta.dirname, 'kernel-run.mjs');
+
+/**
+ * Tolerances, fast kernels against the engine's own (DIFFUSEKIT_CPU_KERNELS=reference): the fast path
+ * accumulates in f32 where the engine first rounds activations to f16, and Winograd sums in another order, so
+ * the two differ by rounding, amplified by the network. See test/cpu-kernels.test.ts for what was measured.
+ */
+export const TOLERANCE = {
+  f32: { latent: 0.02, pixel: 8 },
+  f16: { latent: 0.02, pixel: 8 },
+  q8_0: { latent: 0.05, pixel: 24 },
+} as const;
+
+export interface KernelRun {
+  cpuKernels: string;
+  cpuConvKernels: boolean;
+  cpuVariant: string;
+  latentShape: number[];
+  latent: Float32Array;
+  pixels: Buffer;
+}
+
+export interface KernelJob {
+  model: string;
+  weightType: string;
+  size: number;
+  seed: number;
+  init: string;
+}
+
+/** One run with the fast kernels or the engine's own; `env` adds DIFFUSEKIT_MODULE / DIFFUSEKIT_CPU_VARIANT. */
+export function runKernels(job: KernelJob, kernels: 'reference' | 'fast', env: NodeJS.ProcessEnv = {}): KernelRun {
+  const childEnv = { ...process.env, ...env, DIFFUSEKIT_CPU_KERNELS: kernels === 'reference' ? 'reference' : '' };
+  const out = execFileSync(process.execPath, [runner, JSON.stringify(job)], { env: childEnv, encoding: 'utf8' });
+  const r = JSON.parse(out.trim().split('\n').pop()!);
+  const bytes = Buffer.from(r.latent, 'base64');
+  return { ...r, latent: new Float32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4), pixels: Buffer.from(r.pixels, 'base64') };
+}
+
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let max = 0;
+  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i] - b[i]));
+  return max;
+}
+
+/** How far a fast run is from the reference: latent difference relative to the latent's range, pixels /255. */
+export function kernelDifference(fast: KernelRun, reference: KernelRun): { range: number; latent: number; pixel: number } {
+  const range = Math.max(...Array.from(reference.latent, Math.abs));
+  return { range, latent: maxAbsDiff(fast.latent, reference.latent) / range, pixel: maxAbsDiff(fast.pixels, reference.pixels) };
+}
+
+/** A deterministic, textured init image (size x size PNG). */
+export async function writeInitImage(file: string, size: number): Promise<void> {
+  const pixels = Buffer.alloc(size * size * 3);
+  for (let i = 0; i < pixels.length; i++) pixels[i] = (i * 7) % 251;
+  await sharp(pixels, { raw: { width: size, height: size, channels: 3 } }).png().toFile(file);
+}

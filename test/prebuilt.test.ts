@@ -1,0 +1,236 @@
+// The prebuilt (portable) addon as a user gets it: `npm pack` of this checkout, installed into an empty
+// project by an npm whose PATH holds no cmake and no compiler, then loaded and run. The prebuild is made by
+// `npm run prebuild` (scripts/prebuild.mjs; .ci/run does it before the tests): ggml's CPU backend as one
+// module per CPU variant, of which the best for this CPU is loaded at run time (src/engine/backends.ts).
+//
+// Per variant: every variant this CPU can run generates, and its fast kernels match the engine's own
+// (DIFFUSEKIT_CPU_KERNELS=reference) in that same variant within today's tolerances (test/helpers/kernels.ts):
+// on the tiny SDXS layout for all of them, and on the full SD 1.x layout for the best variant and for
+// haswell (AVX2, what most desktop CPUs get). A corrupt or missing variant falls back to the next best or
+// fails with a typed error, never a crash.
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { kernelDifference, runKernels, TOLERANCE, writeInitImage } from './helpers/kernels.js';
+import { sd1Model, tinyModel } from './helpers/models.js';
+
+const root = path.resolve(import.meta.dirname, '..');
+const prebuildDir = path.join(root, 'prebuilds', `${os.platform()}-${os.arch()}`);
+const hasPrebuild = fs.existsSync(prebuildDir) && fs.readdirSync(prebuildDir).some((f) => f.endsWith('.node'));
+// CI makes the prebuild first, so there a missing one is a failure; a developer without one is told why.
+const skip = !hasPrebuild && !process.env.CI;
+if (skip) console.warn('prebuilt.test.ts skipped: no prebuild in prebuilds/ (run `npm run prebuild`)');
+
+interface Probe {
+  ok: boolean;
+  code?: string;
+  message?: string;
+  info?: { dynamicBackends: boolean; cpuKernels: string; cpuConvKernels: boolean; cpuFeatures: string[]; cpuVariant: { name: string; reason: string; mode: string; candidates: { name: string; score: number; error?: string }[] } };
+}
+
+let work: string;
+let bin: string;
+let app: string;
+let installLog: string;
+let installStatus: number | null;
+let tarballFiles: string[];
+const installed = () => path.join(app, 'node_modules', 'diffusekit');
+
+/** The environment a user without a toolchain has: only our copy of node on PATH. */
+function bareEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const cache = process.env.DIFFUSEKIT_CACHE_DIR ? { DIFFUSEKIT_CACHE_DIR: process.env.DIFFUSEKIT_CACHE_DIR } : {};
+  return { PATH: bin, HOME: os.homedir(), TMPDIR: os.tmpdir(), ONNXRUNTIME_NODE_INSTALL: 'skip', ...cache, ...extra };
+}
+
+/** Runs `probe.mjs` in the installed project: engineInfo(), or the error loading the addon gave. */
+function probe(extra: Record<string, string> = {}): Probe {
+  const r = spawnSync(path.join(bin, 'node'), ['probe.mjs'], { cwd: app, env: bareEnv(extra), encoding: 'utf8' });
+  expect(r.signal, r.stderr).toBeNull(); // never a crash
+  return JSON.parse(r.stdout.trim().split('\n').pop()!);
+}
+
+describe.skipIf(skip)('prebuilt binaries, installed from the packed tarball without a toolchain', () => {
+  beforeAll(() => {
+    work = fs.mkdtempSync(path.join(os.tmpdir(), 'diffusekit-prebuilt-'));
+    // A copy, not a link: npm puts the directory of the node it runs (process.execPath, /usr/bin) on the
+    // PATH of install scripts, and that directory holds the compilers.
+    bin = path.join(work, 'bin');
+    fs.mkdirSync(bin);
+    fs.copyFileSync(process.execPath, path.join(bin, 'node'));
+    fs.chmodSync(path.join(bin, 'node'), 0o755);
+
+    const tarball = path.join(work, execFileSync('npm', ['pack', '--ignore-scripts', '--silent', '--pack-destination', work], { cwd: root, encoding: 'utf8' }).trim().split('\n').pop()!);
+    tarballFiles = execFileSync('tar', ['tzf', tarball], { encoding: 'utf8' }).trim().split('\n');
+
+    app = path.join(work, 'app');
+    fs.mkdirSync(app);
+    fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
+    fs.writeFileSync(path.join(app, 'probe.mjs'), [
+      "try { const { engineInfo } = await import('diffusekit'); console.log(JSON.stringify({ ok: true, info: engineInfo() })); }",
+      'catch (err) { console.log(JSON.stringify({ ok: false, code: err.code, message: err.message })); }',
+    ].join('\n'));
+    const npmCli = fs.realpathSync(execFileSync('sh', ['-c', 'command -v npm'], { encoding: 'utf8' }).trim());
+    const install = spawnSync(path.join(bin, 'node'), [npmCli, 'install', '--no-audit', '--no-fund', '--prefer-offline', '--foreground-scripts', tarball], {
+      cwd: app, env: bareEnv(), encoding: 'utf8',
+    });
+    installStatus = install.status;
+    installLog = `${install.stdout}\n${install.stderr}`;
+  }, 600_000);
+
+  afterAll(() => {
+    if (work) fs.rmSync(work, { recursive: true, force: true });
+  });
+
+  it('the tarball carries the addon, the engine libraries and every CPU variant, and no build folder', () => {
+    const tuple = `${os.platform()}-${os.arch()}`;
+    const shipped = tarballFiles.filter((f) => f.startsWith(`package/prebuilds/${tuple}/`)).map((f) => path.basename(f));
+    expect(shipped.some((f) => f.endsWith('.node'))).toBe(true);
+    expect(shipped).toEqual(expect.arrayContaining(['libggml.so.0', 'libggml-base.so.0', 'prebuild.json']));
+    const variants = shipped.filter((f) => /^libggml-cpu-.+\.so$/.test(f));
+    expect(variants.length).toBeGreaterThanOrEqual(os.arch() === 'x64' ? 14 : 1);
+    expect(tarballFiles.some((f) => f.startsWith('package/build/'))).toBe(false);
+  });
+
+  it('installs with no cmake and no compiler on PATH, using the prebuild', () => {
+    expect(installStatus, installLog).toBe(0);
+    expect(installLog).toContain('using the prebuilt');
+    const toolchain = spawnSync('/bin/sh', ['-c', 'command -v cmake || command -v c++ || command -v g++ || command -v cc || command -v make'], { env: bareEnv() });
+    expect(toolchain.status).not.toBe(0); // nothing to build with, really
+    expect(fs.existsSync(path.join(installed(), 'build'))).toBe(false);
+  });
+
+  it('loads the best CPU variant for this CPU and says why', () => {
+    const { ok, info, message } = probe();
+    expect(ok, message).toBe(true);
+    expect(info!.dynamicBackends).toBe(true);
+    const { cpuVariant } = info!;
+    expect(cpuVariant.mode).toBe('modules');
+    const runnable = cpuVariant.candidates.filter((c) => c.score > 0);
+    expect(runnable.length).toBeGreaterThan(0);
+    expect(cpuVariant.name).toBe(runnable[0].name);
+    expect(Math.max(...cpuVariant.candidates.map((c) => c.score))).toBe(runnable[0].score);
+    expect(cpuVariant.reason).toMatch(/best of the \d+ variants this CPU can run/);
+    // Our AVX-512 kernels are in the variant exactly when the CPU has AVX-512.
+    expect(info!.cpuConvKernels).toBe(info!.cpuFeatures.includes('AVX512'));
+    console.info(`prebuilt: ${cpuVariant.name} (${cpuVariant.reason}); runnable: ${runnable.map((c) => c.name).join(', ')}`);
+  });
+
+  it('generates an image with the prebuilt addon', async () => {
+    const out = path.join(work, 'prebuilt.png');
+    fs.writeFileSync(path.join(app, 'generate.mjs'), [
+      "import { Pipeline } from 'diffusekit';",
+      'const pipe = await Pipeline.load({ model: process.argv[2], threads: 2 });',
+      "const [image] = await pipe.generate({ prompt: 'a lighthouse at dusk', width: 64, height: 64, steps: 1, seed: 7 });",
+      'await image.save(process.argv[3]);',
+      'await pipe.dispose();',
+    ].join('\n'));
+    const r = spawnSync(path.join(bin, 'node'), ['generate.mjs', tinyModel(), out], { cwd: app, env: bareEnv(), encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const { width, height } = await sharp(out).metadata();
+    expect([width, height]).toEqual([64, 64]);
+    const { channels } = await sharp(out).stats();
+    expect(Math.max(...channels.map((c) => c.stdev))).toBeGreaterThan(0); // an image, not a blank
+  }, 300_000);
+
+  describe('CPU variants', () => {
+    let init: string;
+    let runnable: string[];
+    let best: string;
+    beforeAll(async () => {
+      init = path.join(work, 'init.png');
+      await writeInitImage(init, 256);
+      const { info } = probe();
+      runnable = info!.cpuVariant.candidates.filter((c) => c.score > 0).map((c) => c.name);
+      best = info!.cpuVariant.name;
+    });
+
+    const module = () => path.join(installed(), 'lib', 'index.js');
+    const compare = (model: string, variant: string) => {
+      const job = { model, weightType: 'f16', size: 256, seed: 42, init };
+      const env = { DIFFUSEKIT_MODULE: module(), DIFFUSEKIT_CPU_VARIANT: variant };
+      const reference = runKernels(job, 'reference', env);
+      const fast = runKernels(job, 'fast', env);
+      expect(fast.cpuVariant).toBe(variant);
+      expect(reference.cpuKernels).toBe('reference');
+      expect(fast.cpuKernels).toBe('fast');
+      const diff = kernelDifference(fast, reference);
+      expect(diff.range).toBeGreaterThan(0);
+      expect(diff.latent).toBeLessThanOrEqual(TOLERANCE.f16.latent);
+      expect(diff.pixel).toBeLessThanOrEqual(TOLERANCE.f16.pixel);
+      return { fast, diff };
+    };
+
+    it('every variant this CPU can run matches the engine\'s own kernels (SDXS, img2img 256, f16)', () => {
+      const rows: string[] = [];
+      for (const variant of runnable) {
+        const { fast, diff } = compare(tinyModel(), variant);
+        rows.push(`${variant}: latent ${(diff.latent * 100).toFixed(2)}%, pixels ${diff.pixel}/255${fast.cpuConvKernels ? ', diffusekit conv kernels' : ''}`);
+      }
+      console.info(`prebuilt variants (fast vs reference):\n  ${rows.join('\n  ')}`);
+      expect(rows.length).toBe(runnable.length);
+    }, 1_200_000);
+
+    it('the best variant and haswell match on the full SD 1.x layout (img2img 256, f16)', () => {
+      for (const variant of new Set([best, ...(runnable.includes('haswell') ? ['haswell'] : [])])) {
+        const { fast, diff } = compare(sd1Model(), variant);
+        console.info(`prebuilt ${variant}, SD 1.x: latent ${(diff.latent * 100).toFixed(2)}%, pixels ${diff.pixel}/255`);
+        if (fast.cpuConvKernels) expect(diff.latent).toBeGreaterThan(0); // the fast path really ran
+      }
+    }, 1_200_000);
+  });
+
+  describe('a missing or broken variant', () => {
+    let variants: string;
+    beforeAll(() => {
+      variants = path.join(work, 'variants');
+      fs.mkdirSync(variants);
+      for (const f of fs.readdirSync(path.join(installed(), 'prebuilds', `${os.platform()}-${os.arch()}`))) {
+        if (/ggml-cpu-/.test(f)) fs.copyFileSync(path.join(installed(), 'prebuilds', `${os.platform()}-${os.arch()}`, f), path.join(variants, f));
+      }
+    });
+
+    it('a corrupt best variant is skipped for the next best, and the report says so', () => {
+      const { info } = probe({ DIFFUSEKIT_BACKEND_DIR: variants });
+      const [first, second] = info!.cpuVariant.candidates.filter((c) => c.score > 0);
+      const file = fs.readdirSync(variants).find((f) => f.includes(`ggml-cpu-${first.name}.`))!;
+      const bytes = fs.readFileSync(path.join(variants, file));
+      fs.writeFileSync(path.join(variants, file), bytes.subarray(0, 4096)); // a truncated download
+      try {
+        const after = probe({ DIFFUSEKIT_BACKEND_DIR: variants });
+        expect(after.ok, after.message).toBe(true);
+        expect(after.info!.cpuVariant.name).toBe(second.name);
+        const broken = after.info!.cpuVariant.candidates.find((c) => c.name === first.name)!;
+        expect(broken.error).toBeTruthy();
+        expect(broken.score).toBe(0);
+      } finally {
+        fs.writeFileSync(path.join(variants, file), bytes);
+      }
+    });
+
+    it('a variant that is asked for but missing, or cannot run on this CPU, is a typed error', () => {
+      const missing = probe({ DIFFUSEKIT_BACKEND_DIR: variants, DIFFUSEKIT_CPU_VARIANT: 'no-such-cpu' });
+      expect(missing.ok).toBe(false);
+      expect(missing.code).toBe('ERR_NATIVE_BINDING');
+      expect(missing.message).toMatch(/DIFFUSEKIT_CPU_VARIANT=no-such-cpu is not among the variants/);
+      const { info } = probe({ DIFFUSEKIT_BACKEND_DIR: variants });
+      const unrunnable = info!.cpuVariant.candidates.find((c) => c.score === 0);
+      if (unrunnable) {
+        const r = probe({ DIFFUSEKIT_BACKEND_DIR: variants, DIFFUSEKIT_CPU_VARIANT: unrunnable.name });
+        expect(r.ok).toBe(false);
+        expect(r.message).toMatch(/cannot run on this CPU/);
+      }
+    });
+
+    it('no variant at all is a typed error that says how to get one', () => {
+      const empty = path.join(work, 'empty');
+      fs.mkdirSync(empty);
+      const r = probe({ DIFFUSEKIT_BACKEND_DIR: empty });
+      expect(r.ok).toBe(false);
+      expect(r.code).toBe('ERR_NATIVE_BINDING');
+      expect(r.message).toMatch(/no CPU backend module.*--build-from-source/);
+    });
+  });
+});
