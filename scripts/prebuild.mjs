@@ -15,7 +15,8 @@ import { fileURLToPath } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const tuple = `${os.platform()}-${os.arch()}`;
 const out = path.join(root, 'prebuilds', tuple);
-const built = path.join(root, 'build', 'portable', 'Release');
+// cmake-js writes the addon to Release/, the engine writes ggml's libraries and modules to bin/
+const built = [path.join(root, 'build', 'portable', 'Release'), path.join(root, 'build', 'portable', 'bin')];
 // What one platform's prebuild may weigh, uncompressed (README, "Prebuilt binaries").
 const SIZE_BUDGET_MB = 64;
 const isLinux = os.platform() === 'linux';
@@ -38,6 +39,21 @@ function sonameOf(file) {
   return versioned ? `${versioned[1]}.${versioned[2]}` : file;
 }
 
+/**
+ * Every engine symbol the addon leaves undefined must be defined by a library it ships with: with the CPU
+ * backend in modules, a call by name into it would otherwise end the process at run time.
+ */
+function checkSymbols(files) {
+  const symbols = (file, flag) => execFileSync('nm', ['-D', flag, path.join(out, file)], { encoding: 'utf8', maxBuffer: 64 << 20 })
+    .split('\n').map((line) => line.trim().split(/\s+/).pop()).filter(Boolean);
+  const defined = new Set(files.filter((f) => /^libggml(-base)?\.so/.test(f)).flatMap((f) => symbols(f, '--defined-only')));
+  const missing = symbols(addonName, '--undefined-only').filter((s) => /^(ggml|gguf|sd)_/.test(s) && !defined.has(s));
+  if (missing.length) {
+    console.error(`diffusekit: the addon calls engine functions no shipped library defines: ${missing.join(', ')}`);
+    process.exit(1);
+  }
+}
+
 function layOut() {
   execFileSync(process.execPath, [path.join(root, 'scripts', 'build.mjs')], {
     stdio: 'inherit', cwd: root, env: { ...process.env, DIFFUSEKIT_PORTABLE: '1' },
@@ -45,19 +61,22 @@ function layOut() {
   fs.rmSync(out, { recursive: true, force: true });
   fs.mkdirSync(out, { recursive: true });
   const copied = [];
-  for (const file of fs.readdirSync(built)) {
-    const from = path.join(built, file);
-    if (fs.lstatSync(from).isSymbolicLink()) continue; // the real file is copied under its soname
-    let name;
-    if (file === 'diffusekit.node') name = addonName;
-    else if (LIBRARY.test(file)) name = sonameOf(file);
-    else continue;
-    const to = path.join(out, name);
-    fs.copyFileSync(from, to);
-    if (isLinux) execFileSync('strip', ['--strip-unneeded', to]);
-    else if (os.platform() === 'darwin') execFileSync('strip', ['-x', to]);
-    copied.push(name);
+  for (const dir of built) {
+    for (const file of fs.existsSync(dir) ? fs.readdirSync(dir) : []) {
+      const from = path.join(dir, file);
+      if (fs.lstatSync(from).isSymbolicLink()) continue; // the real file is copied under its soname
+      let name;
+      if (file === 'diffusekit.node') name = addonName;
+      else if (LIBRARY.test(file)) name = sonameOf(file);
+      else continue;
+      const to = path.join(out, name);
+      fs.copyFileSync(from, to);
+      if (isLinux) execFileSync('strip', ['--strip-unneeded', to]);
+      else if (os.platform() === 'darwin') execFileSync('strip', ['-x', to]);
+      copied.push(name);
+    }
   }
+  if (isLinux) checkSymbols(copied);
   const pin = JSON.parse(fs.readFileSync(path.join(root, 'engine.json'), 'utf8'));
   const digest = (f) => crypto.createHash('sha256').update(fs.readFileSync(path.join(out, f))).digest('hex');
   const sizes = Object.fromEntries(copied.sort().map((f) => [f, fs.statSync(path.join(out, f)).size]));
