@@ -21,6 +21,7 @@ import { RedisScheduler } from './redis/scheduler.js';
 import { RedisWebhookDispatcher } from './redis/webhooks.js';
 import { RedisWorkerNode } from './redis/worker-node.js';
 import { LocalStorage, type ObjectStorage } from './storage/object-storage.js';
+import { restrictFiles } from './security/file-modes.js';
 import { S3Storage } from './storage/s3-storage.js';
 import { openDatabase, type Db } from './store/database.js';
 import { WebhookDispatcher, type WebhookDeliveryState } from './webhooks/dispatcher.js';
@@ -59,7 +60,9 @@ export interface Backend {
 function localSecret(dataDir: string): string {
   const file = path.join(dataDir, 'webhook-secret');
   try {
-    return fs.readFileSync(file, 'utf8').trim();
+    const secret = fs.readFileSync(file, 'utf8').trim();
+    restrictFiles(dataDir, ['webhook-secret']);
+    return secret;
   } catch {
     const secret = randomBytes(32).toString('base64url');
     fs.writeFileSync(file, `${secret}\n`, { mode: 0o600 });
