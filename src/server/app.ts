@@ -1,7 +1,7 @@
 import formbody from '@fastify/formbody';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { VERSION } from '../version.js';
 import { a1111Routes } from './api/a1111/routes.js';
 import { AccessControl } from './api/access.js';
@@ -52,7 +52,9 @@ export interface DiffusekitServer {
 export async function createServer(options: ServerOptions = {}): Promise<DiffusekitServer> {
   const config = resolveServerConfig(options);
   const models = await loadModelRegistry(config.models);
-  const backend: Backend = await openBackend(config, models);
+  // The log exists once Fastify does; a delivery cannot fail before the server has started.
+  let log: FastifyBaseLogger | undefined;
+  const backend: Backend = await openBackend(config, models, { webhookFailed: (jobId, reason) => log?.warn({ jobId: Number(jobId), reason }, 'webhook delivery failed') });
   const { storage } = backend;
   const scheduler = backend.scheduler;
   const service = scheduler ? new JobService(backend.jobs, scheduler, { storage, maxQueued: config.limits.maxQueued, workerCount: backend.workerCount }) : undefined;
@@ -69,6 +71,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Diffuse
     // v6 fields take several types (track_id: string or number); the coercion of "512" to 512 stays on.
     ajv: { customOptions: { allowUnionTypes: true } },
   });
+  log = app.log;
   let listeningUrl = '';
   app.setErrorHandler(v6ErrorHandler);
   installJsonBodyParser(app, config.limits.maxBodyBytes);

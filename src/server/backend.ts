@@ -79,7 +79,13 @@ function openStorage(config: ServerConfig): ObjectStorage {
   return config.storage === 's3' ? new S3Storage(config.s3!) : new LocalStorage(config.dataDir);
 }
 
-export async function openBackend(config: ServerConfig, models: ServedModel[]): Promise<Backend> {
+/** What the backend reports to the server (its log). */
+export interface BackendEvents {
+  /** A webhook delivery gave up; `reason` is the last try's error. */
+  webhookFailed?: (jobId: string, reason: string) => void;
+}
+
+export async function openBackend(config: ServerConfig, models: ServedModel[], events: BackendEvents = {}): Promise<Backend> {
   // The database is opened in every mode: the A1111 model hashes live there (of this node's files), and with
   // the SQLite queue everything else.
   const db = openDatabase(config.dataDir);
@@ -102,11 +108,18 @@ export async function openBackend(config: ServerConfig, models: ServedModel[]): 
         outputsDir: local ? storage.localDir('generations')! : path.join(spoolDir, 'generations'),
       })
     : undefined;
-  const webhookOptions = { allow: config.allowHosts, timeoutMs: 10_000, attempts: config.webhookAttempts, baseDelayMs: config.webhookBaseDelayMs };
+  const webhookOptions = { allow: config.allowHosts, timeoutMs: 10_000, attempts: config.webhookAttempts, baseDelayMs: config.webhookBaseDelayMs, onFailed: events.webhookFailed };
 
   if (config.queue === 'sqlite') {
     const store = new JobStore(db);
-    const webhooks = new WebhookDispatcher({ db, fetchOptions: { allow: config.allowHosts, timeoutMs: 10_000 }, retry: { attempts: config.webhookAttempts, baseDelayMs: config.webhookBaseDelayMs } });
+    const webhooks: WebhookDispatcher = new WebhookDispatcher({
+      db,
+      fetchOptions: { allow: config.allowHosts, timeoutMs: 10_000 },
+      retry: { attempts: config.webhookAttempts, baseDelayMs: config.webhookBaseDelayMs },
+      onChange: (jobId, status) => {
+        if (status === 'failed') events.webhookFailed?.(jobId, webhooks.status(jobId)?.lastError ?? 'unknown');
+      },
+    });
     return {
       db,
       jobs: store,

@@ -6,7 +6,9 @@ import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KeyStore } from '../../lib/server/auth/key-store.js';
 import type { DiffusekitServer } from '../../lib/server/index.js';
 import { OutputLinks } from '../../lib/server/security/output-links.js';
 import { createServer } from '../../lib/server/index.js';
@@ -215,6 +217,16 @@ describe('a server with keys and private outputs', () => {
     expect(mode(dataDir)).toBe(0o700);
     expect(mode(path.join(dataDir, 'diffusekit.sqlite'))).toBe(0o600);
     expect(mode(path.join(dataDir, 'webhook-secret'))).toBe(0o600);
+    expect(mode(path.join(dataDir, 'secret-key'))).toBe(0o600);
+  });
+
+  it('stores the keys\' webhook secrets encrypted', () => {
+    const db = new Database(path.join(dataDir, 'diffusekit.sqlite'), { readonly: true });
+    const stored = db.prepare('SELECT webhook_secret FROM api_keys').all() as { webhook_secret: string }[];
+    db.close();
+    expect(stored.length).toBeGreaterThanOrEqual(2);
+    for (const row of stored) expect(row.webhook_secret).toMatch(/^enc:v1:/);
+    expect(stored.map((r) => r.webhook_secret).join()).not.toContain('whsec_');
   });
 });
 
@@ -224,6 +236,11 @@ describe('an existing install made before these modes', () => {
     fs.chmodSync(dataDir, 0o755);
     fs.writeFileSync(path.join(dataDir, 'diffusekit.sqlite'), '', { mode: 0o644 });
     fs.writeFileSync(path.join(dataDir, 'webhook-secret'), 'an-old-secret\n', { mode: 0o644 });
+    // A key whose webhook secret an older version stored in clear.
+    const before = new Database(path.join(dataDir, 'diffusekit.sqlite'));
+    const { record } = new KeyStore(before).create({ name: 'old' });
+    before.prepare('UPDATE api_keys SET webhook_secret = ? WHERE id = ?').run(record.webhookSecret, record.id);
+    before.close();
     fs.chmodSync(path.join(dataDir, 'diffusekit.sqlite'), 0o644);
     fs.chmodSync(path.join(dataDir, 'webhook-secret'), 0o644);
     const server = await createServer({ port: 0, dataDir, auth: false, threads: 1 });
@@ -231,6 +248,14 @@ describe('an existing install made before these modes', () => {
       expect(fs.statSync(dataDir).mode & 0o777).toBe(0o700);
       expect(fs.statSync(path.join(dataDir, 'diffusekit.sqlite')).mode & 0o777).toBe(0o600);
       expect(fs.statSync(path.join(dataDir, 'webhook-secret')).mode & 0o777).toBe(0o600);
+      const db = new Database(path.join(dataDir, 'diffusekit.sqlite'), { readonly: true });
+      const stored = (db.prepare('SELECT webhook_secret FROM api_keys WHERE id = ?').get(record.id) as { webhook_secret: string }).webhook_secret;
+      db.close();
+      expect(stored).toMatch(/^enc:v1:/);
+      // Still the same secret for the server, which signs with it.
+      const reopened = new Database(path.join(dataDir, 'diffusekit.sqlite'));
+      expect(new KeyStore(reopened).get(record.id)?.webhookSecret).toBe(record.webhookSecret);
+      reopened.close();
     } finally {
       await server.close();
       fs.rmSync(dataDir, { recursive: true, force: true });
