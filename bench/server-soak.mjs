@@ -38,10 +38,15 @@ export async function runSoak(startServer, options) {
     const memory = process.memoryUsage();
     samples.push({ t: performance.now(), held, rssMiB: memory.rss / 2 ** 20, heapMiB: memory.heapUsed / 2 ** 20 });
   };
-  const sampler = setInterval(() => void sample(), 1000);
-  const t0 = performance.now();
+  let sampler;
+  const runJobs = (first) => Promise.all(Array.from({ length: jobs }, (_, i) => submit(server, first + i).then((r) => ({ ok: true, ...r }), (err) => ({ ok: false, error: String(err) }))));
   try {
+    // Warm (the model loaded), then the same jobs without any slow client: the latency to compare with.
+    await submit(server, 6999);
+    const baseline = await runJobs(8000);
+    const t0 = performance.now();
     await sample();
+    sampler = setInterval(() => void sample(), 1000);
     // Slowloris: a request line and one header byte every second, never the blank line.
     const slow = await Promise.all(Array.from({ length: slowClients }, (_, i) => connect(port, sourceAddress(i, 16))));
     for (const c of slow) c.socket.write('GET /api/v6/system_load HTTP/1.1\r\nHost: x\r\nX-Slow: ');
@@ -52,7 +57,7 @@ export async function runSoak(startServer, options) {
     // A burst from one address beyond its bound: the excess is refused at once.
     const crowd = await Promise.all(Array.from({ length: burst }, () => connect(port, '127.0.2.1')));
     // Real work meanwhile, over ordinary keep-alive connections from 127.0.0.1.
-    const work = Promise.all(Array.from({ length: jobs }, (_, i) => submit(server, 7000 + i).then((r) => ({ ok: true, ...r }), (err) => ({ ok: false, error: String(err) }))));
+    const work = runJobs(7000);
     const polls = (async () => {
       let n = 0;
       let errors = 0;
@@ -77,7 +82,7 @@ export async function runSoak(startServer, options) {
       slowloris: { clients: slowClients, closedByServer: slow.filter((c) => c.closedAt !== undefined).length, answered408: slow.filter((c) => status(c) === 408).length, closeSeconds: closeSeconds(slow) },
       stalledBodies: { clients: stalledBodies, closedByServer: stalled.filter((c) => c.closedAt !== undefined).length, answered408: stalled.filter((c) => status(c) === 408).length, closeSeconds: closeSeconds(stalled) },
       burst: { connections: burst, refused429: crowd.filter((c) => status(c) === 429).length, held: crowd.filter((c) => c.closedAt === undefined).length },
-      work: { jobs, succeeded: done.filter((r) => r.ok).length, latencies: done.filter((r) => r.ok).map((r) => r.seconds), failures: done.filter((r) => !r.ok).map((r) => r.error), polls: pollResult.n, pollErrors: pollResult.errors },
+      work: { jobs, succeeded: done.filter((r) => r.ok).length, latencies: done.filter((r) => r.ok).map((r) => r.seconds), baselineLatencies: baseline.filter((r) => r.ok).map((r) => r.seconds), failures: done.filter((r) => !r.ok).map((r) => r.error), polls: pollResult.n, pollErrors: pollResult.errors },
       connectionsHeld: { max: Math.max(...samples.map((s) => s.held)), atEnd: samples.at(-1).held },
       memoryMiB: { rssStart: samples[0].rssMiB, rssMax: Math.max(...samples.map((s) => s.rssMiB)), rssEnd: samples.at(-1).rssMiB, heapMax: Math.max(...samples.map((s) => s.heapMiB)) },
       samples: samples.map((s) => ({ t: (s.t - t0) / 1000, held: s.held, rssMiB: Math.round(s.rssMiB), heapMiB: Math.round(s.heapMiB) })),

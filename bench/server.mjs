@@ -143,7 +143,7 @@ function printSoak(r) {
   console.log(`| slowloris headers (timeout ${r.limits.headersTimeoutSeconds} s) | ${r.slowloris.clients} | ${r.slowloris.closedByServer} | ${r.slowloris.answered408} | ${f(max(r.slowloris.closeSeconds))} |`);
   console.log(`| stalled bodies (idle ${r.limits.idleTimeoutSeconds} s) | ${r.stalledBodies.clients} | ${r.stalledBodies.closedByServer} | ${r.stalledBodies.answered408} | ${f(max(r.stalledBodies.closeSeconds))} |`);
   console.log(`| burst from one address (bound ${r.limits.maxConnectionsPerAddress}) | ${r.burst.connections} | ${r.burst.connections - r.burst.held} | ${r.burst.refused429} | |`);
-  console.log(`\njobs meanwhile: ${r.work.succeeded}/${r.work.jobs} succeeded, p50 ${f(quantile(r.work.latencies, 0.5), 2)} s; ${r.work.polls} system_load polls, ${r.work.pollErrors} errors`);
+  console.log(`\njobs meanwhile: ${r.work.succeeded}/${r.work.jobs} succeeded, p50 ${f(quantile(r.work.latencies, 0.5), 2)} s (the same jobs without slow clients: ${f(quantile(r.work.baselineLatencies, 0.5), 2)} s); ${r.work.polls} system_load polls, ${r.work.pollErrors} errors`);
   console.log(`connections held: max ${r.connectionsHeld.max}, at the end ${r.connectionsHeld.atEnd}; RSS ${f(r.memoryMiB.rssStart, 0)} -> max ${f(r.memoryMiB.rssMax, 0)} -> ${f(r.memoryMiB.rssEnd, 0)} MiB, heap max ${f(r.memoryMiB.heapMax, 0)} MiB`);
   console.log(`${r.pass ? 'PASS' : 'FAIL'}: soak`);
 }
