@@ -52,7 +52,7 @@ Scale-out (several processes or machines):
       --s3-bucket NAME, --s3-prefix P, --s3-endpoint URL, --s3-region R, --s3-path-style
                            the bucket (credentials: the AWS SDK's usual environment and profiles)
       --worker-lock S      seconds before a silent worker node's jobs move to another node (default 30)
-      --log                JSON request logs on stdout
+      --log                JSON request logs on stdout (API keys redacted; each line has the request id)
 
 ${OUTPUT_HELP.replace('the result as one JSON document on stdout (progress and messages stay on stderr)', 'the ready line on stdout carries the data directory, queue, role and models')}
 

@@ -18,13 +18,9 @@ import { JobService } from './jobs/job-service.js';
 import { loadModelRegistry, type ServedModel } from './models/model-registry.js';
 import { PromptFilter } from './safety/prompt-filter.js';
 import { OutputSweeper } from './storage/output-sweeper.js';
-import { clientErrorHandler } from './http/client-errors.js';
+import { hardenedFastifyOptions, installHardening } from './http/hardening.js';
 import { redactingLogger } from './http/log-redaction.js';
-import { installJsonBodyParser } from './http/json-body.js';
-import { hardenedServerFactory } from './http/node-server.js';
 import { publicOrigin } from './http/public-origin.js';
-import { installResponsePolicy, requestIdGenerator } from './http/response-policy.js';
-import { installTextHygiene } from './http/text-hygiene.js';
 import { OutputLinks } from './security/output-links.js';
 import type { WorkerPool } from './workers/worker-pool.js';
 
@@ -62,21 +58,14 @@ export async function createServer(options: ServerOptions = {}): Promise<Diffuse
   const app = Fastify({
     logger: config.logger ? redactingLogger() : false,
     bodyLimit: config.limits.maxBodyBytes,
-    // At close, idle keep-alive connections go at once; requests in flight get their answer first.
-    forceCloseConnections: 'idle',
-    serverFactory: hardenedServerFactory(config.http),
-    clientErrorHandler,
-    genReqId: requestIdGenerator(config.trustProxy),
+    ...hardenedFastifyOptions(config),
     trustProxy: config.trustProxy,
     // v6 fields take several types (track_id: string or number); the coercion of "512" to 512 stays on.
     ajv: { customOptions: { allowUnionTypes: true } },
   });
   log = app.log;
   let listeningUrl = '';
-  app.setErrorHandler(v6ErrorHandler);
-  installJsonBodyParser(app, config.limits.maxBodyBytes);
-  installResponsePolicy(app, { cors: config.cors });
-  installTextHygiene(app);
+  installHardening(app, config);
 
   if (service) {
     const access = new AccessControl({ authenticator, keys: backend.keys, jobs: service, defaultMaxConcurrent: config.limits.maxConcurrentPerKey, serverWebhookSecret: backend.webhookSecret });

@@ -7,7 +7,8 @@ import path from 'node:path';
 import readline from 'node:readline';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
-import { eventually, post, tempDataDir } from './helpers.js';
+import { eventually, post, startServer, tempDataDir } from './helpers.js';
+import { startRedis } from './redis-helpers.js';
 
 // Several seconds on two cores: long enough to be caught running.
 const SLOW = { width: 192, height: 192, num_inference_steps: 6 };
@@ -96,5 +97,28 @@ describe('diffusekit serve on SIGTERM', () => {
     stalled.destroy();
     // Recovered (attempt counted) by the next start, as after a crash.
     expect(jobRow(dataDir, job.body.id)).toMatchObject({ status: 'running', attempts: 1 });
+  });
+});
+
+describe('a Redis worker node that stops', () => {
+  it('hands its running job back to the queue without counting the attempt', async () => {
+    const redis = await startRedis();
+    const server = await startServer({ queue: 'redis', redisUrl: redis.url, syncWaitSeconds: 0, workerLockMs: 1000 });
+    try {
+      const job = await post(`${server.url}/api/v6/images/text2img`, { ...SLOW, prompt: 'handed back', seed: 7 });
+      await eventually(async () => ((await server.service.get(job.body.id))?.status === 'running' && (await server.service.progress(job.body.id))) || undefined, 60_000, 'the job to run');
+      const { RedisJobStore } = await import('../../lib/server/redis/job-store.js');
+      const { connectRedis } = await import('../../lib/server/redis/connection.js');
+      await server.close();
+      const client = connectRedis(redis.url);
+      try {
+        expect(await new RedisJobStore(client).get(job.body.id)).toMatchObject({ status: 'queued', attempts: 0, worker: null });
+      } finally {
+        client.disconnect();
+      }
+    } finally {
+      await server.close();
+      await redis.stop();
+    }
   });
 });

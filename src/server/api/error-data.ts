@@ -46,7 +46,7 @@ export function errorData(error: unknown): ErrorData {
       FST_ERR_CTP_INVALID_JSON_BODY: 'The body is not valid JSON',
       FST_ERR_CTP_EMPTY_JSON_BODY: 'The body is empty but Content-Type says JSON',
       FST_ERR_CTP_BODY_TOO_LARGE: 'The request body is larger than this server accepts',
-      FST_ERR_CTP_INVALID_MEDIA_TYPE: "The body's Content-Type is not one this endpoint takes: JSON (or a form) everywhere, multipart/form-data only for /v1/images/edits and /v1/images/variations",
+      FST_ERR_CTP_INVALID_MEDIA_TYPE: "The body's Content-Type is not accepted here: send application/json (or application/x-www-form-urlencoded); multipart/form-data goes only to /v1/images/edits and /v1/images/variations",
       FST_INVALID_MULTIPART_CONTENT_TYPE: 'This endpoint takes multipart/form-data',
       FST_PARTS_LIMIT: 'The multipart body has too many parts',
       FST_FILES_LIMIT: 'The multipart body has too many files',
