@@ -7,8 +7,11 @@
 //      its own, and --repeat times through the server (1 worker, one request at a time, end to end over HTTP),
 //      taking turns.
 //      The server's overhead per job is its median over the Pipeline's median; the target is at most 5%.
+//   3. Slow clients and mixed load (bench/server-soak.mjs, loopback only): slowloris and stalled-upload clients and a
+//      connection burst from one address beside real jobs; connections held and memory, sampled each second.
 // Models are warm in both (one untimed job first).
 // Options: --size 128 --steps 4 --jobs 12 --repeat 8 --workers 1,2 --seed 42 --out bench/results
+//          --slow-clients 200 --stalled 200 --burst 64 --soak-jobs 6 --soak-seconds 20 --only soak (part 3 alone)
 import { fork } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -28,6 +31,12 @@ const { values } = parseArgs({
     seed: { type: 'string', default: '42' },
     out: { type: 'string', default: path.join(root, 'bench', 'results') },
     direct: { type: 'string' }, // internal: the Pipeline run, in a child process
+    'slow-clients': { type: 'string', default: '200' },
+    stalled: { type: 'string', default: '200' },
+    burst: { type: 'string', default: '64' },
+    'soak-jobs': { type: 'string', default: '6' },
+    'soak-seconds': { type: 'string', default: '20' },
+    only: { type: 'string' },
   },
 });
 const PROMPT = 'a cabin in misty mountains, watercolor';
@@ -108,6 +117,47 @@ async function submit(server, jobSeed) {
   return { seconds, generationTime: body.generationTime };
 }
 
+/** Part 3: the soak, on a server with short timeouts so that a bounded run sees them act. */
+async function soak() {
+  const { runSoak } = await import('./server-soak.mjs');
+  process.stderr.write(`soak: ${values['slow-clients']} slowloris, ${values.stalled} stalled uploads, a burst of ${values.burst}, ${values['soak-jobs']} jobs ... `);
+  const start = async (http) => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'diffusekit-bench-soak-'));
+    const server = await createServer({ port: 0, dataDir, auth: false, workers: 1, threads: cores, syncWaitSeconds: 600, logger: false, http });
+    await server.listen();
+    return { url: server.url, app: server.app, close: async () => { await server.close(); fs.rmSync(dataDir, { recursive: true, force: true }); } };
+  };
+  const report = await runSoak(start, {
+    slowClients: Number(values['slow-clients']), stalledBodies: Number(values.stalled), burst: Number(values.burst),
+    jobs: Number(values['soak-jobs']), seconds: Number(values['soak-seconds']), submit,
+  });
+  process.stderr.write(`${report.pass ? 'shed every slow client' : 'FAILED'}\n`);
+  return report;
+}
+
+function printSoak(r) {
+  const f = (n, d = 1) => n.toFixed(d);
+  const max = (xs) => (xs.length ? Math.max(...xs) : NaN);
+  console.log(`\n| soak (${f(r.seconds)} s, loopback) | clients | closed by server | 408 / 429 | longest held s |`);
+  console.log(`|---|---|---|---|---|`);
+  console.log(`| slowloris headers (timeout ${r.limits.headersTimeoutSeconds} s) | ${r.slowloris.clients} | ${r.slowloris.closedByServer} | ${r.slowloris.answered408} | ${f(max(r.slowloris.closeSeconds))} |`);
+  console.log(`| stalled bodies (idle ${r.limits.idleTimeoutSeconds} s) | ${r.stalledBodies.clients} | ${r.stalledBodies.closedByServer} | ${r.stalledBodies.answered408} | ${f(max(r.stalledBodies.closeSeconds))} |`);
+  console.log(`| burst from one address (bound ${r.limits.maxConnectionsPerAddress}) | ${r.burst.connections} | ${r.burst.connections - r.burst.held} | ${r.burst.refused429} | |`);
+  console.log(`\njobs meanwhile: ${r.work.succeeded}/${r.work.jobs} succeeded, p50 ${f(quantile(r.work.latencies, 0.5), 2)} s (the same jobs without slow clients: ${f(quantile(r.work.baselineLatencies, 0.5), 2)} s); ${r.work.polls} system_load polls, ${r.work.pollErrors} errors`);
+  console.log(`connections held: max ${r.connectionsHeld.max}, at the end ${r.connectionsHeld.atEnd}; RSS ${f(r.memoryMiB.rssStart, 0)} -> max ${f(r.memoryMiB.rssMax, 0)} -> ${f(r.memoryMiB.rssEnd, 0)} MiB, heap max ${f(r.memoryMiB.heapMax, 0)} MiB`);
+  console.log(`${r.pass ? 'PASS' : 'FAIL'}: soak`);
+}
+
+if (values.only === 'soak') {
+  const report = await soak();
+  fs.mkdirSync(values.out, { recursive: true });
+  const file = path.join(values.out, `server-soak-${new Date().toISOString().slice(0, 16).replace(/:/g, '')}.json`);
+  fs.writeFileSync(file, `${JSON.stringify({ date: new Date().toISOString(), diffusekit: VERSION, machine: { cpus: os.cpus()[0]?.model, cores, memoryGiB: Math.round(os.totalmem() / 2 ** 30) }, soak: report }, null, 2)}\n`);
+  printSoak(report);
+  console.log(`(${path.relative(root, file)})`);
+  process.exit(report.pass ? 0 : 1);
+}
+
 // 1. Throughput with 1 and 2 workers.
 const throughput = [];
 for (const workers of workerCounts) {
@@ -162,6 +212,9 @@ const serverSeconds = viaServer.map((r) => r.seconds);
 const overhead = median(serverSeconds) / median(direct) - 1;
 process.stderr.write(`${(overhead * 100).toFixed(1)}%\n`);
 
+// 3. Slow clients and mixed load.
+const soakReport = await soak();
+
 const result = {
   date: new Date().toISOString(),
   diffusekit: VERSION,
@@ -178,7 +231,8 @@ const result = {
     overhead,
     target: TARGET_OVERHEAD,
   },
-  pass: overhead <= TARGET_OVERHEAD,
+  soak: soakReport,
+  pass: overhead <= TARGET_OVERHEAD && soakReport.pass,
 };
 fs.mkdirSync(values.out, { recursive: true });
 const file = path.join(values.out, `server-${result.date.slice(0, 16).replace(/:/g, '')}.json`);
@@ -196,5 +250,6 @@ console.log(`|---|---|---|---|---|`);
 const o = result.overhead;
 console.log(`| Pipeline.generate (own process) | ${f(o.directSeconds.median, 3)} | ${f(o.directSeconds.mean, 3)} | ${f(o.directSeconds.min, 3)} | ${f(o.directSeconds.max, 3)} |`);
 console.log(`| server, 1 worker, HTTP end to end | ${f(o.serverSeconds.median, 3)} | ${f(o.serverSeconds.mean, 3)} | ${f(o.serverSeconds.min, 3)} | ${f(o.serverSeconds.max, 3)} |`);
+printSoak(soakReport);
 console.log(`\n${result.pass ? 'PASS' : 'FAIL'}: server overhead per job ${f(overhead * 100, 1)}% (target <= ${TARGET_OVERHEAD * 100}%) (${path.relative(root, file)})`);
 process.exitCode = result.pass ? 0 : 1;

@@ -30,6 +30,15 @@ Options:
       --trust-proxy        take scheme and host from X-Forwarded-Proto/-Host (behind a reverse proxy)
       --allow-host HOST    host or CIDR that URL inputs and webhooks may reach although private (repeatable)
       --no-auth            serve without API keys (local use only)
+      --output-access MODE unlisted (default: output URLs carry 128 random bits; whoever has one may read it)
+                           or private (signed URLs that expire, or the owner's key): see docs/security.md
+      --signed-url-ttl S   seconds a signed output URL stays valid (private mode; default 3600)
+      --cors ORIGINS       comma-separated origins browsers may call the API from ('*' for any; default none)
+      --header-timeout S   seconds a client has to send the request headers (default 30)
+      --request-timeout S  seconds a client has to send the whole request, body included (default 300)
+      --body-idle-timeout S  seconds a request body may stall before the connection is closed (default 30)
+      --keep-alive-timeout S seconds an idle keep-alive connection stays open (default 5)
+      --max-connections N  open connections one client address may hold (default 128)
       --safety-model FILE  an ONNX NSFW image classifier (labels from its config.json) that safety_checker
                            "yes" also runs on every output; flagged outputs are blurred
       --safety-threshold N probability from which it flags (default 0.5)
@@ -43,7 +52,7 @@ Scale-out (several processes or machines):
       --s3-bucket NAME, --s3-prefix P, --s3-endpoint URL, --s3-region R, --s3-path-style
                            the bucket (credentials: the AWS SDK's usual environment and profiles)
       --worker-lock S      seconds before a silent worker node's jobs move to another node (default 30)
-      --log                JSON request logs on stdout
+      --log                JSON request logs on stdout (API keys redacted; each line has the request id)
 
 ${OUTPUT_HELP.replace('the result as one JSON document on stdout (progress and messages stay on stderr)', 'the ready line on stdout carries the data directory, queue, role and models')}
 
@@ -60,6 +69,11 @@ Examples:
   curl -s localhost:7860/api/v6/images/text2img -H 'Content-Type: application/json' \\
        -d '{"key":"dk_...","prompt":"a lighthouse at dusk","width":"512","height":"512"}'
 `;
+
+/** The entries of `object` whose value is defined (unset flags leave the server's defaults). */
+function definedOnly<T extends Record<string, unknown>>(object: T): Partial<T> {
+  return Object.fromEntries(Object.entries(object).filter(([, value]) => value !== undefined)) as Partial<T>;
+}
 
 function num(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
@@ -100,6 +114,14 @@ export async function serveCommand(args: string[]): Promise<void> {
       's3-path-style': { type: 'boolean' },
       'worker-lock': { type: 'string' },
       log: { type: 'boolean' },
+      'output-access': { type: 'string' },
+      'signed-url-ttl': { type: 'string' },
+      cors: { type: 'string' },
+      'header-timeout': { type: 'string' },
+      'request-timeout': { type: 'string' },
+      'body-idle-timeout': { type: 'string' },
+      'keep-alive-timeout': { type: 'string' },
+      'max-connections': { type: 'string' },
       ...OUTPUT_OPTIONS,
     },
   });
@@ -136,6 +158,16 @@ export async function serveCommand(args: string[]): Promise<void> {
       : undefined,
     workerLockMs: values['worker-lock'] === undefined ? undefined : num('worker-lock', values['worker-lock'])! * 1000,
     logger: values.log ?? false,
+    outputAccess: values['output-access'] as ServerOptions['outputAccess'],
+    signedUrlSeconds: num('signed-url-ttl', values['signed-url-ttl']),
+    cors: values.cors?.split(',').map((origin) => origin.trim()).filter(Boolean),
+    http: definedOnly({
+      headersTimeoutSeconds: num('header-timeout', values['header-timeout']),
+      requestTimeoutSeconds: num('request-timeout', values['request-timeout']),
+      idleTimeoutSeconds: num('body-idle-timeout', values['body-idle-timeout']),
+      keepAliveTimeoutSeconds: num('keep-alive-timeout', values['keep-alive-timeout']),
+      maxConnectionsPerAddress: num('max-connections', values['max-connections']),
+    }),
   });
   const url = await server.listen();
   const log = cli.note;
@@ -146,13 +178,21 @@ export async function serveCommand(args: string[]): Promise<void> {
   if (!server.config.auth) process.stderr.write(`${cli.style.yellow('WARNING: --no-auth: anyone who can reach this port can generate images, see and cancel every job')}\n`);
   if (server.recovered.requeued || server.recovered.failed) log(`recovered ${server.recovered.requeued} interrupted jobs (${server.recovered.failed} failed after their last attempt)`);
   // Signal handlers first: whoever reads the line below may stop the server at once.
+  // The first signal stops gracefully: no new requests, waiting ones answer, running jobs go back to the queue.
+  // A second one exits at once (the jobs are recovered at the next start, as after a crash).
   const stopped = new Promise<void>((resolve) => {
-    const stop = () => {
-      log('stopping...');
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        log(`${signal} again: exiting now`);
+        process.exit(signal === 'SIGINT' ? 130 : 143);
+      }
+      stopping = true;
+      log('stopping... (send the signal again to exit at once)');
       void server.close().then(resolve);
     };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
   });
   // Tests and supervisors read this line to learn the port.
   const ready = { event: server.config.role === 'worker' ? 'working' : 'listening', url, pid: process.pid };

@@ -1,7 +1,7 @@
 import formbody from '@fastify/formbody';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { VERSION } from '../version.js';
 import { a1111Routes } from './api/a1111/routes.js';
 import { AccessControl } from './api/access.js';
@@ -18,6 +18,10 @@ import { JobService } from './jobs/job-service.js';
 import { loadModelRegistry, type ServedModel } from './models/model-registry.js';
 import { PromptFilter } from './safety/prompt-filter.js';
 import { OutputSweeper } from './storage/output-sweeper.js';
+import { hardenedFastifyOptions, installHardening } from './http/hardening.js';
+import { redactingLogger } from './http/log-redaction.js';
+import { publicOrigin } from './http/public-origin.js';
+import { OutputLinks } from './security/output-links.js';
 import type { WorkerPool } from './workers/worker-pool.js';
 
 export interface DiffusekitServer {
@@ -44,34 +48,39 @@ export interface DiffusekitServer {
 export async function createServer(options: ServerOptions = {}): Promise<DiffusekitServer> {
   const config = resolveServerConfig(options);
   const models = await loadModelRegistry(config.models);
-  const backend: Backend = await openBackend(config, models);
+  // The log exists once Fastify does; a delivery cannot fail before the server has started.
+  let log: FastifyBaseLogger | undefined;
+  const backend: Backend = await openBackend(config, models, { webhookFailed: (jobId, reason) => log?.warn({ jobId: Number(jobId), reason }, 'webhook delivery failed') });
   const { storage } = backend;
   const scheduler = backend.scheduler;
   const service = scheduler ? new JobService(backend.jobs, scheduler, { storage, maxQueued: config.limits.maxQueued, workerCount: backend.workerCount }) : undefined;
   const authenticator = new Authenticator({ keys: backend.keys, limiter: backend.limiter, adminKey: config.adminKey, noAuth: !config.auth });
   const app = Fastify({
-    logger: config.logger,
+    logger: config.logger ? redactingLogger() : false,
     bodyLimit: config.limits.maxBodyBytes,
-    forceCloseConnections: true,
+    ...hardenedFastifyOptions(config),
     trustProxy: config.trustProxy,
     // v6 fields take several types (track_id: string or number); the coercion of "512" to 512 stays on.
     ajv: { customOptions: { allowUnionTypes: true } },
   });
+  log = app.log;
   let listeningUrl = '';
+  installHardening(app, config);
 
   if (service) {
     const access = new AccessControl({ authenticator, keys: backend.keys, jobs: service, defaultMaxConcurrent: config.limits.maxConcurrentPerKey, serverWebhookSecret: backend.webhookSecret });
-    const webhookStatus = async (id: number) => (await backend.webhooks.status(String(id)))?.status;
+    const webhookStatus = async (id: number) => backend.webhooks.status(String(id));
+    const links = new OutputLinks({ access: config.outputAccess, secret: backend.webhookSecret, ttlSeconds: config.signedUrlSeconds });
     service.on('finished', (job) => {
       if (!job.webhook) return;
-      const body = JSON.stringify(renderV6(job, { ttlSeconds: config.outputTtlSeconds }));
+      const body = JSON.stringify(renderV6(job, { ttlSeconds: config.outputTtlSeconds, links }));
       void access
         .webhookSecret(job.keyId)
         .then((secret) => backend.webhooks.enqueue(String(job.id), job.webhook!, body, secret))
         .catch((err: unknown) => app.log.error(err));
     });
     const promptFilter = new PromptFilter(config.safetyTerms);
-    const baseUrl = (request: FastifyRequest) => config.publicUrl ?? `${request.protocol}://${request.host}`;
+    const baseUrl = (request: FastifyRequest) => publicOrigin(request, config);
     const context = (origin: string): TranslationContext => ({
       models,
       limits: config.limits,
@@ -95,7 +104,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Diffuse
     });
     await app.register(swaggerUi, { routePrefix: '/docs' });
     app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
-    await app.register(outputRoutes, { storage, maxAgeSeconds: config.outputTtlSeconds });
+    await app.register(outputRoutes, { storage, maxAgeSeconds: config.outputTtlSeconds, links, service, access });
     await app.register(v6Routes, {
       service,
       access,
@@ -104,11 +113,13 @@ export async function createServer(options: ServerOptions = {}): Promise<Diffuse
       syncWaitSeconds: config.syncWaitSeconds,
       ttlSeconds: config.outputTtlSeconds,
       webhookStatus,
+      allowHosts: config.allowHosts,
       v6Context: context,
       baseUrl,
+      links,
     });
     await app.register(a1111Routes, { db: backend.db, optionsStore: backend.a1111Options, service, access, models, config, context, baseUrl });
-    await app.register(openaiRoutes, { service, access, models, limits: config.limits, context, baseUrl });
+    await app.register(openaiRoutes, { service, access, models, limits: config.limits, context, baseUrl, links });
     await app.register(async (scope) => {
       scope.setErrorHandler(v6ErrorHandler);
       await keysRoutes(scope, { keys: backend.keys, authenticator });
@@ -149,6 +160,8 @@ export async function createServer(options: ServerOptions = {}): Promise<Diffuse
     async close() {
       if (closed) return;
       closed = true;
+      // Waiting requests answer first ("processing", with their fetch URL), then the listener closes.
+      service?.drain();
       await app.close();
       await backend.workerNode?.stop();
       await service?.stop();

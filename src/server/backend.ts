@@ -21,6 +21,7 @@ import { RedisScheduler } from './redis/scheduler.js';
 import { RedisWebhookDispatcher } from './redis/webhooks.js';
 import { RedisWorkerNode } from './redis/worker-node.js';
 import { LocalStorage, type ObjectStorage } from './storage/object-storage.js';
+import { restrictFiles } from './security/file-modes.js';
 import { S3Storage } from './storage/s3-storage.js';
 import { openDatabase, type Db } from './store/database.js';
 import { WebhookDispatcher, type WebhookDeliveryState } from './webhooks/dispatcher.js';
@@ -59,7 +60,9 @@ export interface Backend {
 function localSecret(dataDir: string): string {
   const file = path.join(dataDir, 'webhook-secret');
   try {
-    return fs.readFileSync(file, 'utf8').trim();
+    const secret = fs.readFileSync(file, 'utf8').trim();
+    restrictFiles(dataDir, ['webhook-secret']);
+    return secret;
   } catch {
     const secret = randomBytes(32).toString('base64url');
     fs.writeFileSync(file, `${secret}\n`, { mode: 0o600 });
@@ -76,7 +79,13 @@ function openStorage(config: ServerConfig): ObjectStorage {
   return config.storage === 's3' ? new S3Storage(config.s3!) : new LocalStorage(config.dataDir);
 }
 
-export async function openBackend(config: ServerConfig, models: ServedModel[]): Promise<Backend> {
+/** What the backend reports to the server (its log). */
+export interface BackendEvents {
+  /** A webhook delivery gave up; `reason` is the last try's error. */
+  webhookFailed?: (jobId: string, reason: string) => void;
+}
+
+export async function openBackend(config: ServerConfig, models: ServedModel[], events: BackendEvents = {}): Promise<Backend> {
   // The database is opened in every mode: the A1111 model hashes live there (of this node's files), and with
   // the SQLite queue everything else.
   const db = openDatabase(config.dataDir);
@@ -99,11 +108,18 @@ export async function openBackend(config: ServerConfig, models: ServedModel[]): 
         outputsDir: local ? storage.localDir('generations')! : path.join(spoolDir, 'generations'),
       })
     : undefined;
-  const webhookOptions = { allow: config.allowHosts, timeoutMs: 10_000, attempts: config.webhookAttempts, baseDelayMs: config.webhookBaseDelayMs };
+  const webhookOptions = { allow: config.allowHosts, timeoutMs: 10_000, attempts: config.webhookAttempts, baseDelayMs: config.webhookBaseDelayMs, onFailed: events.webhookFailed };
 
   if (config.queue === 'sqlite') {
     const store = new JobStore(db);
-    const webhooks = new WebhookDispatcher({ db, fetchOptions: { allow: config.allowHosts, timeoutMs: 10_000 }, retry: { attempts: config.webhookAttempts, baseDelayMs: config.webhookBaseDelayMs } });
+    const webhooks: WebhookDispatcher = new WebhookDispatcher({
+      db,
+      fetchOptions: { allow: config.allowHosts, timeoutMs: 10_000 },
+      retry: { attempts: config.webhookAttempts, baseDelayMs: config.webhookBaseDelayMs },
+      onChange: (jobId, status) => {
+        if (status === 'failed') events.webhookFailed?.(jobId, webhooks.status(jobId)?.lastError ?? 'unknown');
+      },
+    });
     return {
       db,
       jobs: store,

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { integerIn, invalidParameter, isPlainObject, isString, numberIn, optionalBoolean, optionalString } from '../util/is.js';
 import { defaultDataDir } from './data-dir.js';
+import type { OutputAccess } from './security/output-links.js';
 import { resolveClassifierOptions, type ResolvedClassifierOptions, type SafetyClassifierOptions } from './safety/image-classifier.js';
 
 /** Caps that keep one request from taking the machine: checked when a job is submitted. */
@@ -91,7 +92,37 @@ export interface ServerOptions {
   trustProxy?: boolean;
   /** Fastify's logger: true for JSON logs on stdout. Default false. */
   logger?: boolean;
+  /** Who may read output files: 'unlisted' (default: whoever has the unguessable URL) or 'private' (signed, expiring URLs or the owner's key). */
+  outputAccess?: OutputAccess;
+  /** 'private' outputs: how long a signed URL stays valid. Default 3600 s. */
+  signedUrlSeconds?: number;
+  /** Origins allowed to call the API from a browser ('*' for any). Default none (no CORS headers). */
+  cors?: string[];
+  /** Connection limits against slow and greedy clients (see docs/security.md). */
+  http?: Partial<HttpLimits>;
 }
+
+/** Timeouts and connection bounds of the HTTP listener. */
+export interface HttpLimits {
+  /** Time for a client to send the request headers. Default 30 s. */
+  headersTimeoutSeconds: number;
+  /** Time for a client to send the whole request, body included. Default 300 s (32 MiB at about 1 Mbit/s). */
+  requestTimeoutSeconds: number;
+  /** Time a socket may stay silent while a request is being received. Default 30 s. */
+  idleTimeoutSeconds: number;
+  /** How long an idle keep-alive connection stays open between requests. Default 5 s. */
+  keepAliveTimeoutSeconds: number;
+  /** Open connections one client address may hold. Default 128. */
+  maxConnectionsPerAddress: number;
+}
+
+export const DEFAULT_HTTP_LIMITS: HttpLimits = {
+  headersTimeoutSeconds: 30,
+  requestTimeoutSeconds: 300,
+  idleTimeoutSeconds: 30,
+  keepAliveTimeoutSeconds: 5,
+  maxConnectionsPerAddress: 128,
+};
 
 export const DEFAULT_LIMITS: ServerLimits = {
   maxPixels: 1024 * 1024,
@@ -108,7 +139,8 @@ export const DEFAULT_LIMITS: ServerLimits = {
 
 export const DEFAULT_SAFETY_TERMS = ['nsfw', 'nude', 'nudity', 'naked', 'porn', 'pornographic', 'explicit', 'sex', 'sexual', 'gore', 'topless'];
 
-export type ServerConfig = Required<Omit<ServerOptions, 'adminKey' | 'publicUrl' | 'loraDir' | 'embeddingDir' | 'limits' | 'redisUrl' | 's3' | 'safetyClassifier'>> & {
+export type ServerConfig = Required<Omit<ServerOptions, 'adminKey' | 'publicUrl' | 'loraDir' | 'embeddingDir' | 'limits' | 'redisUrl' | 's3' | 'safetyClassifier' | 'http'>> & {
+  http: HttpLimits;
   safetyClassifier?: ResolvedClassifierOptions;
   redisUrl?: string;
   s3?: ServerOptions['s3'];
@@ -151,6 +183,17 @@ export function resolveServerConfig(options: ServerOptions = {}, env: NodeJS.Pro
   const storage = options.storage ?? 'local';
   if (storage !== 'local' && storage !== 's3') throw invalidParameter('storage', "'local' or 's3'", storage);
   if (storage === 's3' && !(isPlainObject(options.s3) && isString(options.s3.bucket))) throw invalidParameter('s3', '{ bucket, ... } (storage is s3)', options.s3);
+  const outputAccess = options.outputAccess ?? 'unlisted';
+  if (outputAccess !== 'unlisted' && outputAccess !== 'private') throw invalidParameter('outputAccess', "'unlisted' or 'private'", outputAccess);
+  const cors = options.cors ?? [];
+  if (!Array.isArray(cors) || !cors.every((o) => o === '*' || (isString(o) && /^https?:\/\/[^/]+$/.test(o)))) throw invalidParameter('cors', "array of origins such as https://app.example.com, or '*'", cors);
+  const httpIn = options.http ?? {};
+  if (!isPlainObject(httpIn)) throw invalidParameter('http', 'object', httpIn);
+  const http: HttpLimits = { ...DEFAULT_HTTP_LIMITS };
+  for (const key of Object.keys(httpIn) as (keyof HttpLimits)[]) {
+    if (!(key in DEFAULT_HTTP_LIMITS)) throw invalidParameter(`http.${key}`, `one of ${Object.keys(DEFAULT_HTTP_LIMITS).join(', ')}`, key);
+    http[key] = numberIn(`http.${key}`, httpIn[key], key === 'maxConnectionsPerAddress' ? 1 : 0.05, 86400, DEFAULT_HTTP_LIMITS[key]);
+  }
   const publicUrl = optionalString('publicUrl', options.publicUrl)?.replace(/\/+$/, '');
   if (publicUrl !== undefined && !/^https?:\/\/[^/]+/.test(publicUrl)) throw invalidParameter('publicUrl', 'http(s) origin such as https://images.example.com', publicUrl);
   return {
@@ -183,5 +226,9 @@ export function resolveServerConfig(options: ServerOptions = {}, env: NodeJS.Pro
     workerLockMs: integerIn('workerLockMs', options.workerLockMs, 1000, 3_600_000, 30_000),
     trustProxy: optionalBoolean('trustProxy', options.trustProxy) ?? false,
     logger: optionalBoolean('logger', options.logger) ?? false,
+    outputAccess,
+    signedUrlSeconds: numberIn('signedUrlSeconds', options.signedUrlSeconds, 1, 365 * 86400, 3600),
+    cors,
+    http,
   };
 }

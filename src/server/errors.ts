@@ -18,3 +18,7 @@ export class ApiError extends Error {
 }
 
 export const badRequest = (message: string, code = 'invalid_request'): ApiError => new ApiError(400, code, message);
+
+/** A synchronous call cut short by a shutdown: the job is kept and runs after the restart. */
+export const shuttingDown = (id: number): ApiError =>
+  new ApiError(503, 'shutting_down', `The server is shutting down: job ${id} stays queued and fetchable at /api/v6/images/fetch/${id} after the restart`, { 'Retry-After': '10' });

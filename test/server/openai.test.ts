@@ -23,7 +23,7 @@ async function latestJob(server: DiffusekitServer) {
   return (await server.service.get(id))!;
 }
 
-const jobIdOf = (url: string): number => Number(/\/generations\/(\d+)-\d+\.\w+$/.exec(url)![1]);
+const jobIdOf = (url: string): number => Number(/\/generations\/(\d+)-[\w-]{22}-\d+\.\w+$/.exec(url)![1]);
 
 /** RGBA PNG: `image` with alpha 0 on the right half (the area OpenAI repaints). */
 async function rightHalfTransparent(image: Buffer): Promise<Buffer> {
@@ -54,7 +54,7 @@ describe('OpenAI images API with the openai SDK', () => {
     expect(result.data![0].revised_prompt).toBe('a red barn');
     expect(result).toMatchObject({ output_format: 'png', size: '64x64', quality: 'auto' });
     const url = result.data![0].url!;
-    expect(url).toMatch(new RegExp(`^${server.url}/generations/\\d+-0\\.png$`));
+    expect(url).toMatch(new RegExp(`^${server.url}/generations/\\d+-[\\w-]{22}-0\\.png$`));
     const png = await download(url);
     const meta = await sharp(png).metadata();
     expect([meta.format, meta.width, meta.height]).toEqual(['png', 64, 64]);

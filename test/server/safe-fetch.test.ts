@@ -69,7 +69,7 @@ afterAll(async () => {
 
 describe('safeFetch refuses addresses inside the server network', () => {
   it.each([
-    ['http://127.0.0.1/x', /127\.0\.0\.1 is a loopback address \(allow it with server\.allowHosts\)/],
+    ['http://127.0.0.1/x', /127\.0\.0\.1 is a loopback address \(allow it with --allow-host \(server option allowHosts\)\)/],
     ['http://[::1]/x', /::1 is a loopback address/],
     ['http://169.254.169.254/latest/meta-data/', /169\.254\.169\.254 is a link-local address/],
     ['http://10.0.0.1/', /10\.0\.0\.1 is a private address/],
@@ -243,7 +243,7 @@ describe('address policy', () => {
   });
 
   it('rejects an allow-list entry that is neither a host nor an address', () => {
-    expect(() => compileAllowList(['10.0.0.0/99'])).toThrow(/Expected a host name, IP address or CIDR range in server\.allowHosts but received "10\.0\.0\.0\/99"/);
-    expect(() => compileAllowList(['http://x/'])).toThrow(/server\.allowHosts/);
+    expect(() => compileAllowList(['10.0.0.0/99'])).toThrow(/Expected a host name, IP address or CIDR range in --allow-host \(server option allowHosts\) but received "10\.0\.0\.0\/99"/);
+    expect(() => compileAllowList(['http://x/'])).toThrow(/--allow-host/);
   });
 });

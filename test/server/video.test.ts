@@ -62,10 +62,11 @@ describe('v6 video endpoints on a real server', () => {
     const submitted = await post(`${server.url}/api/v6/video/text2video`, { ...tiny, num_inference_steps: '3', webhook: hookUrl, track_id: 'clip-1' });
     expect(submitted.status).toBe(200);
     expect(submitted.body).toMatchObject({ status: 'processing', track_id: 'clip-1', fetch_result: `${server.url}/api/v6/video/fetch/${submitted.body.id}` });
-    expect(submitted.body.future_links).toEqual([`${server.url}/generations/${submitted.body.id}-0.mp4`]);
+    // The output name: the job id, 128 random bits, the index.
+    expect(submitted.body.future_links).toEqual([expect.stringMatching(new RegExp(`^${server.url}/generations/${submitted.body.id}-[\\w-]{22}-0\\.mp4$`))]);
     const answers = await fetchVideo(server, submitted.body.id);
     const done = answers.at(-1)!;
-    expect(done).toMatchObject({ status: 'success', output: [`${server.url}/generations/${submitted.body.id}-0.mp4`] });
+    expect(done).toMatchObject({ status: 'success', output: submitted.body.future_links });
     expect(done.meta).toMatchObject({ model_id: 'synthetic-wan2.1-t2v-1.3b-seed0-f16-v1', num_frames: 5, fps: 8, width: 64, height: 64, seed: 5, output_type: 'mp4' });
     expect(answers.some((a) => a.progress?.phase === 'sampling')).toBe(true);
     const video = await download(done.output[0]);

@@ -181,7 +181,7 @@ describe('WebhookDispatcher', () => {
     expect(webhooks.status('job-1')).toEqual({
       status: 'failed',
       attempts: 1,
-      lastError: 'Refusing to fetch http://10.0.0.1/hook: 10.0.0.1 is a private address (allow it with server.allowHosts)',
+      lastError: 'Refusing to fetch http://10.0.0.1/hook: 10.0.0.1 is a private address (allow it with --allow-host (server option allowHosts))',
     });
   });
 

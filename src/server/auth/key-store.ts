@@ -1,5 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import path from 'node:path';
 import type { Db } from '../store/database.js';
+import { SecretBox } from '../security/secret-box.js';
 import { InvalidArgumentError } from '../../errors.js';
 import { defined, integerIn, invalidParameter, isNumber, isString } from '../../util/is.js';
 
@@ -9,7 +11,7 @@ export interface KeyRecord {
   name: string;
   /** The key's first characters, enough for a person to tell keys apart in a list. */
   prefix: string;
-  /** Signs this key's webhooks (HMAC-SHA256); kept in clear because the server needs it to sign. */
+  /** Signs this key's webhooks (HMAC-SHA256); stored encrypted (SecretBox) because the server needs it to sign. */
   webhookSecret: string;
   /** Requests per second; null: unlimited. */
   rateLimit: number | null;
@@ -33,6 +35,8 @@ export interface CreateKeyOptions {
 export interface KeyStoreOptions {
   /** The wall clock for timestamps; tests inject their own. */
   now?: () => Date;
+  /** Encrypts the webhook secrets at rest. Default: the box of the database's folder (a fresh key in memory for ':memory:'). */
+  secrets?: SecretBox;
 }
 
 /** How a key looks in API responses and `keys ... --json` (snake_case, like the rest of the v6 API). */
@@ -102,11 +106,11 @@ interface KeyRow {
   last_used_at: string | null;
 }
 
-const toRecord = (row: KeyRow): KeyRecord => ({
+const toRecord = (row: KeyRow, secrets: SecretBox): KeyRecord => ({
   id: row.id,
   name: row.name,
   prefix: row.prefix,
-  webhookSecret: row.webhook_secret,
+  webhookSecret: secrets.open(row.webhook_secret),
   rateLimit: row.rate_limit,
   monthlyQuota: row.monthly_quota,
   maxConcurrent: row.max_concurrent,
@@ -171,10 +175,12 @@ export function newKey(options: CreateKeyOptions, now: Date): { record: KeyRecor
 export class KeyStore {
   readonly #db: Db;
   readonly #now: () => Date;
+  readonly #secrets: SecretBox;
 
   constructor(db: Db, options: KeyStoreOptions = {}) {
     this.#db = db;
     this.#now = options.now ?? (() => new Date());
+    this.#secrets = options.secrets ?? (db.memory ? new SecretBox(randomBytes(32)) : SecretBox.forDataDir(path.dirname(db.name)));
     db.exec(`
       CREATE TABLE IF NOT EXISTS api_keys (
         id TEXT PRIMARY KEY,
@@ -198,6 +204,14 @@ export class KeyStore {
         PRIMARY KEY (key_id, month)
       ) WITHOUT ROWID;
     `);
+    this.#sealPlainSecrets();
+  }
+
+  /** Installs made before encryption stored the webhook secrets in clear: sealed on the first open. */
+  #sealPlainSecrets(): void {
+    const plain = this.#db.prepare(`SELECT id, webhook_secret FROM api_keys WHERE webhook_secret NOT LIKE 'enc:v1:%'`).all() as { id: string; webhook_secret: string }[];
+    const update = this.#db.prepare('UPDATE api_keys SET webhook_secret = ? WHERE id = ? AND webhook_secret = ?');
+    this.#db.transaction(() => plain.forEach((row) => update.run(this.#secrets.seal(row.webhook_secret), row.id, row.webhook_secret)))();
   }
 
   /** Creates a key. The returned `key` is the only copy of the plaintext: show it once, then it is gone. */
@@ -212,7 +226,7 @@ export class KeyStore {
           `INSERT INTO api_keys (id, name, key_hash, prefix, webhook_secret, rate_limit, monthly_quota, max_concurrent, created_at)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
-        .run(record.id, name, hashKey(key), record.prefix, record.webhookSecret, rateLimit, monthlyQuota, maxConcurrent, record.createdAt);
+        .run(record.id, name, hashKey(key), record.prefix, this.#secrets.seal(record.webhookSecret), rateLimit, monthlyQuota, maxConcurrent, record.createdAt);
     } catch (err) {
       // Another process (the CLI beside a server) took the name between our check and the insert.
       if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE' && this.#liveByName(name)) throw nameTaken(name);
@@ -227,12 +241,12 @@ export class KeyStore {
 
   /** Every key, revoked ones included, oldest first. */
   list(): KeyRecord[] {
-    return (this.#db.prepare('SELECT * FROM api_keys ORDER BY created_at, id').all() as KeyRow[]).map(toRecord);
+    return (this.#db.prepare('SELECT * FROM api_keys ORDER BY created_at, id').all() as KeyRow[]).map((row) => toRecord(row, this.#secrets));
   }
 
   get(id: string): KeyRecord | undefined {
     const row = this.#db.prepare('SELECT * FROM api_keys WHERE id = ?').get(id) as KeyRow | undefined;
-    return row && toRecord(row);
+    return row && toRecord(row, this.#secrets);
   }
 
   /** A key by id, or by name: the live key of that name, else the latest revoked one. */
@@ -241,7 +255,7 @@ export class KeyStore {
     const row = this.#db
       .prepare('SELECT * FROM api_keys WHERE name = ? ORDER BY revoked_at IS NOT NULL, revoked_at DESC LIMIT 1')
       .get(idOrName) as KeyRow | undefined;
-    return row && toRecord(row);
+    return row && toRecord(row, this.#secrets);
   }
 
   /**
@@ -266,7 +280,7 @@ export class KeyStore {
     // The index lookup already matched; comparing again in constant time keeps the decision itself free of
     // a timing signal, whatever SQLite's comparison does.
     if (!row || !timingSafeEqual(Buffer.from(row.key_hash, 'hex'), Buffer.from(hash, 'hex'))) return undefined;
-    return toRecord(row);
+    return toRecord(row, this.#secrets);
   }
 
   /** The record of a live key, noting its use; undefined for unknown or revoked keys. */

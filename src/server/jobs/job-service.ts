@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { ApiError } from '../errors.js';
+import { newOutputToken } from '../security/output-links.js';
 import type { ObjectStorage } from '../storage/object-storage.js';
 import type { JobPreview } from '../workers/protocol.js';
 import type { JobRepository } from './job-repository.js';
@@ -10,6 +11,8 @@ import type { Scheduler, WorkerView } from './scheduler.js';
 export interface JobServiceEvents {
   /** A job reached success, error or cancelled (after the repository has it). */
   finished: [JobRecord];
+  /** The server is shutting down: pending waits answer now. */
+  drain: [];
 }
 
 const ENDED = new Set(['success', 'error', 'cancelled']);
@@ -25,6 +28,7 @@ export class JobService extends EventEmitter<JobServiceEvents> {
   readonly #storage: ObjectStorage;
   readonly #maxQueued: number;
   readonly #workerCount: () => number;
+  #draining = false;
 
   constructor(repo: JobRepository, scheduler: Scheduler, options: { storage: ObjectStorage; maxQueued: number; workerCount: () => number }) {
     super();
@@ -45,7 +49,7 @@ export class JobService extends EventEmitter<JobServiceEvents> {
     if ((await this.#repo.counts()).queued >= this.#maxQueued) {
       throw new ApiError(503, 'queue_full', `The queue is full (${this.#maxQueued} jobs): try again later`, { 'Retry-After': '30' });
     }
-    const record = await this.#repo.insert(job);
+    const record = await this.#repo.insert({ ...job, spec: { ...job.spec, outputToken: newOutputToken() } });
     try {
       await this.#scheduler.queued(record);
     } catch (err) {
@@ -54,6 +58,17 @@ export class JobService extends EventEmitter<JobServiceEvents> {
       throw new ApiError(503, 'queue_unavailable', `The job queue is unavailable: ${(err as Error).message}`, { 'Retry-After': '10' });
     }
     return record;
+  }
+
+  /** Shutdown, first step: every pending and later wait answers at once with the job as it is. */
+  drain(): void {
+    this.#draining = true;
+    this.emit('drain');
+  }
+
+  /** True once drain() was called: synchronous routes stop waiting and answer. */
+  get draining(): boolean {
+    return this.#draining;
   }
 
   async get(id: number): Promise<JobRecord | undefined> {
@@ -106,7 +121,7 @@ export class JobService extends EventEmitter<JobServiceEvents> {
   /** Resolves with the job once it has ended, or as it is after `ms`. */
   async wait(id: number, ms: number): Promise<JobRecord | undefined> {
     const now = await this.#repo.get(id);
-    if (!now || ENDED.has(now.status) || ms <= 0) return now;
+    if (!now || ENDED.has(now.status) || ms <= 0 || this.#draining) return now;
     return new Promise((resolve) => {
       let settled = false;
       const settle = (job: JobRecord | undefined) => {
@@ -115,15 +130,20 @@ export class JobService extends EventEmitter<JobServiceEvents> {
         clearTimeout(timer);
         clearInterval(poll);
         this.off('finished', onFinished);
+        this.off('drain', onDrain);
         resolve(job);
       };
+      // A read that fails (the store closing) answers with the job as last seen rather than an unhandled rejection.
+      const current = () => Promise.resolve(this.#repo.get(id)).catch(() => now);
       const onFinished = (job: JobRecord) => job.id === id && settle(job);
-      const timer = setTimeout(() => void Promise.resolve(this.#repo.get(id)).then(settle), ms);
+      const onDrain = () => void current().then(settle);
+      const timer = setTimeout(onDrain, ms);
       // A backstop for a missed notification (a Redis reconnect): the repository has the truth.
       const poll = setInterval(() => {
-        void Promise.resolve(this.#repo.get(id)).then((job) => job && ENDED.has(job.status) && settle(job));
+        void current().then((job) => job && ENDED.has(job.status) && settle(job));
       }, 2000);
       this.on('finished', onFinished);
+      this.on('drain', onDrain);
     });
   }
 

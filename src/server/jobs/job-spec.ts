@@ -75,6 +75,8 @@ export interface JobSpec {
   nsfwPrompt: boolean;
   /** safety_checker "yes": outputs also go through the image classifier, when the server has one. */
   safetyCheck?: boolean;
+  /** The random part of the output file names (drawn at submission; absent on jobs of older versions). */
+  outputToken?: string;
 }
 
 export const JOB_STATUSES = ['queued', 'running', 'success', 'error', 'cancelled'] as const;
@@ -132,8 +134,10 @@ export interface JobRecord {
 /** The output file names a job will have, known at submission ("future links"). */
 export const isVideoTask = (task: JobTask): boolean => task === 'txt2video' || task === 'img2video';
 
-export function outputFileNames(id: number, spec: Pick<JobSpec, 'samples' | 'outputFormat' | 'task'>): string[] {
+export function outputFileNames(id: number, spec: Pick<JobSpec, 'samples' | 'outputFormat' | 'task' | 'outputToken'>): string[] {
   const count = spec.task === 'upscale' || isVideoTask(spec.task) ? 1 : spec.samples;
   const ext = spec.outputFormat === 'jpeg' ? 'jpg' : spec.outputFormat;
-  return Array.from({ length: count }, (_, i) => `${id}-${i}.${ext}`);
+  // The token makes a name unguessable from the (sequential) job id: see security/output-links.ts.
+  const stem = spec.outputToken ? `${id}-${spec.outputToken}` : String(id);
+  return Array.from({ length: count }, (_, i) => `${stem}-${i}.${ext}`);
 }

@@ -106,6 +106,7 @@ export class JobStore implements JobRepository {
         ORDER BY (model IN (SELECT value FROM json_each(?))) DESC, id LIMIT 1`),
       start: db.prepare(`UPDATE jobs SET status = 'running', attempts = attempts + 1, worker = ?, started_at = ? WHERE id = ? AND status = 'queued'`),
       requeue: db.prepare(`UPDATE jobs SET status = 'queued', worker = NULL, started_at = NULL WHERE id = ? AND status = 'running'`),
+      handBack: db.prepare(`UPDATE jobs SET status = 'queued', attempts = MAX(attempts - 1, 0), worker = NULL, started_at = NULL WHERE id = ? AND status = 'running'`),
       finish: db.prepare(`UPDATE jobs SET status = @status, outputs = @outputs, error = @error, error_code = @errorCode, finished_at = @finishedAt
         WHERE id = @id AND status IN ('queued', 'running')`),
       running: db.prepare(`SELECT * FROM jobs WHERE status = 'running'`),
@@ -160,6 +161,11 @@ export class JobStore implements JobRepository {
   /** A running job goes back to the queue (its worker died); it keeps its attempt count. */
   requeue(id: number): boolean {
     return this.#statements.requeue.run(id).changes === 1;
+  }
+
+  /** A running job goes back to the queue because the server is shutting down: the attempt is not counted. */
+  handBack(id: number): boolean {
+    return this.#statements.handBack.run(id).changes === 1;
   }
 
   /** Ends a queued or running job; false when it had already ended (e.g. cancelled meanwhile). */

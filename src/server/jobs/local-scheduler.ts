@@ -61,8 +61,11 @@ export class LocalScheduler implements Scheduler {
 
   async stop(): Promise<void> {
     this.#stopping = true;
-    // Running jobs stay 'running' in the database and are requeued by the next start.
+    const running = this.#store.running();
     await this.#pool.stop();
+    // A shutdown is not the job's fault: it goes back to the queue without spending an attempt, and runs first
+    // at the next start. (A crash leaves it 'running': the next start requeues it, attempt counted.)
+    for (const job of running) this.#store.handBack(job.id);
   }
 
   #dispatch(): void {

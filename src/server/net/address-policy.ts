@@ -12,7 +12,7 @@ export interface AllowList {
 }
 
 /** The setting that fills the allow-list, named in refusal messages so an operator knows what to change. */
-const ALLOW_SETTING = 'server.allowHosts';
+const ALLOW_SETTING = '--allow-host (server option allowHosts)';
 
 /**
  * Compiles allow-list entries such as 'localhost', '127.0.0.1', '10.0.0.0/8', '::1' or '[fd00::]/8'.

@@ -96,6 +96,22 @@ export function parseFetchUrl(url: string): URL {
   return parsed;
 }
 
+/**
+ * Checks a URL the server will call later (a webhook) against the address policy now: the scheme, and every
+ * address its host resolves to. The call itself is checked again (DNS may change in between).
+ */
+export async function checkUrlTarget(url: string, options: Pick<SafeFetchOptions, 'allow' | 'resolveHost' | 'timeoutMs'>): Promise<void> {
+  const parsed = parseFetchUrl(url);
+  const { allow, resolveHost } = addressPolicy(options);
+  const deadline = new AbortController();
+  const timer = setTimeout(() => deadline.abort(new ApiError(400, 'url_timeout', `Timed out resolving ${describeUrl(url)}`)), options.timeoutMs);
+  try {
+    await resolveChecked(parsed, allow, resolveHost, deadline.signal);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Throws url_fetch_failed unless the response is 2xx, for callers to whom anything else is a failure. */
 export function assertSuccessStatus(response: SafeFetchResponse): SafeFetchResponse {
   if (response.status >= 200 && response.status < 300) return response;
@@ -103,8 +119,7 @@ export function assertSuccessStatus(response: SafeFetchResponse): SafeFetchRespo
 }
 
 async function fetchFollowingRedirects(url: URL, options: SafeFetchOptions, signal: AbortSignal): Promise<SafeFetchResponse> {
-  const allow = options.allow === undefined ? EMPTY_ALLOW_LIST : isAllowList(options.allow) ? options.allow : compileAllowList(options.allow);
-  const resolveHost = options.resolveHost ?? ((hostname: string) => dns.lookup(hostname, { all: true }));
+  const { allow, resolveHost } = addressPolicy(options);
   const maxRedirects = options.maxRedirects ?? DEFAULT_MAX_REDIRECTS;
   let hop = firstHop(url, options);
   for (let redirects = 0; ; redirects++) {
@@ -240,6 +255,13 @@ function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
 
 function mediaType(header: string | undefined): string {
   return (header ?? '').split(';')[0]!.trim().toLowerCase();
+}
+
+/** The allow-list and the resolver a check uses, from the caller's options. */
+function addressPolicy(options: Pick<SafeFetchOptions, 'allow' | 'resolveHost'>) {
+  const allow = options.allow === undefined ? EMPTY_ALLOW_LIST : isAllowList(options.allow) ? options.allow : compileAllowList(options.allow);
+  const resolveHost = options.resolveHost ?? ((hostname: string) => dns.lookup(hostname, { all: true }));
+  return { allow, resolveHost };
 }
 
 function isAllowList(allow: AllowList | readonly string[]): allow is AllowList {

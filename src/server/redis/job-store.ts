@@ -25,9 +25,11 @@ redis.call('HSET', key, 'status', 'running', 'worker', ARGV[2], 'startedAt', ARG
 redis.call('ZREM', '${P}jobs:queued', ARGV[1])
 redis.call('SADD', '${P}jobs:running', ARGV[1])
 return 1`;
+// ARGV[2] = '1': a hand-back at shutdown, whose attempt does not count.
 const REQUEUE = `
 local key = '${P}job:' .. ARGV[1]
 if redis.call('HGET', key, 'status') ~= 'running' then return 0 end
+if ARGV[2] == '1' and tonumber(redis.call('HGET', key, 'attempts')) > 0 then redis.call('HINCRBY', key, 'attempts', -1) end
 redis.call('HSET', key, 'status', 'queued', 'worker', '', 'startedAt', '')
 redis.call('SREM', '${P}jobs:running', ARGV[1])
 redis.call('ZADD', '${P}jobs:queued', ARGV[1], ARGV[1])
@@ -118,7 +120,12 @@ export class RedisJobStore implements JobRepository {
   }
 
   async requeue(id: number): Promise<boolean> {
-    return ((await this.#redis.eval(REQUEUE, 0, id)) as number) === 1;
+    return ((await this.#redis.eval(REQUEUE, 0, id, '0')) as number) === 1;
+  }
+
+  /** A running job goes back to the queue because its node is shutting down: the attempt is not counted. */
+  async handBack(id: number): Promise<boolean> {
+    return ((await this.#redis.eval(REQUEUE, 0, id, '1')) as number) === 1;
   }
 
   async finish(id: number, status: Exclude<JobStatus, 'queued' | 'running'>, result: { outputs?: JobOutput[]; error?: string; errorCode?: string } = {}, now = Date.now()): Promise<boolean> {

@@ -26,10 +26,11 @@ export class RedisWebhookDispatcher {
   readonly #redis: Redis;
   readonly #url: string;
   readonly #queue: Queue<Delivery>;
-  readonly #options: { allow: AllowList | readonly string[]; timeoutMs: number; attempts: number; baseDelayMs: number };
+  readonly #options: { allow: AllowList | readonly string[]; timeoutMs: number; attempts: number; baseDelayMs: number; onFailed?: (jobId: string, reason: string) => void };
   #worker: Worker<Delivery> | undefined;
 
-  constructor(redis: Redis, url: string, options: { allow: readonly string[]; timeoutMs: number; attempts: number; baseDelayMs: number }) {
+  /** `onFailed` hears of each delivery that gave up, with the last try's reason (for the log). */
+  constructor(redis: Redis, url: string, options: { allow: readonly string[]; timeoutMs: number; attempts: number; baseDelayMs: number; onFailed?: (jobId: string, reason: string) => void }) {
     this.#redis = redis;
     this.#url = url;
     this.#options = options;
@@ -85,6 +86,7 @@ export class RedisWebhookDispatcher {
     }
     const final = outcome.permanent || attempts >= this.#options.attempts;
     await this.#redis.hset(key, { status: final ? 'failed' : 'pending', lastError: outcome.error, ...last });
+    if (final) this.#options.onFailed?.(jobId, outcome.error);
     // UnrecoverableError: BullMQ stops retrying (a refused URL will not become acceptable).
     throw outcome.permanent ? new UnrecoverableError(outcome.error) : new Error(outcome.error);
   }

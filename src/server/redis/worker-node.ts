@@ -76,10 +76,14 @@ export class RedisWorkerNode {
 
   async stop(): Promise<void> {
     clearInterval(this.#heartbeat);
+    const mine = (await this.#options.store.running().catch(() => [])).filter((job) => job.worker === this.id);
     // Stop taking jobs, without waiting for running ones: their engine workers stop below, and the jobs'
     // locks lapse, so another node (or this one after a restart) runs them.
     await this.#worker?.close(true);
     await this.#options.pool.stop();
+    // A shutdown is not the job's fault: back to 'queued' with the attempt uncounted, so the node that picks
+    // the stalled job up runs it as a first try.
+    for (const job of mine) await this.#options.store.handBack(job.id).catch(() => false);
     await this.#options.redis.hdel(NODES_KEY, this.id).catch(() => {});
     this.#subscriber.disconnect();
   }

@@ -1,7 +1,7 @@
 import os from 'node:os';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ServerConfig } from '../../config.js';
-import { ApiError, badRequest } from '../../errors.js';
+import { ApiError, badRequest, shuttingDown } from '../../errors.js';
 import type { JobRecord } from '../../jobs/job-spec.js';
 import type { JobService } from '../../jobs/job-service.js';
 import type { ServedModel } from '../../models/model-registry.js';
@@ -78,6 +78,7 @@ export async function a1111Routes(app: FastifyInstance, options: A1111RoutesOpti
         const job = (await service.wait(id, Math.min(10_000, deadline - Date.now())))!;
         if (job.status === 'success' || job.status === 'error' || job.status === 'cancelled') return job;
         if (gone) return job;
+        if (service.draining) throw shuttingDown(id);
         if (Date.now() >= deadline) throw new ApiError(504, 'timeout', `Job ${id} did not finish within an hour; its result stays fetchable at /api/v6/images/fetch/${id}`);
       }
     } finally {

@@ -2,21 +2,22 @@ import { ApiError } from '../../errors.js';
 import type { JobRecord } from '../../jobs/job-spec.js';
 import type { ObjectStorage } from '../../storage/object-storage.js';
 import type { ErrorData } from '../error-data.js';
-import { httpStatusOfJobError, outputUrl, readOutput } from '../shared/job-results.js';
+import type { OutputLinks } from '../../security/output-links.js';
+import { httpStatusOfJobError, readOutput } from '../shared/job-results.js';
 import type { OpenAIRequestData } from './to-job.js';
 
 /**
  * The OpenAI images response of a finished job: `{ created, data: [{ url | b64_json, revised_prompt }] }`
  * plus the `output_format`, `size`, `quality` and `background` fields newer OpenAI models return.
  */
-export async function renderImages(job: JobRecord, storage: ObjectStorage): Promise<Record<string, unknown>> {
+export async function renderImages(job: JobRecord, storage: ObjectStorage, links: OutputLinks): Promise<Record<string, unknown>> {
   const request = job.request as unknown as OpenAIRequestData;
   const data = await Promise.all(
     job.outputs.map(async (output) => {
       const image =
         request.response_format === 'b64_json'
           ? { b64_json: (await readOutput(storage, output.file)).toString('base64') }
-          : { url: outputUrl(job, output.file) };
+          : { url: links.url(job, output.file) };
       return { ...image, revised_prompt: job.spec.prompt };
     }),
   );

@@ -2,10 +2,11 @@ import fs from 'node:fs';
 import multipart from '@fastify/multipart';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ServerLimits } from '../../config.js';
-import { ApiError } from '../../errors.js';
+import { ApiError, shuttingDown } from '../../errors.js';
 import type { JobRecord } from '../../jobs/job-spec.js';
 import type { JobService } from '../../jobs/job-service.js';
 import type { ServedModel } from '../../models/model-registry.js';
+import type { OutputLinks } from '../../security/output-links.js';
 import type { AccessControl } from '../access.js';
 import { errorData } from '../error-data.js';
 import { submitJob, type TranslationContext } from '../shared/job-params.js';
@@ -21,6 +22,8 @@ export interface OpenAIRoutesOptions {
   /** The translation context for one request (its origin decides which URLs are this server's own). */
   context: (baseUrl: string) => TranslationContext;
   baseUrl: (request: FastifyRequest) => string;
+  /** Output URLs (signed in 'private' mode). */
+  links: OutputLinks;
   /** How long an images request waits for its job (OpenAI's calls are synchronous). Default 600 s. */
   waitSeconds?: number;
 }
@@ -92,6 +95,7 @@ async function openaiV1(app: FastifyInstance, options: OpenAIRoutesOptions): Pro
     for (;;) {
       const job = (await service.wait(id, Math.min(1000, Math.max(0, deadline - Date.now()))))!;
       if (job.status !== 'queued' && job.status !== 'running') return job;
+      if (service.draining) throw shuttingDown(id);
       if (gone || closing || Date.now() >= deadline) return job;
     }
   };
@@ -120,7 +124,7 @@ async function openaiV1(app: FastifyInstance, options: OpenAIRoutesOptions): Pro
         await access.recordImages(principal, images);
         const job = await waitForJob(submitted.id, reply);
         if (job.status !== 'success') throw jobError(job, Math.round(waitMs / 1000));
-        return reply.send(await renderImages(job, context.images.storage));
+        return reply.send(await renderImages(job, context.images.storage, options.links));
       },
     );
   }

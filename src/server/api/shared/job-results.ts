@@ -9,12 +9,9 @@ export function httpStatusOfJobError(job: JobRecord): number {
   return 500;
 }
 
-/** The URL of one output file of a job, under the origin it was submitted at. */
 /** The bytes of a finished job's output file; a 410 when the sweeper (or anything else) has removed it. */
 export async function readOutput(storage: ObjectStorage, file: string): Promise<Buffer> {
   const bytes = await storage.read('generations', file);
   if (!bytes) throw new ApiError(410, 'output_expired', `The output ${file} is no longer stored`);
   return bytes;
 }
-
-export const outputUrl = (job: JobRecord, file: string): string => `${job.baseUrl}/generations/${file}`;

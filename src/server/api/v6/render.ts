@@ -1,6 +1,6 @@
 import type { JobProgress, JobRecord } from '../../jobs/job-spec.js';
 import { isVideoTask, outputFileNames } from '../../jobs/job-spec.js';
-import { outputUrl } from '../shared/job-results.js';
+import type { OutputLinks } from '../../security/output-links.js';
 
 export { httpStatusOfJobError } from '../shared/job-results.js';
 
@@ -10,7 +10,11 @@ export interface V6JobState {
   eta?: number;
   progress?: JobProgress;
   webhookStatus?: string;
+  /** Why the last delivery try failed, while it is retried or once it has failed. */
+  webhookError?: string;
   ttlSeconds: number;
+  /** Output URLs (signed in 'private' mode). */
+  links: OutputLinks;
 }
 
 /**
@@ -19,7 +23,7 @@ export interface V6JobState {
  */
 export function renderV6(job: JobRecord, context: V6JobState): Record<string, unknown> {
   const meta = { ...((job.request.meta as Record<string, unknown> | undefined) ?? {}) };
-  const webhook = job.webhook ? { webhook_status: context.webhookStatus ?? 'pending' } : {};
+  const webhook = job.webhook ? { webhook_status: context.webhookStatus ?? 'pending', ...(context.webhookError ? { webhook_error: context.webhookError } : {}) } : {};
   const common = { id: job.id, track_id: job.trackId, ...webhook };
   if (job.status === 'success') {
     const first = job.outputs[0];
@@ -30,7 +34,7 @@ export function renderV6(job: JobRecord, context: V6JobState): Record<string, un
     if (job.expired) {
       return { status: 'error', ...common, message: `The outputs of job ${job.id} expired ${context.ttlSeconds / 3600} hours after it finished`, expired: true, meta };
     }
-    const urls = job.outputs.map((o) => outputUrl(job, o.file));
+    const urls = job.outputs.map((o) => context.links.url(job, o.file));
     return {
       status: 'success',
       ...common,
@@ -50,7 +54,7 @@ export function renderV6(job: JobRecord, context: V6JobState): Record<string, un
       eta: context.eta ?? 1,
       fetch_result: `${job.baseUrl}/api/v6/${isVideoTask(job.task) ? 'video' : 'images'}/fetch/${job.id}`,
       output: [],
-      future_links: outputFileNames(job.id, job.spec).map((file) => outputUrl(job, file)),
+      future_links: outputFileNames(job.id, job.spec).map((file) => context.links.url(job, file)),
       ...(progress ? { progress } : {}),
       meta,
     };

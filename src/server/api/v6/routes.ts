@@ -4,7 +4,9 @@ import { ApiError } from '../../errors.js';
 import type { JobTask } from '../../jobs/job-spec.js';
 import type { JobService } from '../../jobs/job-service.js';
 import type { ServedModel } from '../../models/model-registry.js';
-import { parseFetchUrl } from '../../net/safe-fetch.js';
+import { checkUrlTarget } from '../../net/safe-fetch.js';
+import type { WebhookDeliveryState } from '../../webhooks/dispatcher.js';
+import type { OutputLinks } from '../../security/output-links.js';
 import type { AccessControl } from '../access.js';
 import { errorData } from '../error-data.js';
 import { httpStatusOfJobError, renderV6 } from './render.js';
@@ -20,10 +22,14 @@ export interface V6RoutesOptions {
   limits: ServerLimits;
   syncWaitSeconds: number;
   ttlSeconds: number;
-  webhookStatus: (id: number) => Promise<string | undefined>;
+  webhookStatus: (id: number) => Promise<WebhookDeliveryState | undefined>;
+  /** The server's address policy (--allow-host), which webhook URLs pass at submission. */
+  allowHosts: readonly string[];
   /** The v6 context for one request (its origin decides which URLs are this server's own). */
   v6Context: (baseUrl: string) => V6Context;
   baseUrl: (request: FastifyRequest) => string;
+  /** Output URLs (signed in 'private' mode). */
+  links: OutputLinks;
 }
 
 const IMAGE_ENDPOINTS: [string, JobTask, string][] = [
@@ -57,11 +63,14 @@ export async function v6Routes(app: FastifyInstance, options: V6RoutesOptions): 
   const sendJob = async (reply: FastifyReply, id: number, submit: boolean) => {
     const job = (await service.get(id))!;
     const active = job.status === 'queued' || job.status === 'running';
+    const delivery = job.webhook ? await options.webhookStatus(id) : undefined;
     const body = renderV6(job, {
       eta: active ? await service.eta(job) : undefined,
       progress: active ? await service.progress(id) : undefined,
-      webhookStatus: job.webhook ? await options.webhookStatus(id) : undefined,
+      webhookStatus: delivery?.status,
+      webhookError: delivery?.status === 'delivered' ? undefined : delivery?.lastError,
       ttlSeconds: options.ttlSeconds,
+      links: options.links,
     });
     const code = job.status === 'error' && submit ? httpStatusOfJobError(job) : job.expired ? 410 : 200;
     return reply.code(code).send(body);
@@ -77,7 +86,8 @@ export async function v6Routes(app: FastifyInstance, options: V6RoutesOptions): 
       const webhook = typeof body.webhook === 'string' && body.webhook !== '' ? body.webhook : null;
       if (webhook) {
         try {
-          parseFetchUrl(webhook);
+          // The same address policy as image URLs, now rather than at delivery: a private target is refused here.
+          await checkUrlTarget(webhook, { allow: options.allowHosts, timeoutMs: options.limits.fetchTimeoutMs });
         } catch (err) {
           throw new ApiError(400, 'invalid_webhook', `webhook: ${(err as Error).message}`);
         }
@@ -127,8 +137,8 @@ export async function v6Routes(app: FastifyInstance, options: V6RoutesOptions): 
       url: '/api/v6/system_load',
       schema: { summary: 'Queue, workers, loaded models, recent timings and memory', tags: ['system'], ...(method === 'POST' ? { body: schemas.fetch } : {}) },
       handler: async (request) => {
-        await access.identify(request);
-        return systemLoad(service, options.models);
+        const principal = await access.identify(request);
+        return systemLoad(service, options.models, principal.kind !== 'key');
       },
     });
   }

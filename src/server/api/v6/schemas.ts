@@ -98,6 +98,6 @@ export function v6Schemas(limits: ServerLimits) {
 
 export const idParams = {
   type: 'object',
-  properties: { id: { type: 'integer', minimum: 1 } },
+  properties: { id: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER } },
   required: ['id'],
 } as const;

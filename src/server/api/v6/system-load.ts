@@ -4,8 +4,11 @@ import type { ServedModel } from '../../models/model-registry.js';
 
 const MiB = 1024 * 1024;
 
-/** The v6 system_load answer: queue length and expected wait, plus what a self-hoster wants to see. */
-export async function systemLoad(service: JobService, models: ServedModel[]): Promise<Record<string, unknown>> {
+/**
+ * The v6 system_load answer: queue length and expected wait, plus what a self-hoster wants to see. An API key
+ * sees counts and worker states, not which jobs (of other keys) the workers run; the admin sees those too.
+ */
+export async function systemLoad(service: JobService, models: ServedModel[], showJobs: boolean): Promise<Record<string, unknown>> {
   const [counts, averages, workers] = await Promise.all([service.counts(), service.averageDurations(), service.workers()]);
   const perTask = Object.values(averages);
   const jobs = perTask.reduce((n, a) => n + a.jobs, 0);
@@ -17,7 +20,7 @@ export async function systemLoad(service: JobService, models: ServedModel[]): Pr
     queue_time: Math.round((counts.queued * mean) / Math.max(1, workers.length)),
     running: counts.running,
     average_seconds_last_hour: averages,
-    workers,
+    workers: showJobs ? workers : workers.map(({ job: _job, ...worker }) => worker),
     models: models.map((m) => ({ id: m.id, role: m.role, family: m.family, size: m.size, synthetic: m.synthetic })),
     memory: {
       total_mib: Math.round(os.totalmem() / MiB),
