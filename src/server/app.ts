@@ -15,6 +15,7 @@ import { Authenticator } from './auth/authenticate.js';
 import { openBackend, type Backend } from './backend.js';
 import { resolveServerConfig, type ServerConfig, type ServerOptions } from './config.js';
 import { JobService } from './jobs/job-service.js';
+import { openServerPromptModel } from './jobs/server-prompt-model.js';
 import { loadModelRegistry, type ServedModel } from './models/model-registry.js';
 import { PromptFilter } from './safety/prompt-filter.js';
 import { OutputSweeper } from './storage/output-sweeper.js';
@@ -45,6 +46,10 @@ export async function createServer(options: ServerOptions = {}): Promise<Diffuse
   const config = resolveServerConfig(options);
   const models = await loadModelRegistry(config.models);
   const backend: Backend = await openBackend(config, models);
+  const promptModel = config.role === 'worker' ? undefined : await openServerPromptModel(config).catch(async (err: unknown) => {
+    await backend.close();
+    throw err;
+  });
   const { storage } = backend;
   const scheduler = backend.scheduler;
   const service = scheduler ? new JobService(backend.jobs, scheduler, { storage, maxQueued: config.limits.maxQueued, workerCount: backend.workerCount }) : undefined;
@@ -76,6 +81,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Diffuse
       models,
       limits: config.limits,
       promptFilter,
+      promptModel: { model: promptModel, timeoutMs: config.promptTimeoutMs },
       images: {
         storage,
         selfOrigins: [origin, listeningUrl, ...(config.publicUrl ? [config.publicUrl] : [])].filter(Boolean),
@@ -155,6 +161,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Diffuse
       await sweeper?.stop();
       await backend.webhooks.close();
       await backend.close();
+      await promptModel?.dispose();
     },
   };
 }

@@ -6,7 +6,8 @@ import { httpStatusOfJobError, outputUrl, readOutput } from '../shared/job-resul
 import type { OpenAIRequestData } from './to-job.js';
 
 /**
- * The OpenAI images response of a finished job: `{ created, data: [{ url | b64_json, revised_prompt }] }`
+ * The OpenAI images response of a finished job: `{ created, data: [{ url | b64_json, revised_prompt? }] }`
+ * (revised_prompt only when the server's prompt model revised the prompt)
  * plus the `output_format`, `size`, `quality` and `background` fields newer OpenAI models return.
  */
 export async function renderImages(job: JobRecord, storage: ObjectStorage): Promise<Record<string, unknown>> {
@@ -17,7 +18,7 @@ export async function renderImages(job: JobRecord, storage: ObjectStorage): Prom
         request.response_format === 'b64_json'
           ? { b64_json: (await readOutput(storage, output.file)).toString('base64') }
           : { url: outputUrl(job, output.file) };
-      return { ...image, revised_prompt: job.spec.prompt };
+      return request.revised_prompt === undefined ? image : { ...image, revised_prompt: request.revised_prompt };
     }),
   );
   const first = job.outputs[0];
