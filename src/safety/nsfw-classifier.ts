@@ -56,6 +56,11 @@ export function resolveNsfwOptions(value: unknown = {}, parameter = 'nsfwClassif
   return { model, backend, thresholds };
 }
 
+/** The classes whose probability reached their threshold; a class without a threshold never flags. */
+export function classesOverThreshold(scores: Record<string, number>, thresholds: Partial<Record<NsfwClass, number>>): NsfwClass[] {
+  return NSFW_CLASSES.filter((c) => thresholds[c] !== undefined && (scores[c] ?? 0) >= thresholds[c]!);
+}
+
 const require = createRequire(import.meta.url);
 
 /**
@@ -148,7 +153,7 @@ export class NsfwClassifier {
       input.dispose();
     }
     const scores = Object.fromEntries(NSFW_CLASSES.map((c) => [c, predictions.find((p) => p.className === c)?.probability ?? 0]));
-    const flaggedClasses = NSFW_CLASSES.filter((c) => this.options.thresholds[c] !== undefined && scores[c]! >= this.options.thresholds[c]!);
+    const flaggedClasses = classesOverThreshold(scores, this.options.thresholds);
     const unsafe = UNSAFE_CLASSES.reduce((sum, c) => sum + scores[c]!, 0);
     return { scores, unsafe, flagged: flaggedClasses.length > 0, flaggedClasses };
   }

@@ -4,11 +4,12 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   AbortError, ENHANCE_SYSTEM_PROMPT, LocalLanguageModel, ModelFileError, ModelLoadError, TRANSLATE_SYSTEM_PROMPT, detectLanguage, enhancePrompt, isEnglish,
-  openPromptModel, translatePrompt, type PromptLanguageModel,
+  openPromptModel, Pipeline, translatePrompt, type PromptLanguageModel,
 } from '../../src/index.js';
 import { cleanAnswer } from '../../src/prompt/prompt-rewriter.js';
 import { startChatEndpoint } from '../helpers/chat-endpoint.js';
 import { synthesizeLlamaGguf } from '../helpers/llama-gguf.js';
+import { tinyModel } from '../helpers/models.js';
 
 describe('language detection (local, no model)', () => {
   it('tells English from other languages by script and common words', () => {
@@ -155,6 +156,26 @@ describe('an OpenAI-compatible chat endpoint (loopback stand-in)', () => {
     } finally {
       release?.();
       await silent.close();
+    }
+  });
+});
+
+describe('Pipeline options multilingual and enhancePrompt', () => {
+  it('translate, then enhance, before the engine runs; the image records the prompt used', async () => {
+    const endpoint = await startChatEndpoint(({ body }) => (body.messages[0]!.content === TRANSLATE_SYSTEM_PROMPT ? 'a cat on the beach' : `${body.messages[1]!.content}, soft morning light`));
+    const pipeline = await Pipeline.load({ model: tinyModel(), threads: 1 });
+    try {
+      const promptModel = await openPromptModel({ url: endpoint.url });
+      const [image] = await pipeline.generate({ prompt: 'un gato en la playa', multilingual: true, enhancePrompt: true, promptModel, width: 64, height: 64, steps: 1, seed: 3 });
+      expect(image!.infotext).toMatch(/^a cat on the beach, soft morning light\n/);
+      expect(endpoint.calls).toHaveLength(2);
+      await expect(pipeline.generate({ prompt: 'a cat', enhancePrompt: true })).rejects.toThrow(/for promptModel/);
+      await expect(pipeline.generate({ prompt: 'a cat', multilingual: 'yes' as never, promptModel })).rejects.toThrow(/Expected boolean for multilingual/);
+      const [plain] = await pipeline.generate({ prompt: 'a cat', multilingual: false, width: 64, height: 64, steps: 1, seed: 3 });
+      expect(plain!.infotext).toMatch(/^a cat\n/);
+    } finally {
+      await pipeline.dispose();
+      await endpoint.close();
     }
   });
 });
