@@ -2,21 +2,15 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import OpenAI from 'openai';
-import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DiffusekitServer } from '../../lib/server/index.js';
 import { ENHANCE_SYSTEM_PROMPT, TRANSLATE_SYSTEM_PROMPT } from '../../lib/index.js';
 import { createServer } from '../../lib/server/index.js';
 import { startChatEndpoint } from '../helpers/chat-endpoint.js';
 import { synthesizeLlamaGguf } from '../helpers/llama-gguf.js';
-import { post, startServer, tempDataDir } from './helpers.js';
+import { expectClassifierFlagsAndBlurs, post, startServer, tempDataDir } from './helpers.js';
 
 const tiny = { width: 64, height: 64, num_inference_steps: 1, seed: 11 };
-
-const stdev = async (url: string) => {
-  const { channels } = await sharp(Buffer.from(await (await fetch(url)).arrayBuffer())).stats();
-  return channels.slice(0, 3).reduce((sum, c) => sum + c.stdev, 0) / 3;
-};
 
 // An enhancer endpoint that translates and enhances by rote, so that what the server does with the answers shows.
 describe('enhance_prompt, multi_lingual and the nsfwjs safety checker on a real server', () => {
@@ -69,13 +63,7 @@ describe('enhance_prompt, multi_lingual and the nsfwjs safety checker on a real 
   });
 
   it('classifies every output: flagged ones are blurred and listed in nsfw_content_detected', async () => {
-    const ask = (safety_checker: string) => post(`${server.url}/api/v6/images/text2img`, { ...tiny, prompt: 'a teapot', samples: 2, safety_checker });
-    const checked = await ask('yes');
-    expect(checked.body).toMatchObject({ status: 'success', nsfw_content_detected: [true, true], meta: { safety_checker: 'yes' } });
-    expect(checked.body.meta).not.toHaveProperty('nsfw_reason');
-    const unchecked = await ask('no');
-    expect(unchecked.body.nsfw_content_detected).toEqual([false, false]);
-    expect(await stdev(checked.body.output[0])).toBeLessThan((await stdev(unchecked.body.output[0])) * 0.5);
+    await expectClassifierFlagsAndBlurs(server);
   });
 
   it('the word list still checks the prompt first', async () => {
