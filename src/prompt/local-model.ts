@@ -53,7 +53,12 @@ export class LocalLanguageModel implements PromptLanguageModel {
     assertGguf(resolved);
     const module = await importOptional('node-llama-cpp@3.21.1', 'a local prompt model', () => import('node-llama-cpp'));
     // build 'never': use the prebuilt binaries the package installed, never compile llama.cpp at run time.
-    const llama = await module.getLlama({ build: 'never', gpu: gpu ? 'auto' : false, logLevel: module.LlamaLogLevel.error, progressLogs: false });
+    let llama: Llama;
+    try {
+      llama = await module.getLlama({ build: 'never', gpu: gpu ? 'auto' : false, logLevel: module.LlamaLogLevel.error, progressLogs: false });
+    } catch (err) {
+      throw new ModelLoadError(`node-llama-cpp has no prebuilt llama.cpp for this machine (${(err as Error).message})`);
+    }
     try {
       const model = await llama.loadModel({ modelPath: resolved });
       const context = await model.createContext({ contextSize, sequences: 1, threads });

@@ -21,6 +21,7 @@ describe('enhance_prompt, multi_lingual and the nsfwjs safety checker on a real 
       const [system, user] = body.messages;
       if (system!.content === TRANSLATE_SYSTEM_PROMPT) return user!.content === 'un faro al atardecer con el mar' ? 'a lighthouse at dusk by the sea' : user!.content;
       if (user!.content === 'a plain cube') return 'a plain cube';
+      if (user!.content === 'a sinking boat') return { status: 500 };
       return `Prompt: "${user!.content}, golden light on the water, oil painting"`;
     });
     // Neutral from 0: every output is flagged once safety_checker asks, whatever the (random) picture.
@@ -66,29 +67,16 @@ describe('enhance_prompt, multi_lingual and the nsfwjs safety checker on a real 
     await expectClassifierFlagsAndBlurs(server);
   });
 
+  it('a failing model: the prompt is used as given, and the response says why', async () => {
+    const { body } = await post(`${server.url}/api/v6/images/text2img`, { ...tiny, prompt: 'a sinking boat', enhance_prompt: 'yes' });
+    expect(body.status).toBe('success');
+    expect(body.meta).toMatchObject({ prompt: 'a sinking boat', enhance_prompt: 'failed' });
+    expect(body.meta.prompt_model_error).toMatch(/^enhance_prompt: the prompt enhancer at http:\/\/127\.0\.0\.1:\d+\/v1\/chat\/completions answered 500/);
+  });
+
   it('the word list still checks the prompt first', async () => {
     const { body } = await post(`${server.url}/api/v6/images/text2img`, { ...tiny, prompt: 'a nude statue', safety_checker: 'yes' });
     expect(body).toMatchObject({ nsfw_content_detected: [true], meta: { nsfw_reason: "the prompt contains 'nude'" } });
-  });
-});
-
-describe('enhance_prompt without a prompt model, and a failing one', () => {
-  let server: DiffusekitServer;
-  let endpoint: Awaited<ReturnType<typeof startChatEndpoint>>;
-  beforeAll(async () => {
-    endpoint = await startChatEndpoint(() => ({ status: 500 }));
-    server = await startServer({ syncWaitSeconds: 60, promptEnhancerUrl: endpoint.url });
-  });
-  afterAll(async () => {
-    await server?.close();
-    await endpoint?.close();
-  });
-
-  it('a failing model: the prompt is used as given, and the response says why', async () => {
-    const { body } = await post(`${server.url}/api/v6/images/text2img`, { ...tiny, prompt: 'a boat', enhance_prompt: 'yes' });
-    expect(body.status).toBe('success');
-    expect(body.meta).toMatchObject({ prompt: 'a boat', enhance_prompt: 'failed' });
-    expect(body.meta.prompt_model_error).toMatch(/^enhance_prompt: the prompt enhancer at http:\/\/127\.0\.0\.1:\d+\/v1\/chat\/completions answered 500/);
   });
 });
 
