@@ -24,6 +24,18 @@ export { MODEL_ALIASES, type ModelAlias, type LibraryRole } from './models/alias
 export { convertModel, type ConvertOptions } from './models/convert.js';
 export { synthesizeModel, syntheticLayout, type SynthesizeOptions, type SyntheticModel } from './models/synthesize.js';
 export { SYNTHETIC_ARCHITECTURES, type SyntheticArchitecture } from './models/architectures/index.js';
+export { openPromptModel, type PromptModelSource } from './prompt/open-prompt-model.js';
+export { LocalLanguageModel, type LocalModelOptions } from './prompt/local-model.js';
+export type { ChatEndpointOptions } from './prompt/chat-endpoint.js';
+export type { PromptLanguageModel, ChatRequest } from './prompt/language-model.js';
+export {
+  enhancePrompt, translatePrompt, ENHANCE_SYSTEM_PROMPT, TRANSLATE_SYSTEM_PROMPT, type RewriteOptions, type EnhancedPrompt, type TranslatedPrompt,
+} from './prompt/prompt-rewriter.js';
+export { detectLanguage, isEnglish, type LanguageCode } from './prompt/language-detect.js';
+export {
+  NsfwClassifier, classifyImage, NSFW_MODELS, NSFW_CLASSES, DEFAULT_NSFW_THRESHOLDS, type NsfwModel, type NsfwClass, type NsfwClassifierOptions,
+} from './safety/nsfw-classifier.js';
+export type { Classification } from './safety/classification.js';
 export { setEngineLogger, LOG_LEVELS, type LogLevel, type LogCallback } from './engine/logging.js';
 export { engineInfo, type EngineInfo } from './engine/info.js';
 export type { CpuVariantCandidate, CpuVariantReport } from './engine/backends.js';

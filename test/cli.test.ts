@@ -32,6 +32,15 @@ describe('diffusekit command', () => {
     const classifier = run('serve', '--safety-model', '/nonexistent/nsfw.onnx', '--data-dir', tempDir());
     expect([classifier.status, classifier.stderr]).toEqual([1, expect.stringContaining('safetyClassifier.model file not found: /nonexistent/nsfw.onnx')]);
     expect(run('serve', '--safety-threshold', '0.8').status).toBe(2);
+    expect(help.stdout).toContain('--prompt-model FILE');
+    expect(help.stdout).toContain('--nsfw-threshold CLASS=P');
+    const both = run('serve', '--prompt-model', 'x.gguf', '--prompt-enhancer-url', 'http://127.0.0.1:1/v1');
+    expect([both.status, both.stderr]).toEqual([2, expect.stringContaining('--prompt-model and --prompt-enhancer-url exclude each other')]);
+    expect(run('serve', '--nsfw-threshold', 'Porn').status).toBe(2);
+    const promptModel = run('serve', '--prompt-model', '/nonexistent/qwen.gguf', '--data-dir', tempDir());
+    expect([promptModel.status, promptModel.stderr]).toEqual([3, expect.stringContaining('prompt model file /nonexistent/qwen.gguf: not found')]);
+    const nsfw = run('serve', '--nsfw-threshold', 'Gore=0.5', '--data-dir', tempDir());
+    expect([nsfw.status, nsfw.stderr]).toEqual([1, expect.stringContaining('nsfwClassifier.thresholds key')]);
   });
 
   it('synth prints the cached model path', () => {

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { createServer } from '../server/app.js';
+import type { NsfwModel } from '../safety/nsfw-classifier.js';
 import type { ServerOptions } from '../server/config.js';
 import { loadConfig } from './config.js';
 import { createCli, OUTPUT_HELP, OUTPUT_OPTIONS } from './context.js';
@@ -42,6 +43,20 @@ Options:
       --safety-model FILE  an ONNX NSFW image classifier (labels from its config.json) that safety_checker
                            "yes" also runs on every output; flagged outputs are blurred
       --safety-threshold N probability from which it flags (default 0.5)
+      --nsfw-model NAME    the trained classifier safety_checker "yes" runs on every output when no
+                           --safety-model is given: MobileNetV2 (default), MobileNetV2Mid or InceptionV3,
+                           from the nsfwjs package (no download); 'none': prompt word list only
+      --nsfw-threshold CLASS=P
+                           flag from probability P for a class: Porn, Hentai, Sexy, Drawing or Neutral
+                           (repeatable; replaces the defaults Porn=0.5 Hentai=0.5 Sexy=0.8)
+      --prompt-model FILE  a GGUF chat model (path or library name) that enhance_prompt and multi_lingual
+                           run on, with node-llama-cpp (an optional package)
+      --prompt-enhancer-url URL
+                           instead: an OpenAI-compatible chat API (http://127.0.0.1:8080/v1 for a llama.cpp
+                           server, http://127.0.0.1:11434/v1 for ollama); its host is allowed although local
+      --prompt-enhancer-model NAME
+                           the model name sent to that API (ollama needs one); the bearer token comes from
+                           $DIFFUSEKIT_PROMPT_ENHANCER_KEY
 
 Scale-out (several processes or machines):
       --queue redis        keep the job queue, keys and rate limits in Redis (default: sqlite, one machine)
@@ -82,6 +97,21 @@ function num(name: string, value: string | undefined): number | undefined {
   return n;
 }
 
+/** --nsfw-model and --nsfw-threshold as the server's nsfwClassifier option (the server checks the names). */
+function nsfwOption(model: string | undefined, thresholds: string[] | undefined): ServerOptions['nsfwClassifier'] {
+  if (model === 'none') {
+    if (thresholds) throw new UsageError('--nsfw-threshold needs a classifier (not --nsfw-model none)');
+    return false;
+  }
+  if (model === undefined && thresholds === undefined) return undefined;
+  const parsed = thresholds?.map((entry) => {
+    const match = /^([A-Za-z]+)=(.+)$/.exec(entry);
+    if (!match) throw new UsageError(`--nsfw-threshold expects CLASS=P such as Porn=0.6, got '${entry}'`);
+    return [match[1], num('nsfw-threshold', match[2])];
+  });
+  return { model: model as NsfwModel | undefined, thresholds: parsed && Object.fromEntries(parsed) };
+}
+
 /** `diffusekit serve`: runs until SIGINT/SIGTERM, then stops cleanly (running jobs resume at the next start). */
 export async function serveCommand(args: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -102,6 +132,11 @@ export async function serveCommand(args: string[]): Promise<void> {
       'no-auth': { type: 'boolean' },
       'safety-model': { type: 'string' },
       'safety-threshold': { type: 'string' },
+      'nsfw-model': { type: 'string' },
+      'nsfw-threshold': { type: 'string', multiple: true },
+      'prompt-model': { type: 'string' },
+      'prompt-enhancer-url': { type: 'string' },
+      'prompt-enhancer-model': { type: 'string' },
       'trust-proxy': { type: 'boolean' },
       queue: { type: 'string' },
       'redis-url': { type: 'string' },
@@ -131,6 +166,8 @@ export async function serveCommand(args: string[]): Promise<void> {
     return;
   }
   if (values['safety-threshold'] !== undefined && values['safety-model'] === undefined) throw new UsageError('--safety-threshold needs --safety-model');
+  if (values['prompt-model'] !== undefined && values['prompt-enhancer-url'] !== undefined) throw new UsageError('--prompt-model and --prompt-enhancer-url exclude each other: give one prompt model');
+  if (values['prompt-enhancer-model'] !== undefined && values['prompt-enhancer-url'] === undefined) throw new UsageError('--prompt-enhancer-model needs --prompt-enhancer-url');
   // defaults from the config files and DIFFUSEKIT_* variables (diffusekit config --help); flags beat them
   const config = loadConfig().values;
   const server = await createServer({
@@ -148,6 +185,10 @@ export async function serveCommand(args: string[]): Promise<void> {
     allowHosts: values['allow-host'],
     auth: !values['no-auth'],
     safetyClassifier: values['safety-model'] ? { model: values['safety-model'], threshold: num('safety-threshold', values['safety-threshold']) } : undefined,
+    nsfwClassifier: nsfwOption(values['nsfw-model'], values['nsfw-threshold']),
+    promptModel: values['prompt-model'],
+    promptEnhancerUrl: values['prompt-enhancer-url'],
+    promptEnhancerModel: values['prompt-enhancer-model'],
     trustProxy: values['trust-proxy'],
     queue: values.queue as ServerOptions['queue'],
     redisUrl: values['redis-url'],

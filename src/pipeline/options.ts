@@ -6,6 +6,7 @@ import type { FitMode, ImageInput } from './image-input.js';
 import type { OutpaintCanvas, OutpaintExtend } from './image-tasks.js';
 import type { LoraSpec } from './loras.js';
 import type { Sampler, Scheduler } from './samplers.js';
+import type { PromptLanguageModel } from '../prompt/language-model.js';
 
 /** Weight types the engine can convert to at load time. */
 export const WEIGHT_TYPES = ['f32', 'f16', 'bf16', 'q8_0', 'q5_0', 'q5_1', 'q4_0', 'q4_1', 'q2_K', 'q3_K', 'q4_K', 'q5_K', 'q6_K'] as const;
@@ -131,6 +132,12 @@ export interface GenerateOptions {
   vaeTiling?: boolean | VaeTilingOptions;
   signal?: AbortSignal;
   onProgress?: (event: ProgressEvent) => void;
+  /** The language model (openPromptModel()) that `multilingual` and `enhancePrompt` run on. */
+  promptModel?: PromptLanguageModel;
+  /** Translate a prompt that is not in English to English first (detected locally; needs promptModel). */
+  multilingual?: boolean;
+  /** Rewrite the prompt in detail first (needs promptModel); each image's infotext carries the prompt used. */
+  enhancePrompt?: boolean;
   /**
    * Hires fix (txt2img): generate at width x height, upscale by `scale` (or to `width` x `height`), then refine
    * with `steps` more steps at `denoisingStrength`. The result has the upscaled size.

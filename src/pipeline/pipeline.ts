@@ -27,6 +27,7 @@ import { resolveSampler, resolveScheduler, type Sampler, type Scheduler } from '
 import { abortErrorFor, SerialQueue } from './serial-queue.js';
 import { engineFailure, progressReporter } from './engine-call.js';
 import { prepareVideo, videoFromFrames, videoProgressReporter, type GeneratedVideo, type PreparedVideo, type VideoOptions } from './video.js';
+import { hasPromptRewrite, withRewrittenPrompt } from './prompt-options.js';
 
 const MAX_SEED = 2 ** 53 - 1;
 
@@ -181,6 +182,8 @@ export class Pipeline {
   }
 
   #submit(options: GenerateOptions, makeTask?: () => ImageTask, allowHires = false): Promise<GeneratedImage[]> {
+    // Translation and enhancement run on the language model before the call queues for the engine.
+    if (isPlainObject(options) && hasPromptRewrite(options)) return withRewrittenPrompt(options).then((o) => this.#submit(o, makeTask, allowHires));
     return this.#enqueue(() => {
       if (!this.#native.supportsImages) throw new InvalidArgumentError('model', `${this.model.name} is a video model: use generateVideo`);
       const job = this.#prepare(options, makeTask !== undefined);

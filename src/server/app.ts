@@ -15,6 +15,7 @@ import { Authenticator } from './auth/authenticate.js';
 import { openBackend, type Backend } from './backend.js';
 import { resolveServerConfig, type ServerConfig, type ServerOptions } from './config.js';
 import { JobService } from './jobs/job-service.js';
+import { openServerPromptModel } from './jobs/server-prompt-model.js';
 import { loadModelRegistry, type ServedModel } from './models/model-registry.js';
 import { PromptFilter } from './safety/prompt-filter.js';
 import { OutputSweeper } from './storage/output-sweeper.js';
@@ -51,6 +52,10 @@ export async function createServer(options: ServerOptions = {}): Promise<Diffuse
   // The log exists once Fastify does; a delivery cannot fail before the server has started.
   let log: FastifyBaseLogger | undefined;
   const backend: Backend = await openBackend(config, models, { webhookFailed: (jobId, reason) => log?.warn({ jobId: Number(jobId), reason }, 'webhook delivery failed') });
+  const promptModel = config.role === 'worker' ? undefined : await openServerPromptModel(config).catch(async (err: unknown) => {
+    await backend.close();
+    throw err;
+  });
   const { storage } = backend;
   const scheduler = backend.scheduler;
   const service = scheduler ? new JobService(backend.jobs, scheduler, { storage, maxQueued: config.limits.maxQueued, workerCount: backend.workerCount }) : undefined;
@@ -85,6 +90,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Diffuse
       models,
       limits: config.limits,
       promptFilter,
+      promptModel: { model: promptModel, timeoutMs: config.promptTimeoutMs },
       images: {
         storage,
         selfOrigins: [origin, listeningUrl, ...(config.publicUrl ? [config.publicUrl] : [])].filter(Boolean),
@@ -168,6 +174,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Diffuse
       await sweeper?.stop();
       await backend.webhooks.close();
       await backend.close();
+      await promptModel?.dispose();
     },
   };
 }

@@ -104,6 +104,7 @@ export async function openBackend(config: ServerConfig, models: ServedModel[], e
         threads: config.threads,
         modelMemoryBudget: config.modelMemoryBudget,
         safetyClassifier: config.safetyClassifier,
+        nsfwClassifier: config.nsfwClassifier,
         inputsDir: local ? storage.localDir('inputs')! : path.join(spoolDir, 'inputs'),
         outputsDir: local ? storage.localDir('generations')! : path.join(spoolDir, 'generations'),
       })

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { integerIn, invalidParameter, isPlainObject, isString, numberIn, optionalBoolean, optionalString } from '../util/is.js';
 import { defaultDataDir } from './data-dir.js';
 import type { OutputAccess } from './security/output-links.js';
+import { nsfwModelFiles, resolveNsfwOptions, type NsfwClassifierOptions, type ResolvedNsfwOptions } from '../safety/nsfw-classifier.js';
 import { resolveClassifierOptions, type ResolvedClassifierOptions, type SafetyClassifierOptions } from './safety/image-classifier.js';
 
 /** Caps that keep one request from taking the machine: checked when a job is submitted. */
@@ -73,6 +74,22 @@ export interface ServerOptions {
   safetyTerms?: string[];
   /** An ONNX image classifier that `safety_checker: "yes"` also runs on every output (flagged ones are blurred). */
   safetyClassifier?: SafetyClassifierOptions;
+  /**
+   * The trained classifier (nsfwjs, from its npm package) that `safety_checker: "yes"` runs on every output when
+   * no ONNX safetyClassifier is given: model, backend and per-class thresholds. Default MobileNetV2 on WebAssembly,
+   * flagging Porn or Hentai from 0.5 and Sexy from 0.8; false: none (the prompt word list only).
+   */
+  nsfwClassifier?: NsfwClassifierOptions | false;
+  /** A GGUF chat model (path or library name) that `enhance_prompt` and `multi_lingual` run on, with node-llama-cpp. */
+  promptModel?: string;
+  /** Instead of promptModel: an OpenAI-compatible chat API (base URL, e.g. http://127.0.0.1:8080/v1) that they call. */
+  promptEnhancerUrl?: string;
+  /** The `model` field sent to promptEnhancerUrl (ollama needs one). */
+  promptEnhancerModel?: string;
+  /** A bearer token for promptEnhancerUrl. Default $DIFFUSEKIT_PROMPT_ENHANCER_KEY. */
+  promptEnhancerKey?: string;
+  /** Time limit of one prompt-model call (translation or enhancement), in ms. Default 30000. */
+  promptTimeoutMs?: number;
   limits?: Partial<ServerLimits>;
   /**
    * Where the job queue lives: 'sqlite' (default: one machine, a file under dataDir) or 'redis' (API and
@@ -139,9 +156,14 @@ export const DEFAULT_LIMITS: ServerLimits = {
 
 export const DEFAULT_SAFETY_TERMS = ['nsfw', 'nude', 'nudity', 'naked', 'porn', 'pornographic', 'explicit', 'sex', 'sexual', 'gore', 'topless'];
 
-export type ServerConfig = Required<Omit<ServerOptions, 'adminKey' | 'publicUrl' | 'loraDir' | 'embeddingDir' | 'limits' | 'redisUrl' | 's3' | 'safetyClassifier' | 'http'>> & {
+export type ServerConfig = Required<Omit<ServerOptions, 'adminKey' | 'publicUrl' | 'loraDir' | 'embeddingDir' | 'limits' | 'redisUrl' | 's3' | 'safetyClassifier' | 'http' | 'nsfwClassifier' | 'promptModel' | 'promptEnhancerUrl' | 'promptEnhancerModel' | 'promptEnhancerKey'>> & {
   http: HttpLimits;
   safetyClassifier?: ResolvedClassifierOptions;
+  nsfwClassifier?: ResolvedNsfwOptions;
+  promptModel?: string;
+  promptEnhancerUrl?: string;
+  promptEnhancerModel?: string;
+  promptEnhancerKey?: string;
   redisUrl?: string;
   s3?: ServerOptions['s3'];
   adminKey?: string;
@@ -154,6 +176,27 @@ export type ServerConfig = Required<Omit<ServerOptions, 'adminKey' | 'publicUrl'
 function physicalCores(): number {
   // os.availableParallelism counts hardware threads; the engine's default (physical cores) is close to half.
   return Math.max(1, Math.floor(os.availableParallelism() / (os.availableParallelism() > 2 ? 2 : 1)));
+}
+
+/**
+ * The nsfwjs classifier, unless an ONNX one replaces it or it is turned off. Asked for explicitly, a missing package
+ * or model stops the server; by default it is used where its packages are installed, as optional dependencies are.
+ */
+function nsfwSetting(options: ServerOptions): ResolvedNsfwOptions | undefined {
+  const explicit = options.nsfwClassifier !== undefined;
+  if (options.nsfwClassifier === false) return undefined;
+  if (options.safetyClassifier !== undefined) {
+    if (explicit) throw invalidParameter('nsfwClassifier', 'no value when safetyClassifier (an ONNX classifier) is given', options.nsfwClassifier);
+    return undefined;
+  }
+  const resolved = resolveNsfwOptions(options.nsfwClassifier ?? {});
+  try {
+    nsfwModelFiles(resolved.model);
+  } catch (err) {
+    if (explicit) throw err;
+    return undefined;
+  }
+  return resolved;
 }
 
 /** Fills in defaults and checks every option, naming the option in errors. */
@@ -196,6 +239,9 @@ export function resolveServerConfig(options: ServerOptions = {}, env: NodeJS.Pro
   }
   const publicUrl = optionalString('publicUrl', options.publicUrl)?.replace(/\/+$/, '');
   if (publicUrl !== undefined && !/^https?:\/\/[^/]+/.test(publicUrl)) throw invalidParameter('publicUrl', 'http(s) origin such as https://images.example.com', publicUrl);
+  const promptModel = optionalString('promptModel', options.promptModel);
+  const promptEnhancerUrl = optionalString('promptEnhancerUrl', options.promptEnhancerUrl);
+  if (promptModel !== undefined && promptEnhancerUrl !== undefined) throw invalidParameter('promptEnhancerUrl', 'no value when promptModel is given (one prompt model: a local file or an endpoint)', promptEnhancerUrl);
   return {
     port: integerIn('port', options.port, 0, 65535, 7860),
     host: optionalString('host', options.host) ?? '127.0.0.1',
@@ -217,6 +263,12 @@ export function resolveServerConfig(options: ServerOptions = {}, env: NodeJS.Pro
     webhookBaseDelayMs: integerIn('webhookBaseDelayMs', options.webhookBaseDelayMs, 1, 3_600_000, 2000),
     safetyTerms,
     safetyClassifier: options.safetyClassifier === undefined ? undefined : resolveClassifierOptions(options.safetyClassifier),
+    nsfwClassifier: nsfwSetting(options),
+    promptModel,
+    promptEnhancerUrl,
+    promptEnhancerModel: optionalString('promptEnhancerModel', options.promptEnhancerModel),
+    promptEnhancerKey: optionalString('promptEnhancerKey', options.promptEnhancerKey) ?? (env.DIFFUSEKIT_PROMPT_ENHANCER_KEY || undefined),
+    promptTimeoutMs: integerIn('promptTimeoutMs', options.promptTimeoutMs, 1, 600_000, 30_000),
     limits,
     queue,
     redisUrl,

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { expect } from 'vitest';
 // The server forks compiled worker processes, so tests run the built package (npm test builds it first).
 import { createServer, type DiffusekitServer, type ServerOptions } from '../../lib/server/index.js';
 
@@ -59,4 +60,25 @@ export async function testPng(width = 64, height = 64): Promise<Buffer> {
   const data = Buffer.alloc(width * height * 3);
   for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) data.set([(x * 255) / width, (y * 255) / height, 128], (y * width + x) * 3);
   return sharp(data, { raw: { width, height, channels: 3 } }).png().toBuffer();
+}
+
+/** The mean standard deviation of an output's RGB channels: a blurred image has far less. */
+async function pixelSpread(url: string): Promise<number> {
+  const sharp = (await import('sharp')).default;
+  const { channels } = await sharp(Buffer.from(await (await fetch(url)).arrayBuffer())).stats();
+  return channels.slice(0, 3).reduce((sum, c) => sum + c.stdev, 0) / 3;
+}
+
+/**
+ * On a server whose image classifier flags every picture: two outputs of an innocent prompt come back flagged and
+ * blurred with safety_checker "yes", and neither with "no".
+ */
+export async function expectClassifierFlagsAndBlurs(server: DiffusekitServer): Promise<void> {
+  const ask = (safety_checker: string) => post(`${server.url}/api/v6/images/text2img`, { prompt: 'a teapot', width: 64, height: 64, num_inference_steps: 1, seed: 8, samples: 2, safety_checker });
+  const checked = await ask('yes');
+  expect(checked.body).toMatchObject({ status: 'success', nsfw_content_detected: [true, true], meta: { safety_checker: 'yes' } });
+  expect(checked.body.meta).not.toHaveProperty('nsfw_reason');
+  const unchecked = await ask('no');
+  expect(unchecked.body.nsfw_content_detected).toEqual([false, false]);
+  expect(await pixelSpread(checked.body.output[0])).toBeLessThan((await pixelSpread(unchecked.body.output[0])) * 0.5);
 }

@@ -1,7 +1,6 @@
-import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DiffusekitServer } from '../../lib/server/index.js';
-import { post, startServer } from './helpers.js';
+import { expectClassifierFlagsAndBlurs, startServer } from './helpers.js';
 import { PixelImage } from '../../src/index.js';
 import { ImageClassifier, resolveClassifierOptions } from '../../src/server/safety/image-classifier.js';
 import { writeTestClassifier } from '../helpers/onnx-classifier.js';
@@ -40,18 +39,7 @@ describe('safety_checker with an image classifier on a real server', () => {
   });
   afterAll(async () => server?.close());
 
-  const stdev = async (url: string) => {
-    const { channels } = await sharp(Buffer.from(await (await fetch(url)).arrayBuffer())).stats();
-    return channels.slice(0, 3).reduce((sum, c) => sum + c.stdev, 0) / 3;
-  };
-
   it('flags and blurs what the classifier flags, with an innocent prompt; safety_checker "no" skips it', async () => {
-    const ask = (safety_checker: string) => post(`${server.url}/api/v6/images/text2img`, { prompt: 'a teapot', width: 64, height: 64, num_inference_steps: 1, seed: 8, samples: 2, safety_checker });
-    const checked = await ask('yes');
-    expect(checked.body).toMatchObject({ status: 'success', nsfw_content_detected: [true, true], meta: { safety_checker: 'yes' } });
-    expect(checked.body.meta).not.toHaveProperty('nsfw_reason');
-    const unchecked = await ask('no');
-    expect(unchecked.body.nsfw_content_detected).toEqual([false, false]);
-    expect(await stdev(checked.body.output[0])).toBeLessThan((await stdev(unchecked.body.output[0])) * 0.5);
+    await expectClassifierFlagsAndBlurs(server);
   });
 });

@@ -244,7 +244,7 @@ async function readBody(response: http.IncomingMessage, maxBytes: number, url: U
   return Buffer.concat(chunks, total);
 }
 
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+export function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
   return new Promise((resolve, reject) => {
     const onAbort = (): void => reject(signal.reason);
     if (signal.aborted) return onAbort();

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { InvalidArgumentError } from '../../errors.js';
 import type { PixelImage } from '../../pipeline/generated-image.js';
+import type { Classification } from '../../safety/classification.js';
 import { defined, integerIn, invalidParameter, isPlainObject, isString, numberIn, oneOf } from '../../util/is.js';
 
 /**
@@ -81,13 +82,7 @@ function labelsFromConfig(model: string): string[] {
   return entries.map(([, label]) => label);
 }
 
-export interface Classification {
-  /** Probability of each label. */
-  scores: Record<string, number>;
-  /** Summed probability of the unsafe labels. */
-  unsafe: number;
-  flagged: boolean;
-}
+export type { Classification };
 
 type Ort = typeof import('onnxruntime-node');
 type Session = Awaited<ReturnType<Ort['InferenceSession']['create']>>;

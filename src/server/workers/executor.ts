@@ -8,6 +8,8 @@ import type { GeneratedVideo } from '../../pipeline/video.js';
 import { encodeVideo, type VideoFormat } from '../../pipeline/video-encode.js';
 import { isVideoTask, type JobOutput, type JobProgress, type JobSpec } from '../jobs/job-spec.js';
 import type { ServedModel } from '../models/model-registry.js';
+import type { Classification } from '../../safety/classification.js';
+import { NsfwClassifier } from '../../safety/nsfw-classifier.js';
 import { ImageClassifier } from '../safety/image-classifier.js';
 import { ModelCache } from './model-cache.js';
 import type { JobPreview, WorkerSettings } from './protocol.js';
@@ -25,7 +27,7 @@ const NSFW_BLUR_SIGMA = 40;
 export class JobExecutor {
   readonly #settings: WorkerSettings;
   readonly #cache: ModelCache<Loaded>;
-  #classifier: Promise<ImageClassifier> | undefined;
+  #classifier: Promise<{ classify(image: PixelImage): Promise<Classification> }> | undefined;
 
   constructor(settings: WorkerSettings) {
     this.#settings = settings;
@@ -165,11 +167,13 @@ export class JobExecutor {
     });
   }
 
-  /** Whether the image classifier flags any of the images (safety_checker "yes" on a server that has one). */
+  /** Whether the image classifier (the ONNX one when configured, else nsfwjs's) flags any of the images. */
   async #unsafe(spec: JobSpec, images: PixelImage[]): Promise<boolean> {
-    const options = this.#settings.safetyClassifier;
-    if (!spec.safetyCheck || !options) return false;
-    this.#classifier ??= ImageClassifier.load(options);
+    const { safetyClassifier: onnx, nsfwClassifier: nsfw } = this.#settings;
+    if (!spec.safetyCheck || (!onnx && !nsfw)) return false;
+    this.#classifier ??= onnx ? ImageClassifier.load(onnx) : NsfwClassifier.load(nsfw);
+    // A load that failed is tried again by the next job, not remembered as this one's error.
+    this.#classifier.catch(() => (this.#classifier = undefined));
     const classifier = await this.#classifier;
     for (const image of images) if ((await classifier.classify(image)).flagged) return true;
     return false;

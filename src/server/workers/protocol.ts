@@ -1,5 +1,6 @@
 import type { JobOutput, JobProgress, JobSpec } from '../jobs/job-spec.js';
 import type { ServedModel } from '../models/model-registry.js';
+import type { ResolvedNsfwOptions } from '../../safety/nsfw-classifier.js';
 import type { ResolvedClassifierOptions } from '../safety/image-classifier.js';
 
 /** What a worker process needs to know, sent once after it starts. */
@@ -14,6 +15,8 @@ export interface WorkerSettings {
   outputsDir: string;
   /** The classifier `safety_checker: "yes"` runs on outputs, when one is configured. */
   safetyClassifier?: ResolvedClassifierOptions;
+  /** The trained nsfwjs classifier run instead when no ONNX one is configured. */
+  nsfwClassifier?: ResolvedNsfwOptions;
 }
 
 export type ToWorker =

@@ -7,7 +7,8 @@ import { httpStatusOfJobError, readOutput } from '../shared/job-results.js';
 import type { OpenAIRequestData } from './to-job.js';
 
 /**
- * The OpenAI images response of a finished job: `{ created, data: [{ url | b64_json, revised_prompt }] }`
+ * The OpenAI images response of a finished job: `{ created, data: [{ url | b64_json, revised_prompt? }] }`
+ * (revised_prompt only when the server's prompt model revised the prompt)
  * plus the `output_format`, `size`, `quality` and `background` fields newer OpenAI models return.
  */
 export async function renderImages(job: JobRecord, storage: ObjectStorage, links: OutputLinks): Promise<Record<string, unknown>> {
@@ -18,7 +19,7 @@ export async function renderImages(job: JobRecord, storage: ObjectStorage, links
         request.response_format === 'b64_json'
           ? { b64_json: (await readOutput(storage, output.file)).toString('base64') }
           : { url: links.url(job, output.file) };
-      return { ...image, revised_prompt: job.spec.prompt };
+      return request.revised_prompt === undefined ? image : { ...image, revised_prompt: request.revised_prompt };
     }),
   );
   const first = job.outputs[0];

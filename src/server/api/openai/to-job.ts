@@ -1,6 +1,7 @@
 import sharp from 'sharp';
 import { badRequest } from '../../errors.js';
 import type { JobSpec, JobTask, OutputFormat } from '../../jobs/job-spec.js';
+import { preparePrompt } from '../../jobs/prompt-preparation.js';
 import { storeImageBytes, storeImageInput, type StoredImage } from '../../storage/image-inputs.js';
 import { checkPixels, imageTaskSize, JOB_DEFAULTS, pickModel, randomSeed, removeInputs, samplerChoice, type TranslationContext } from '../shared/job-params.js';
 import type { QUALITIES, STYLES } from './schemas.js';
@@ -31,6 +32,8 @@ export interface OpenAIRequestData {
   quality: Quality;
   /** OpenAI's end-user id: recorded, otherwise ignored. */
   user: string | null;
+  /** The prompt the server's prompt model wrote, when it revised the client's. */
+  revised_prompt?: string;
   [key: string]: unknown;
 }
 
@@ -122,6 +125,11 @@ async function translate(endpoint: OpenAIEndpoint, body: OpenAIBody, context: Tr
   if (style) request.style = style;
 
   if (endpoint === 'generations') {
+    // As DALL·E 3 does, generations are revised when the server has a prompt model; revised_prompt tells.
+    if (context.promptModel.model) {
+      const prepared = await preparePrompt(spec.prompt, { enhance: true, translate: false }, context.promptModel);
+      if (prepared.revised) spec.prompt = request.revised_prompt = prepared.prompt;
+    }
     spec.width = size?.width ?? JOB_DEFAULTS.size;
     spec.height = size?.height ?? JOB_DEFAULTS.size;
     return { spec, request };

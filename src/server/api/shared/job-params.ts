@@ -6,6 +6,7 @@ import type { JobRecord } from '../../jobs/job-spec.js';
 import type { JobService } from '../../jobs/job-service.js';
 import type { NewJob } from '../../jobs/job-store.js';
 import type { ServedModel } from '../../models/model-registry.js';
+import type { PromptModelSettings } from '../../jobs/prompt-preparation.js';
 import type { PromptFilter } from '../../safety/prompt-filter.js';
 import type { ImageInputSettings, StoredImage } from '../../storage/image-inputs.js';
 import type { ObjectStorage } from '../../storage/object-storage.js';
@@ -19,6 +20,8 @@ export interface TranslationContext {
   limits: ServerLimits;
   images: ImageInputSettings;
   promptFilter: PromptFilter;
+  /** The language model behind enhance_prompt and multi_lingual (model undefined: the server has none). */
+  promptModel: PromptModelSettings;
 }
 
 /** The server's defaults for what a request leaves out, in every dialect. */

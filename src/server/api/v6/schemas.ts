@@ -2,7 +2,7 @@ import type { ServerLimits } from '../../config.js';
 
 // JSON schemas of the v6 request bodies. Fastify's validator coerces types, so numbers sent as strings
 // ("512"), as in the hosted API's own examples, pass as numbers; flags take "yes"/"no" or booleans.
-// Unknown fields are ignored, as the hosted API does (clients send extras such as "multi_lingual").
+// Unknown fields are ignored, as the hosted API does.
 
 const flag = { type: 'string', enum: ['yes', 'no', 'true', 'false'], description: '"yes" or "no" (booleans accepted)' } as const;
 const text = (maxLength: number, description: string) => ({ type: 'string', maxLength, description }) as const;
@@ -30,7 +30,8 @@ export function v6Schemas(limits: ServerLimits) {
     seed: { type: ['integer', 'null'], minimum: 0, maximum: 2 ** 53 - 1, description: 'null = random' },
     scheduler: text(100, 'diffusers scheduler, A1111 or engine sampler name; default EulerAncestralDiscreteScheduler'),
     safety_checker: flag,
-    enhance_prompt: flag,
+    enhance_prompt: { ...flag, description: '"yes": the server\'s prompt language model rewrites the prompt in detail (meta.enhance_prompt says what happened)' },
+    multi_lingual: { ...flag, description: '"yes": a prompt not in English is translated to English first (meta.multi_lingual says what happened)' },
     lora_model: nullableText(1000, 'LoRA ids, comma-separated'),
     lora_strength: { type: ['string', 'number', 'null'], description: 'strengths, comma-separated, one per LoRA (default 1)' },
     clip_skip: { type: 'integer', minimum: 1, maximum: 12 },
@@ -50,6 +51,7 @@ export function v6Schemas(limits: ServerLimits) {
     flow_shift: { type: 'number', minimum: 0.01, maximum: 100, description: "noise schedule shift; default the model's" },
     output_type: { type: 'string', enum: ['mp4', 'webm', 'gif', 'webp'], description: 'default mp4 (H.264)' },
     safety_checker: flag,
+    multi_lingual: generation.multi_lingual,
     lora_model: generation.lora_model,
     lora_strength: generation.lora_strength,
   } as const;

@@ -2,7 +2,7 @@ import { A1111_SAMPLER_NAMES } from '../../../pipeline/samplers.js';
 import type { ServerLimits } from '../../config.js';
 import { badRequest } from '../../errors.js';
 import type { JobLora, JobSpec, JobTask, OutputFormat } from '../../jobs/job-spec.js';
-import { enhancePrompt } from '../../jobs/prompt-enhancer.js';
+import { preparePrompt, type PromptPreparation } from '../../jobs/prompt-preparation.js';
 import { storeImageInput, type ImageInputSettings, type StoredImage } from '../../storage/image-inputs.js';
 import { checkPixels, imageTaskSize as fitImageTaskSize, JOB_DEFAULTS as DEFAULTS, pickModel, randomSeed, removeInputs, samplerChoice, type TranslationContext } from '../shared/job-params.js';
 
@@ -83,12 +83,14 @@ async function translate(task: JobTask, body: V6Body, context: V6Context, storeI
 
   const model = pickModel(context.models, body.model_id, 'checkpoint', 'model_id');
   const prompt = String(body.prompt ?? '');
-  const effectivePrompt = yes(body.enhance_prompt) ? enhancePrompt(prompt) : prompt;
+  const prepared = await preparePrompt(prompt, { enhance: yes(body.enhance_prompt), translate: yes(body.multi_lingual) }, context.promptModel);
+  const effectivePrompt = prepared.prompt;
   const schedulerName = str(body.scheduler) ?? DEFAULTS.sampler;
   const choice = samplerChoice('scheduler', schedulerName);
   const loras = parseLoras(body);
   const safety = yes(body.safety_checker);
-  const flaggedTerm = safety ? context.promptFilter.flagged(`${effectivePrompt}`) : undefined;
+  // Both prompts are checked: a translation or rewrite must not launder a flagged word.
+  const flaggedTerm = safety ? context.promptFilter.flagged(effectivePrompt) ?? context.promptFilter.flagged(prompt) : undefined;
   const seed = (body.seed as number | null | undefined) ?? randomSeed();
   const spec: JobSpec = {
     task,
@@ -166,7 +168,7 @@ async function translate(task: JobTask, body: V6Body, context: V6Context, storeI
     lora_model: loras.map((l) => l.name).join(',') || null,
     lora_strength: loras.map((l) => l.strength).join(',') || null,
     safety_checker: safety ? 'yes' : 'no',
-    enhance_prompt: yes(body.enhance_prompt) ? 'yes' : 'no',
+    ...promptMeta(prompt, prepared),
     output_format: format,
   };
   if (spec.strength !== undefined) meta.strength = spec.strength;
@@ -176,12 +178,23 @@ async function translate(task: JobTask, body: V6Body, context: V6Context, storeI
   return { spec, meta };
 }
 
+/** What enhance_prompt and multi_lingual did, under their own names; the client's prompt when it was changed. */
+function promptMeta(original: string, prepared: PromptPreparation): Record<string, unknown> {
+  const meta: Record<string, unknown> = { enhance_prompt: prepared.enhance, multi_lingual: prepared.translate };
+  if (prepared.language !== undefined) meta.prompt_language = prepared.language;
+  if (prepared.revised) meta.original_prompt = original;
+  if (prepared.errors.length) meta.prompt_model_error = prepared.errors.join('; ');
+  return meta;
+}
+
 /** The video endpoints: a served video model, frames within the server's cap, mp4 unless output_type says otherwise. */
 async function translateVideo(task: 'txt2video' | 'img2video', body: V6Body, context: V6Context, storeImage: typeof storeImageInput): Promise<V6Translation> {
   const model = pickModel(context.models, body.model_id, 'video', 'model_id');
-  const prompt = String(body.prompt ?? '');
+  const original = String(body.prompt ?? '');
+  const prepared = await preparePrompt(original, { enhance: false, translate: yes(body.multi_lingual) }, context.promptModel);
+  const prompt = prepared.prompt;
   const safety = yes(body.safety_checker);
-  const flaggedTerm = safety ? context.promptFilter.flagged(prompt) : undefined;
+  const flaggedTerm = safety ? context.promptFilter.flagged(prompt) ?? context.promptFilter.flagged(original) : undefined;
   const scheduler = str(body.scheduler);
   const choice = scheduler ? samplerChoice('scheduler', scheduler) : undefined;
   const loras = parseLoras(body);
@@ -215,6 +228,7 @@ async function translateVideo(task: 'txt2video' | 'img2video', body: V6Body, con
     model_id: model.id, prompt, negative_prompt: spec.negativePrompt, width: spec.width, height: spec.height, num_frames: spec.frames, fps: spec.fps ?? null,
     num_inference_steps: spec.steps, guidance_scale: spec.guidanceScale, seed: spec.seed, scheduler: scheduler ?? 'euler', flow_shift: spec.flowShift ?? null,
     output_type: spec.outputFormat, lora_model: loras.map((l) => l.name).join(',') || null, safety_checker: safety ? 'yes' : 'no',
+    ...promptMeta(original, prepared),
   };
   if (spec.strength !== undefined) meta.strength = spec.strength;
   if (flaggedTerm !== undefined) meta.nsfw_reason = `the prompt contains '${flaggedTerm}'`;
