@@ -114,7 +114,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Diffuse
       await keysRoutes(scope, { keys: backend.keys, authenticator });
     });
     app.setNotFoundHandler((request, reply) => {
-      void reply.code(404).send({ status: 'error', message: `No route ${request.method} ${request.url.split('?')[0]}` });
+      void reply.code(404).send({ status: 'error', message: `No route ${request.method} ${request.url.split('?')[0]}`, code: 'not_found' });
     });
   }
   const sweeper = service ? new OutputSweeper(backend.jobs, storage, config.outputTtlSeconds * 1000, config.sweepIntervalSeconds * 1000) : undefined;

@@ -1,12 +1,13 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ServerLimits } from '../../config.js';
 import { ApiError } from '../../errors.js';
-import type { JobTask } from '../../jobs/job-spec.js';
+import type { JobRecord, JobTask } from '../../jobs/job-spec.js';
 import type { JobService } from '../../jobs/job-service.js';
 import type { ServedModel } from '../../models/model-registry.js';
 import { parseFetchUrl } from '../../net/safe-fetch.js';
 import type { AccessControl } from '../access.js';
 import { errorData } from '../error-data.js';
+import { eventRoutes } from '../events.js';
 import { httpStatusOfJobError, renderV6 } from './render.js';
 import { idParams, v6Schemas } from './schemas.js';
 import { submitJob } from '../shared/job-params.js';
@@ -44,7 +45,7 @@ const VIDEO_ENDPOINTS: [string, JobTask, string][] = [
 export function v6ErrorHandler(error: unknown, request: FastifyRequest, reply: FastifyReply): void {
   const data = errorData(error);
   if (data.internal) request.log.error(error);
-  void reply.code(data.statusCode).headers(data.headers).send({ status: 'error', message: data.message });
+  void reply.code(data.statusCode).headers(data.headers).send({ status: 'error', message: data.message, code: data.code });
 }
 
 /** The hosted API's v6 dialect: /api/v6/images/*, fetch, cancel, system_load. */
@@ -54,15 +55,19 @@ export async function v6Routes(app: FastifyInstance, options: V6RoutesOptions): 
 
   app.setErrorHandler(v6ErrorHandler);
 
-  const sendJob = async (reply: FastifyReply, id: number, submit: boolean) => {
-    const job = (await service.get(id))!;
+  const render = async (job: JobRecord) => {
     const active = job.status === 'queued' || job.status === 'running';
-    const body = renderV6(job, {
+    return renderV6(job, {
       eta: active ? await service.eta(job) : undefined,
-      progress: active ? await service.progress(id) : undefined,
-      webhookStatus: job.webhook ? await options.webhookStatus(id) : undefined,
+      progress: active ? await service.progress(job.id) : undefined,
+      webhookStatus: job.webhook ? await options.webhookStatus(job.id) : undefined,
       ttlSeconds: options.ttlSeconds,
     });
+  };
+
+  const sendJob = async (reply: FastifyReply, id: number, submit: boolean) => {
+    const job = (await service.get(id))!;
+    const body = await render(job);
     const code = job.status === 'error' && submit ? httpStatusOfJobError(job) : job.expired ? 410 : 200;
     return reply.code(code).send(body);
   };
@@ -112,6 +117,8 @@ export async function v6Routes(app: FastifyInstance, options: V6RoutesOptions): 
       });
     }
   }
+
+  await eventRoutes(app, { service, findJob, render });
 
   app.post('/api/v6/images/cancel/:id', { schema: { summary: 'Cancel a queued or running job', tags: ['jobs'], params: idParams, body: schemas.fetch } }, async (request, reply) => {
     const job = await findJob(request);
