@@ -30,6 +30,7 @@ Options:
       --trust-proxy        take scheme and host from X-Forwarded-Proto/-Host (behind a reverse proxy)
       --allow-host HOST    host or CIDR that URL inputs and webhooks may reach although private (repeatable)
       --no-auth            serve without API keys (local use only)
+      --no-ui              no web playground at / (the API only)
       --safety-model FILE  an ONNX NSFW image classifier (labels from its config.json) that safety_checker
                            "yes" also runs on every output; flagged outputs are blurred
       --safety-threshold N probability from which it flags (default 0.5)
@@ -52,7 +53,7 @@ config (server.models, server.port, server.host, dataDir, loraDir, embeddingDir,
 DIFFUSEKIT_* variables: see 'diffusekit config --help'. Flags beat both.
 
 Keys: create them with 'diffusekit keys create --name NAME' (same --data-dir); the admin key is
-$DIFFUSEKIT_ADMIN_KEY. API docs: http://HOST:PORT/docs, OpenAPI: /openapi.json.
+$DIFFUSEKIT_ADMIN_KEY. Playground: http://HOST:PORT/ (--no-ui: off). API docs: /docs, OpenAPI: /openapi.json.
 
 Examples:
   diffusekit serve --no-auth
@@ -86,6 +87,7 @@ export async function serveCommand(args: string[]): Promise<void> {
       'public-url': { type: 'string' },
       'allow-host': { type: 'string', multiple: true },
       'no-auth': { type: 'boolean' },
+      'no-ui': { type: 'boolean' },
       'safety-model': { type: 'string' },
       'safety-threshold': { type: 'string' },
       'trust-proxy': { type: 'boolean' },
@@ -125,6 +127,7 @@ export async function serveCommand(args: string[]): Promise<void> {
     publicUrl: values['public-url'],
     allowHosts: values['allow-host'],
     auth: !values['no-auth'],
+    ui: !values['no-ui'],
     safetyClassifier: values['safety-model'] ? { model: values['safety-model'], threshold: num('safety-threshold', values['safety-threshold']) } : undefined,
     trustProxy: values['trust-proxy'],
     queue: values.queue as ServerOptions['queue'],

@@ -18,6 +18,7 @@ import { JobService } from './jobs/job-service.js';
 import { loadModelRegistry, type ServedModel } from './models/model-registry.js';
 import { PromptFilter } from './safety/prompt-filter.js';
 import { OutputSweeper } from './storage/output-sweeper.js';
+import { uiRoutes } from './ui/routes.js';
 import type { WorkerPool } from './workers/worker-pool.js';
 
 export interface DiffusekitServer {
@@ -113,6 +114,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Diffuse
       scope.setErrorHandler(v6ErrorHandler);
       await keysRoutes(scope, { keys: backend.keys, authenticator });
     });
+    if (config.ui) await app.register(uiRoutes, { limits: config.limits });
     app.setNotFoundHandler((request, reply) => {
       void reply.code(404).send({ status: 'error', message: `No route ${request.method} ${request.url.split('?')[0]}`, code: 'not_found' });
     });
