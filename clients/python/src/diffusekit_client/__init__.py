@@ -3,7 +3,7 @@
 from ._common import ENDPOINT_PATHS, GeneratedImage, GenerateResult, JobEvent
 from .async_client import AsyncClient
 from .client import Client
-from .errors import ApiError, ConnectionError, DiffusekitError
+from .errors import ApiError, DiffusekitConnectionError, DiffusekitError
 from .webhook import WEBHOOK_SIGNATURE_HEADER, verify_webhook
 
 __all__ = [
@@ -11,7 +11,7 @@ __all__ = [
     "ApiError",
     "AsyncClient",
     "Client",
-    "ConnectionError",
+    "DiffusekitConnectionError",
     "DiffusekitError",
     "GenerateResult",
     "GeneratedImage",

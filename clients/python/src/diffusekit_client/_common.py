@@ -9,7 +9,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from .errors import ApiError, ConnectionError, api_error
+from .errors import DiffusekitConnectionError, api_error
 
 # Where each job endpoint lives. A new face (training, when the server has it) is one more line here.
 ENDPOINT_PATHS: Dict[str, str] = {
@@ -73,11 +73,11 @@ def is_own_url(base_url: str, url: str) -> bool:
 
 
 def parse_answer(method: str, path: str, response: httpx.Response) -> Any:
-    """The JSON of an answer; an ApiError for an error status, a ConnectionError for a body that is not JSON."""
+    """The JSON of an answer; an ApiError for an error status, a DiffusekitConnectionError for a body that is not JSON."""
     try:
         data = response.json() if response.content else None
     except ValueError as err:
-        raise ConnectionError(f"{method} {path}: the answer (HTTP {response.status_code}) is not JSON: {response.text[:200]}") from err
+        raise DiffusekitConnectionError(f"{method} {path}: the answer (HTTP {response.status_code}) is not JSON: {response.text[:200]}") from err
     if response.status_code >= 400:
         raise api_error(response.status_code, data, response.headers.get("retry-after"))
     return data
@@ -120,5 +120,3 @@ class EventParser:
             self._data.append(line[5:].lstrip())
         return None
 
-
-__all__ = ["ApiError", "ConnectionError"]

@@ -8,7 +8,7 @@ from typing import Any, AsyncIterator, Callable, Dict, List, Literal, Optional, 
 import httpx
 
 from . import _common as common
-from .errors import ApiError, ConnectionError
+from .errors import ApiError, DiffusekitConnectionError
 from .types import (
     ControlnetRequest,
     CreateKeyRequest,
@@ -100,7 +100,7 @@ class AsyncClient:
                     if event:
                         yield event
         except httpx.TransportError as err:
-            raise ConnectionError(f"Could not reach {self.base_url} ({path}): {err}") from err
+            raise DiffusekitConnectionError(f"Could not reach {self.base_url} ({path}): {err}") from err
 
     async def generate(
         self,
@@ -135,7 +135,7 @@ class AsyncClient:
         try:
             response = await self._http.get(url if "://" in url else self.base_url + url, headers=headers)
         except httpx.TransportError as err:
-            raise ConnectionError(f"Could not reach {url}: {err}") from err
+            raise DiffusekitConnectionError(f"Could not reach {url}: {err}") from err
         if response.status_code >= 400:
             common.parse_answer("GET", url, response)
         return response.content, response.headers.get("content-type")
@@ -144,7 +144,7 @@ class AsyncClient:
         try:
             response = await self._http.request(method, self.base_url + path, json=body, headers={"Accept": "application/json", **common.auth_headers(self._key)})
         except httpx.TransportError as err:
-            raise ConnectionError(f"Could not reach {self.base_url} ({path}): {err}") from err
+            raise DiffusekitConnectionError(f"Could not reach {self.base_url} ({path}): {err}") from err
         return common.parse_answer(method, path, response)
 
     async def _until(self, job: Dict[str, Any], wait: str, on_event: Optional[Callable[[common.JobEvent], None]]) -> Dict[str, Any]:

@@ -29,7 +29,7 @@ class ApiError(DiffusekitError):
         return f"ApiError(status={self.status}, code={self.code!r}, message={self.message!r})"
 
 
-class ConnectionError(DiffusekitError):  # noqa: A001 - the client's own, distinct from the builtin
+class DiffusekitConnectionError(DiffusekitError):
     """The server could not be reached, or its answer is not the API's JSON."""
 
 
