@@ -17,6 +17,7 @@ import type {
   Text2ImgRequest,
   Text2VideoRequest,
   V6Endpoint,
+  V6JobList,
   V6JobResponse,
   V6Request,
   V6Success,
@@ -161,6 +162,11 @@ export class DiffusekitClient {
   /** Cancels job `id` (queued: at once; running: within a step) and returns its state. */
   cancel(id: number, options?: CallOptions): Promise<V6JobResponse> {
     return this.request('POST', `/api/v6/images/cancel/${id}`, {}, options);
+  }
+
+  /** The caller's newest jobs (a key: its own), newest first, as fetch answers them. */
+  async jobs(options: CallOptions & { limit?: number } = {}): Promise<V6JobResponse[]> {
+    return (await this.request<V6JobList>('POST', '/api/v6/images/jobs', options.limit === undefined ? {} : { limit: options.limit }, options)).jobs;
   }
 
   systemLoad(options?: CallOptions): Promise<SystemLoad> {

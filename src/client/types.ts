@@ -5,7 +5,7 @@ import type { v6Schemas } from '../server/api/v6/schemas.js';
 import type { SystemLoad } from '../server/api/v6/system-load.js';
 import type { FromSchema } from './schema-types.js';
 
-export type { V6Failure, V6JobResponse, V6Processing, V6Success } from '../server/api/v6/render.js';
+export type { V6Failure, V6JobList, V6JobResponse, V6Processing, V6Success } from '../server/api/v6/render.js';
 export type { JobProgress } from '../server/jobs/job-spec.js';
 export type { SystemLoad };
 

@@ -114,6 +114,12 @@ describe('diffusekit/client against a real server', () => {
       return state.status === 'processing' ? undefined : state;
     }, 60_000, 'the cancelled job to end') : answer;
     expect(cancelled).toMatchObject({ status: 'error', cancelled: true, code: 'cancelled' });
+    const mine = await client.jobs({ limit: 3 });
+    expect(mine.map((j) => j.id)[0]).toBe(queued.id);
+    expect(mine).toHaveLength(3);
+    const other = await admin.keys.create({ name: 'client-tests-other' });
+    expect(await new DiffusekitClient({ baseUrl: server.url, key: other.key }).jobs()).toEqual([]);
+    expect((await admin.jobs({ limit: 50 })).map((j) => j.id)).toContain(queued.id);
     const load = await client.systemLoad();
     expect(load.status).toBe('success');
     expect(load.models.map((m) => m.role)).toContain('checkpoint');

@@ -85,8 +85,7 @@ describe.skipIf(!hasBrowser)(`playground in chromium${hasBrowser ? '' : ` (skipp
     await page.locator('#preview').waitFor({ state: 'visible', timeout: 60_000 });
     expect(await page.locator('#preview').evaluate((img: HTMLImageElement) => img.src)).toMatch(/^data:image\/png;base64,/);
     await expect.poll(() => page.locator('#status').textContent(), { timeout: 30_000 }).toMatch(/^Running: step \d+ of 40/);
-    const jobs = await page.evaluate(() => JSON.parse(localStorage.getItem('diffusekit.jobs') ?? '{}'));
-    const [second, first] = jobs[key] as number[];
+    const [second, first] = (await new DiffusekitClient({ baseUrl: server.url, key }).jobs()).map((job) => job.id);
     await page.getByRole('button', { name: 'Cancel' }).click();
     await expect.poll(() => page.locator('#status').textContent(), { timeout: 30_000 }).toBe('Cancelled');
     await expect.poll(async () => (await server.service.get(second!))?.status, { timeout: 30_000 }).toBe('cancelled');

@@ -83,6 +83,7 @@ def test_fetch_cancel_system_load_and_typed_errors(server_url: str, api_key: str
             time.sleep(0.2)
             cancelled = client.fetch(queued["id"])
         assert cancelled["status"] == "error" and cancelled.get("cancelled") is True and cancelled.get("code") == "cancelled"
+        assert [job["id"] for job in client.jobs(limit=2)][0] == queued["id"]
         load = client.system_load()
         assert load["status"] == "success" and "checkpoint" in [m["role"] for m in load["models"]]
         with pytest.raises(ApiError) as invalid:

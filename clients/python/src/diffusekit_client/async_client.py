@@ -75,6 +75,10 @@ class AsyncClient:
     async def cancel(self, job_id: int) -> JobResponse:
         return await self.request("POST", f"/api/v6/images/cancel/{int(job_id)}", {})
 
+    async def jobs(self, limit: Optional[int] = None) -> List[JobResponse]:
+        """The caller's newest jobs (a key: its own), newest first, as fetch answers them."""
+        return (await self.request("POST", "/api/v6/images/jobs", {} if limit is None else {"limit": int(limit)}))["jobs"]
+
     async def system_load(self) -> Dict[str, Any]:
         return await self.request("POST", "/api/v6/system_load", {})
 

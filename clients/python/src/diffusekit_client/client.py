@@ -81,6 +81,10 @@ class Client:
         """Cancels a job (queued: at once; running: within a step) and returns its state."""
         return self.request("POST", f"/api/v6/images/cancel/{int(job_id)}", {})
 
+    def jobs(self, limit: Optional[int] = None) -> List[JobResponse]:
+        """The caller's newest jobs (a key: its own), newest first, as fetch answers them."""
+        return (self.request("POST", "/api/v6/images/jobs", {} if limit is None else {"limit": int(limit)}))["jobs"]
+
     def system_load(self) -> Dict[str, Any]:
         return self.request("POST", "/api/v6/system_load", {})
 

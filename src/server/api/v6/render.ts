@@ -57,6 +57,12 @@ export interface V6Failure extends V6JobCommon {
 /** The v6 answer for a job (routes, webhooks, the event stream): the type the clients read. */
 export type V6JobResponse = V6Success | V6Processing | V6Failure;
 
+/** The answer of /api/v6/images/jobs: the caller's newest jobs, newest first. */
+export interface V6JobList {
+  status: 'success';
+  jobs: V6JobResponse[];
+}
+
 /**
  * The v6 response body for a job in its current state: success (outputs), processing (eta and
  * future links), or error. Routes and webhooks send exactly this.

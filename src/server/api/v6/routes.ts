@@ -8,7 +8,7 @@ import { parseFetchUrl } from '../../net/safe-fetch.js';
 import type { AccessControl } from '../access.js';
 import { errorData } from '../error-data.js';
 import { eventRoutes } from '../events.js';
-import { httpStatusOfJobError, renderV6 } from './render.js';
+import { httpStatusOfJobError, renderV6, type V6JobList } from './render.js';
 import { idParams, v6Schemas } from './schemas.js';
 import { submitJob } from '../shared/job-params.js';
 import { v6ToJob, type V6Body, type V6Context } from './to-job.js';
@@ -119,6 +119,26 @@ export async function v6Routes(app: FastifyInstance, options: V6RoutesOptions): 
   }
 
   await eventRoutes(app, { service, findJob, render });
+
+  // The caller's newest jobs (a key: its own; the admin and --no-auth: everyone's), e.g. for a gallery.
+  const limit = { type: 'integer', minimum: 1, maximum: 50, default: 12, description: 'how many (default 12)' } as const;
+  for (const method of ['POST', 'GET'] as const) {
+    app.route({
+      method,
+      url: '/api/v6/images/jobs',
+      schema: {
+        summary: "The caller's newest jobs, newest first, as fetch answers them",
+        tags: ['jobs'],
+        ...(method === 'POST' ? { body: { type: 'object', properties: { key: schemas.fetch.properties.key, limit } } } : { querystring: { type: 'object', properties: { limit } } }),
+      },
+      handler: async (request): Promise<V6JobList> => {
+        const principal = await access.identify(request);
+        const { limit: count } = ((method === 'POST' ? request.body : request.query) ?? {}) as { limit?: number };
+        const jobs = await service.recent(access.keyId(principal), count ?? 12);
+        return { status: 'success', jobs: await Promise.all(jobs.map(render)) };
+      },
+    });
+  }
 
   app.post('/api/v6/images/cancel/:id', { schema: { summary: 'Cancel a queued or running job', tags: ['jobs'], params: idParams, body: schemas.fetch } }, async (request, reply) => {
     const job = await findJob(request);

@@ -54,7 +54,7 @@ export function v6Schemas(limits: ServerLimits) {
     lora_strength: generation.lora_strength,
   } as const;
   // Generic, so that the exact property types survive: the TypeScript client derives its request types from these.
-  const body = <P extends Record<string, unknown>, const R extends readonly (keyof P & string)[]>(properties: P, required: R) => ({ type: 'object', properties, required, additionalProperties: true }) as const;
+  const body = <const P extends Record<string, unknown>, const R extends readonly (keyof P & string)[]>(properties: P, required: R) => ({ type: 'object', properties, required, additionalProperties: true }) as const;
   const added = (side: string) => ({ type: 'integer', minimum: 0, maximum: limits.maxSide, description: `pixels added ${side === 'left' || side === 'right' ? 'on the' : 'at the'} ${side}` }) as const;
   return {
     text2img: body(generation, ['prompt']),

@@ -3,7 +3,6 @@ import { DiffusekitApiError, DiffusekitClient } from '/ui/client/index.js';
 
 const $ = (id) => document.getElementById(id);
 const KEY_STORAGE = 'diffusekit.key';
-const JOBS_STORAGE = 'diffusekit.jobs';
 const GALLERY_SIZE = 12;
 
 let client = makeClient();
@@ -164,18 +163,6 @@ function requestBody(t) {
   return body;
 }
 
-/** Job ids this browser submitted with the current key (the gallery), newest first. */
-function rememberedJobs() {
-  const all = JSON.parse(localStorage.getItem(JOBS_STORAGE) ?? '{}');
-  return { all, mine: all[localStorage.getItem(KEY_STORAGE) ?? ''] ?? [] };
-}
-function rememberJob(id) {
-  const { all, mine } = rememberedJobs();
-  if (mine.includes(id)) return;
-  all[localStorage.getItem(KEY_STORAGE) ?? ''] = [id, ...mine].slice(0, 50);
-  localStorage.setItem(JOBS_STORAGE, JSON.stringify(all));
-}
-
 function showProgress(progress) {
   $('progress').hidden = false;
   $('progress').value = (progress.image + progress.step / progress.steps) / progress.images;
@@ -184,7 +171,6 @@ function showProgress(progress) {
 
 function onEvent(event) {
   if (event.type === 'state') {
-    rememberJob(event.job.id);
     if (event.job.status === 'processing') setStatus(`Job ${event.job.id} ${event.job.tip?.includes('queued') ? 'queued' : 'running'} (about ${event.job.eta} s)`);
   } else if (event.type === 'progress') showProgress(event.progress);
   else if (event.type === 'preview') {
@@ -264,13 +250,18 @@ function showResult(job, images) {
 
 async function showGallery() {
   const list = $('gallery');
-  const ids = rememberedJobs().mine.slice(0, GALLERY_SIZE);
-  if (!ids.length) return list.replaceChildren(Object.assign(document.createElement('li'), { textContent: 'No jobs yet' }));
+  let jobs;
+  try {
+    jobs = await client.jobs({ limit: GALLERY_SIZE });
+  } catch (err) {
+    return list.replaceChildren(Object.assign(document.createElement('li'), { textContent: describeError(err) }));
+  }
+  if (!jobs.length) return list.replaceChildren(Object.assign(document.createElement('li'), { textContent: 'No jobs yet' }));
   const items = await Promise.all(
-    ids.map(async (id) => {
+    jobs.map(async (job) => {
+      const id = job.id;
       const item = document.createElement('li');
       try {
-        const job = await client.fetch(id);
         if (job.status !== 'success') {
           item.textContent = `Job ${id}: ${job.status === 'processing' ? 'processing' : job.cancelled ? 'cancelled' : job.message}`;
           return item;
