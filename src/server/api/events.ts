@@ -15,6 +15,8 @@ export interface EventRoutesOptions {
 
 /** How often a running job's progress and preview are looked at (workers report at most every 100 ms). */
 const SAMPLE_MS = 250;
+/** How often the repository is asked whether the job has ended, in case a notification went missing. */
+const BACKSTOP_MS = 2000;
 /** A comment line this often keeps proxies from closing a quiet stream. */
 const KEEPALIVE_MS = 15_000;
 
@@ -51,6 +53,7 @@ export async function eventRoutes(app: FastifyInstance, { service, findJob, rend
 
       send('state', await render(job));
       let ended = ENDED.has(job.status);
+      if (ended) return void raw.end();
       let lastProgress = '';
       let lastPreview: Uint8Array | undefined;
       let sampling = false;
@@ -73,19 +76,36 @@ export async function eventRoutes(app: FastifyInstance, { service, findJob, rend
           sampling = false;
         }
       };
-      const sampler = setInterval(() => void sample(), SAMPLE_MS);
-      try {
-        while (open && !ended) {
-          const now = await service.wait(job.id, KEEPALIVE_MS);
-          if (!now || ENDED.has(now.status)) {
-            ended = true;
-            if (now) send('state', await render(now));
-          } else if (open) raw.write(': keep-alive\n\n');
-        }
-      } finally {
-        clearInterval(sampler);
-        raw.end();
-      }
+      // The end: the service's event, or a look at the repository (a backstop for a missed notification), or
+      // the client leaving. Nothing outlives the stream, so a server shutting down is not held up by it.
+      await new Promise<void>((resolve) => {
+        const end = async (record: JobRecord | undefined) => {
+          if (ended) return;
+          ended = true;
+          clearInterval(sampler);
+          clearInterval(backstop);
+          clearInterval(keepalive);
+          service.off('finished', onFinished);
+          try {
+            if (record) send('state', await render(record));
+          } finally {
+            raw.end();
+            resolve();
+          }
+        };
+        const onFinished = (record: JobRecord) => void (record.id === job.id && end(record));
+        const check = async () => {
+          const now = await service.get(job.id);
+          if (!now || ENDED.has(now.status)) await end(now);
+        };
+        const sampler = setInterval(() => void sample(), SAMPLE_MS);
+        const backstop = setInterval(() => void check().catch((err: unknown) => request.log.error(err)), BACKSTOP_MS);
+        const keepalive = setInterval(() => open && raw.write(': keep-alive\n\n'), KEEPALIVE_MS);
+        service.on('finished', onFinished);
+        request.raw.on('close', () => void end(undefined));
+        if (!open) void end(undefined); // gone before we listened
+        void check().catch((err: unknown) => request.log.error(err)); // it may have ended before we listened
+      });
     });
   }
 }
