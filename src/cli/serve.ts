@@ -40,6 +40,7 @@ Options:
       --body-idle-timeout S  seconds a request body may stall before the connection is closed (default 30)
       --keep-alive-timeout S seconds an idle keep-alive connection stays open (default 5)
       --max-connections N  open connections one client address may hold (default 128)
+      --no-ui              no web playground at / (the API only)
       --safety-model FILE  an ONNX NSFW image classifier (labels from its config.json) that safety_checker
                            "yes" also runs on every output; flagged outputs are blurred
       --safety-threshold N probability from which it flags (default 0.5)
@@ -76,7 +77,7 @@ config (server.models, server.port, server.host, dataDir, loraDir, embeddingDir,
 DIFFUSEKIT_* variables: see 'diffusekit config --help'. Flags beat both.
 
 Keys: create them with 'diffusekit keys create --name NAME' (same --data-dir); the admin key is
-$DIFFUSEKIT_ADMIN_KEY. API docs: http://HOST:PORT/docs, OpenAPI: /openapi.json.
+$DIFFUSEKIT_ADMIN_KEY. Playground: http://HOST:PORT/ (--no-ui: off). API docs: /docs, OpenAPI: /openapi.json.
 
 Examples:
   diffusekit serve --no-auth
@@ -130,6 +131,7 @@ export async function serveCommand(args: string[]): Promise<void> {
       'public-url': { type: 'string' },
       'allow-host': { type: 'string', multiple: true },
       'no-auth': { type: 'boolean' },
+      'no-ui': { type: 'boolean' },
       'safety-model': { type: 'string' },
       'safety-threshold': { type: 'string' },
       'nsfw-model': { type: 'string' },
@@ -184,6 +186,7 @@ export async function serveCommand(args: string[]): Promise<void> {
     publicUrl: values['public-url'],
     allowHosts: values['allow-host'],
     auth: !values['no-auth'],
+    ui: !values['no-ui'],
     safetyClassifier: values['safety-model'] ? { model: values['safety-model'], threshold: num('safety-threshold', values['safety-threshold']) } : undefined,
     nsfwClassifier: nsfwOption(values['nsfw-model'], values['nsfw-threshold']),
     promptModel: values['prompt-model'],

@@ -23,6 +23,7 @@ import { hardenedFastifyOptions, installHardening } from './http/hardening.js';
 import { redactingLogger } from './http/log-redaction.js';
 import { publicOrigin } from './http/public-origin.js';
 import { OutputLinks } from './security/output-links.js';
+import { uiRoutes } from './ui/routes.js';
 import type { WorkerPool } from './workers/worker-pool.js';
 
 export interface DiffusekitServer {
@@ -130,8 +131,9 @@ export async function createServer(options: ServerOptions = {}): Promise<Diffuse
       scope.setErrorHandler(v6ErrorHandler);
       await keysRoutes(scope, { keys: backend.keys, authenticator });
     });
+    if (config.ui) await app.register(uiRoutes, { limits: config.limits });
     app.setNotFoundHandler((request, reply) => {
-      void reply.code(404).send({ status: 'error', message: `No route ${request.method} ${request.url.split('?')[0]}` });
+      void reply.code(404).send({ status: 'error', message: `No route ${request.method} ${request.url.split('?')[0]}`, code: 'not_found' });
     });
   }
   const sweeper = service ? new OutputSweeper(backend.jobs, storage, config.outputTtlSeconds * 1000, config.sweepIntervalSeconds * 1000) : undefined;

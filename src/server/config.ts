@@ -61,6 +61,8 @@ export interface ServerOptions {
   threads?: number;
   /** Bytes of models each worker keeps loaded before unloading the least recently used. Default 60 % of RAM / workers. */
   modelMemoryBudget?: number;
+  /** The web playground at `/`. Default true. */
+  ui?: boolean;
   /** Require API keys. Default true; false serves everyone (local use). */
   auth?: boolean;
   /** Key with admin rights (manages keys over the API). Default $DIFFUSEKIT_ADMIN_KEY. */
@@ -256,6 +258,7 @@ export function resolveServerConfig(options: ServerOptions = {}, env: NodeJS.Pro
     workers,
     threads: integerIn('threads', options.threads, 1, 1024, Math.max(1, Math.floor(physicalCores() / workers))),
     modelMemoryBudget: integerIn('modelMemoryBudget', options.modelMemoryBudget, 0, Number.MAX_SAFE_INTEGER, Math.floor((os.totalmem() * 0.6) / workers)),
+    ui: optionalBoolean('ui', options.ui) ?? true,
     auth: optionalBoolean('auth', options.auth) ?? true,
     adminKey: optionalString('adminKey', options.adminKey) ?? (env.DIFFUSEKIT_ADMIN_KEY || undefined),
     allowHosts,

@@ -37,6 +37,15 @@ describe('JobStore', () => {
     expect(store.activeForKey('key_1')).toBe(0);
   });
 
+  it('lists the newest jobs of a key, or of everyone', () => {
+    const store = new JobStore(openDatabase(tempDataDir()));
+    const ids = ['key_1', 'key_2', 'key_1', null, 'key_1'].map((keyId) => store.insert({ spec: spec('a'), api: 'v6', baseUrl: 'http://x', keyId }).id);
+    expect(store.recent('key_1', 2).map((j) => j.id)).toEqual([ids[4], ids[2]]);
+    expect(store.recent('key_2', 10).map((j) => j.id)).toEqual([ids[1]]);
+    expect(store.recent(null, 3).map((j) => j.id)).toEqual([ids[4], ids[3], ids[2]]);
+    expect(store.recent('key_3', 10)).toEqual([]);
+  });
+
   it('survives reopening the database file', () => {
     const dir = tempDataDir();
     const first = openDatabase(dir);

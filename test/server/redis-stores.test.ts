@@ -47,6 +47,9 @@ describe('Redis stores', () => {
     expect(await store.get(a.id)).toMatchObject({ status: 'success', attempts: 2, outputs, finishedAt: 3500, error: null });
     expect(await store.activeForKey('key_1')).toBe(0);
     expect(await store.averageDurations(0)).toEqual({ txt2img: { seconds: 1.5, jobs: 1 } });
+    expect((await store.recent('key_1', 10)).map((j) => j.id)).toEqual([a.id]);
+    expect((await store.recent(null, 10)).map((j) => j.id)).toEqual([b.id, a.id]);
+    expect(await store.recent('key_2', 10)).toEqual([]);
     expect(await store.finish(b.id, 'cancelled', { error: 'Job cancelled', errorCode: 'cancelled' }, 4000)).toBe(true);
     expect((await store.expiring(5000)).map((j) => j.id)).toEqual([a.id, b.id]);
     await store.markExpired(a.id);

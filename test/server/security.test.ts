@@ -35,7 +35,7 @@ async function cliCreateKey(dataDir: string, name: string, ...limits: string[]):
 const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
 
 function expectError(response: JsonResponse, status: number, message: RegExp): void {
-  expect({ status: response.status, body: response.body }).toEqual({ status, body: { status: 'error', message: expect.stringMatching(message) } });
+  expect({ status: response.status, body: response.body }).toEqual({ status, body: { status: 'error', message: expect.stringMatching(message), code: expect.any(String) } });
 }
 
 /** An HTTP server on loopback that records each request and answers with the next status of `answers` (the last repeats). */
@@ -377,16 +377,16 @@ describe('without API keys', () => {
     for (const [endpoint, body, message] of cases) {
       const response = await api(`/api/v6/images/${endpoint}`, body);
       expect({ endpoint, body, status: response.status, response: response.body }).toEqual({
-        endpoint, body, status: 400, response: { status: 'error', message: expect.stringMatching(message) },
+        endpoint, body, status: 400, response: { status: 'error', message: expect.stringMatching(message), code: expect.any(String) },
       });
     }
     const send = (type: string) => fetch(`${server.url}/api/v6/images/text2img`, { method: 'POST', headers: { 'content-type': type }, body: 'prompt=a cat' });
     const xml = await send('application/xml');
     expect(xml.status).toBe(415);
-    expect(await xml.json()).toEqual({ status: 'error', message: expect.stringMatching(/application\/json/) });
+    expect(await xml.json()).toEqual({ status: 'error', message: expect.stringMatching(/application\/json/), code: 'FST_ERR_CTP_INVALID_MEDIA_TYPE' });
     const text = await send('text/plain');
     expect(text.status).toBe(400);
-    expect(await text.json()).toEqual({ status: 'error', message: 'body must be object' });
+    expect(await text.json()).toEqual({ status: 'error', message: 'body must be object', code: 'invalid_request' });
     expectError(await api('/api/v6/images/fetch/abc', {}), 400, /id must be integer/);
     expectError(await api('/api/v6/images/fetch/424242', {}), 404, /No job 424242/);
     expectError(await api('/api/v6/nothing', {}), 404, /No route POST \/api\/v6\/nothing/);

@@ -43,7 +43,7 @@ const keyJsonSchema = {
   required: ['id', 'name', 'prefix', 'webhook_secret', 'rate_limit', 'monthly_quota', 'max_concurrent', 'created_at', 'revoked_at', 'last_used_at', 'images_this_month'],
 } as const;
 
-const createSchema = {
+export const createSchema = {
   tags: ['keys'],
   summary: 'Create an API key (admin)',
   body: {
@@ -71,7 +71,7 @@ const createSchema = {
   },
 } as const;
 
-const listResponse = {
+export const listResponse = {
   200: {
     type: 'object',
     properties: {
@@ -82,7 +82,7 @@ const listResponse = {
   },
 } as const;
 
-const revokeSchema = {
+export const revokeSchema = {
   tags: ['keys'],
   summary: 'Revoke an API key by id or name (admin)',
   body: {

@@ -17,6 +17,8 @@ export interface JobRepository {
   running(): Awaitable<JobRecord[]>;
   counts(): Awaitable<{ queued: number; running: number }>;
   activeForKey(keyId: string): Awaitable<number>;
+  /** The newest jobs of a key (null: of everyone), newest first. */
+  recent(keyId: string | null, limit: number): Awaitable<JobRecord[]>;
   queuePosition(id: number): Awaitable<number>;
   averageDurations(since: number): Awaitable<Record<string, { seconds: number; jobs: number }>>;
   expiring(before: number): Awaitable<JobRecord[]>;

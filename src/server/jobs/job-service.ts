@@ -100,6 +100,11 @@ export class JobService extends EventEmitter<JobServiceEvents> {
     return this.#repo.activeForKey(keyId);
   }
 
+  /** The newest jobs of a key (null: of everyone), newest first. */
+  async recent(keyId: string | null, limit: number): Promise<JobRecord[]> {
+    return this.#repo.recent(keyId, limit);
+  }
+
   /** Mean run time of successful jobs by task over the last hour. */
   async averageDurations(): Promise<Record<string, { seconds: number; jobs: number }>> {
     return this.#repo.averageDurations(Date.now() - 3_600_000);

@@ -112,6 +112,8 @@ export class JobStore implements JobRepository {
       running: db.prepare(`SELECT * FROM jobs WHERE status = 'running'`),
       counts: db.prepare(`SELECT status, COUNT(*) AS n FROM jobs WHERE status IN ('queued', 'running') GROUP BY status`),
       activeForKey: db.prepare(`SELECT COUNT(*) AS n FROM jobs WHERE key_id = ? AND status IN ('queued', 'running')`),
+      recentForKey: db.prepare('SELECT * FROM jobs WHERE key_id = ? ORDER BY id DESC LIMIT ?'),
+      recent: db.prepare('SELECT * FROM jobs ORDER BY id DESC LIMIT ?'),
       position: db.prepare(`SELECT COUNT(*) AS n FROM jobs WHERE status = 'queued' AND id < ?`),
       durations: db.prepare(`SELECT task, AVG(finished_at - started_at) AS ms, COUNT(*) AS n FROM jobs
         WHERE status = 'success' AND finished_at >= ? GROUP BY task`),
@@ -192,6 +194,11 @@ export class JobStore implements JobRepository {
 
   activeForKey(keyId: string): number {
     return (this.#statements.activeForKey.get(keyId) as { n: number }).n;
+  }
+
+  recent(keyId: string | null, limit: number): JobRecord[] {
+    const rows = keyId === null ? this.#statements.recent.all(limit) : this.#statements.recentForKey.all(keyId, limit);
+    return (rows as JobRow[]).map(toRecord);
   }
 
   /** How many queued jobs are ahead of this one. */

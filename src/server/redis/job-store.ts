@@ -4,12 +4,17 @@ import type { JobOutput, JobRecord, JobSpec, JobStatus } from '../jobs/job-spec.
 import type { NewJob } from '../jobs/job-store.js';
 import { KEY_PREFIX } from './connection.js';
 
+/** How many job ids per key the recent list keeps (the playground's gallery shows a few). */
+const RECENT_PER_KEY = 100;
+
 const K = {
   seq: `${KEY_PREFIX}jobs:seq`,
   job: (id: number) => `${KEY_PREFIX}job:${id}`,
   queued: `${KEY_PREFIX}jobs:queued`,
   running: `${KEY_PREFIX}jobs:running`,
   active: (keyId: string) => `${KEY_PREFIX}jobs:active:${keyId}`,
+  /** A key's newest job ids, newest first (at most RECENT_PER_KEY). */
+  recent: (keyId: string) => `${KEY_PREFIX}jobs:recent:${keyId}`,
   finished: `${KEY_PREFIX}jobs:finished`,
   durations: `${KEY_PREFIX}jobs:durations`,
 };
@@ -105,7 +110,7 @@ export class RedisJobStore implements JobRepository {
       outputs: '[]',
     });
     multi.zadd(K.queued, id, String(id));
-    if (job.keyId) multi.sadd(K.active(job.keyId), String(id));
+    if (job.keyId) multi.sadd(K.active(job.keyId), String(id)).lpush(K.recent(job.keyId), String(id)).ltrim(K.recent(job.keyId), 0, RECENT_PER_KEY - 1);
     await multi.exec();
     return (await this.get(id))!;
   }
@@ -145,6 +150,17 @@ export class RedisJobStore implements JobRepository {
 
   async activeForKey(keyId: string): Promise<number> {
     return this.#redis.scard(K.active(keyId));
+  }
+
+  async recent(keyId: string | null, limit: number): Promise<JobRecord[]> {
+    const count = Math.min(limit, RECENT_PER_KEY);
+    let ids: number[];
+    if (keyId !== null) ids = (await this.#redis.lrange(K.recent(keyId), 0, count - 1)).map(Number);
+    else {
+      const newest = Number((await this.#redis.get(K.seq)) ?? 0);
+      ids = Array.from({ length: Math.min(count, newest) }, (_, i) => newest - i);
+    }
+    return (await Promise.all(ids.map((id) => this.get(id)))).filter((r): r is JobRecord => r !== undefined);
   }
 
   async queuePosition(id: number): Promise<number> {

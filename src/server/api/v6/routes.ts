@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ServerLimits } from '../../config.js';
 import { ApiError } from '../../errors.js';
-import type { JobTask } from '../../jobs/job-spec.js';
+import type { JobRecord, JobTask } from '../../jobs/job-spec.js';
 import type { JobService } from '../../jobs/job-service.js';
 import type { ServedModel } from '../../models/model-registry.js';
 import { checkUrlTarget } from '../../net/safe-fetch.js';
@@ -9,7 +9,8 @@ import type { WebhookDeliveryState } from '../../webhooks/dispatcher.js';
 import type { OutputLinks } from '../../security/output-links.js';
 import type { AccessControl } from '../access.js';
 import { errorData } from '../error-data.js';
-import { httpStatusOfJobError, renderV6 } from './render.js';
+import { eventRoutes } from '../events.js';
+import { httpStatusOfJobError, renderV6, type V6JobList } from './render.js';
 import { idParams, v6Schemas } from './schemas.js';
 import { submitJob } from '../shared/job-params.js';
 import { v6ToJob, type V6Body, type V6Context } from './to-job.js';
@@ -50,7 +51,7 @@ const VIDEO_ENDPOINTS: [string, JobTask, string][] = [
 export function v6ErrorHandler(error: unknown, request: FastifyRequest, reply: FastifyReply): void {
   const data = errorData(error);
   if (data.internal) request.log.error(error);
-  void reply.code(data.statusCode).headers(data.headers).send({ status: 'error', message: data.message });
+  void reply.code(data.statusCode).headers(data.headers).send({ status: 'error', message: data.message, code: data.code });
 }
 
 /** The hosted API's v6 dialect: /api/v6/images/*, fetch, cancel, system_load. */
@@ -60,18 +61,22 @@ export async function v6Routes(app: FastifyInstance, options: V6RoutesOptions): 
 
   app.setErrorHandler(v6ErrorHandler);
 
-  const sendJob = async (reply: FastifyReply, id: number, submit: boolean) => {
-    const job = (await service.get(id))!;
+  const render = async (job: JobRecord) => {
     const active = job.status === 'queued' || job.status === 'running';
-    const delivery = job.webhook ? await options.webhookStatus(id) : undefined;
-    const body = renderV6(job, {
+    const delivery = job.webhook ? await options.webhookStatus(job.id) : undefined;
+    return renderV6(job, {
       eta: active ? await service.eta(job) : undefined,
-      progress: active ? await service.progress(id) : undefined,
+      progress: active ? await service.progress(job.id) : undefined,
       webhookStatus: delivery?.status,
       webhookError: delivery?.status === 'delivered' ? undefined : delivery?.lastError,
       ttlSeconds: options.ttlSeconds,
       links: options.links,
     });
+  };
+
+  const sendJob = async (reply: FastifyReply, id: number, submit: boolean) => {
+    const job = (await service.get(id))!;
+    const body = await render(job);
     const code = job.status === 'error' && submit ? httpStatusOfJobError(job) : job.expired ? 410 : 200;
     return reply.code(code).send(body);
   };
@@ -121,6 +126,28 @@ export async function v6Routes(app: FastifyInstance, options: V6RoutesOptions): 
         handler: async (request, reply) => sendJob(reply, (await findJob(request)).id, false),
       });
     }
+  }
+
+  await eventRoutes(app, { service, findJob, render });
+
+  // The caller's newest jobs (a key: its own; the admin and --no-auth: everyone's), e.g. for a gallery.
+  const limit = { type: 'integer', minimum: 1, maximum: 50, default: 12, description: 'how many (default 12)' } as const;
+  for (const method of ['POST', 'GET'] as const) {
+    app.route({
+      method,
+      url: '/api/v6/images/jobs',
+      schema: {
+        summary: "The caller's newest jobs, newest first, as fetch answers them",
+        tags: ['jobs'],
+        ...(method === 'POST' ? { body: { type: 'object', properties: { key: schemas.fetch.properties.key, limit } } } : { querystring: { type: 'object', properties: { limit } } }),
+      },
+      handler: async (request): Promise<V6JobList> => {
+        const principal = await access.identify(request);
+        const { limit: count } = ((method === 'POST' ? request.body : request.query) ?? {}) as { limit?: number };
+        const jobs = await service.recent(access.keyId(principal), count ?? 12);
+        return { status: 'success', jobs: await Promise.all(jobs.map(render)) };
+      },
+    });
   }
 
   app.post('/api/v6/images/cancel/:id', { schema: { summary: 'Cancel a queued or running job', tags: ['jobs'], params: idParams, body: schemas.fetch } }, async (request, reply) => {

@@ -55,7 +55,9 @@ export function v6Schemas(limits: ServerLimits) {
     lora_model: generation.lora_model,
     lora_strength: generation.lora_strength,
   } as const;
-  const body = (properties: Record<string, unknown>, required: string[]) => ({ type: 'object', properties, required, additionalProperties: true }) as const;
+  // Generic, so that the exact property types survive: the TypeScript client derives its request types from these.
+  const body = <const P extends Record<string, unknown>, const R extends readonly (keyof P & string)[]>(properties: P, required: R) => ({ type: 'object', properties, required, additionalProperties: true }) as const;
+  const added = (side: string) => ({ type: 'integer', minimum: 0, maximum: limits.maxSide, description: `pixels added ${side === 'left' || side === 'right' ? 'on the' : 'at the'} ${side}` }) as const;
   return {
     text2img: body(generation, ['prompt']),
     img2img: body({ ...generation, init_image: image('the starting image'), strength: { type: 'number', minimum: 0, maximum: 1, description: 'default 0.7' } }, ['prompt', 'init_image']),
@@ -67,7 +69,10 @@ export function v6Schemas(limits: ServerLimits) {
       {
         ...generation,
         init_image: image('the image to extend'),
-        ...Object.fromEntries(['left', 'right', 'top', 'bottom'].map((side) => [side, { type: 'integer', minimum: 0, maximum: limits.maxSide, description: `pixels added ${side === 'left' || side === 'right' ? 'on the' : 'at the'} ${side}` }])),
+        left: added('left'),
+        right: added('right'),
+        top: added('top'),
+        bottom: added('bottom'),
       },
       ['prompt', 'init_image'],
     ),
