@@ -27,6 +27,6 @@ export { SYNTHETIC_ARCHITECTURES, type SyntheticArchitecture } from './models/ar
 export { setEngineLogger, LOG_LEVELS, type LogLevel, type LogCallback } from './engine/logging.js';
 export { engineInfo, type EngineInfo } from './engine/info.js';
 export {
-  DiffusekitError, InvalidArgumentError, ModelFileError, DownloadError, ModelLoadError, GenerationError, EngineStateError, DisposedError, AbortError, VideoEncodeError, type DiffusekitErrorCode, type DownloadFailure,
+  DiffusekitError, InvalidArgumentError, ModelFileError, DownloadError, ModelLoadError, GenerationError, EngineStateError, DisposedError, AbortError, VideoEncodeError, MissingDependencyError, type DiffusekitErrorCode, type DownloadFailure,
 } from './errors.js';
 export { VERSION } from './version.js';
