@@ -67,7 +67,7 @@ describe('the core without the server, stores and ffmpeg installed', () => {
     for (const command of [['serve', '--no-auth'], ['keys', 'list']]) {
       const child = runNode(root, [path.join(root, 'lib', 'cli', 'main.js'), ...command]);
       expect(child.status).toBe(1);
-      expect(child.stderr).toMatch(new RegExp(`diffusekit ${command[0]} needs the package (@fastify/\\w+|fastify|better-sqlite3|ipaddr\\.js), which is not installed: npm install diffusekit-server`));
+      expect(child.stderr).toMatch(new RegExp(`diffusekit ${command[0]} needs the package (@fastify/\\w+|fastify|better-sqlite3|ipaddr\\.js|ioredis|bullmq), which is not installed: npm install diffusekit-server`));
     }
   });
 
@@ -91,5 +91,20 @@ describe('the core without the server, stores and ffmpeg installed', () => {
     expect(result.redis.message).toContain('The Redis queue (--queue redis) needs the package');
     expect(result.s3).toMatchObject({ code: 'ERR_MISSING_DEPENDENCY', packageName: '@aws-sdk/client-s3' });
     expect(result.s3.message).toContain('npm install @aws-sdk/client-s3');
+  });
+});
+
+describe('the diffusekit-server package (npm workspace packages/diffusekit-server)', () => {
+  it('re-exports diffusekit/server and runs `diffusekit serve` as its bin', async () => {
+    const [serverPackage, core] = await Promise.all([import('diffusekit-server'), import('diffusekit/server')]);
+    expect(serverPackage.createServer).toBe(core.createServer);
+    const manifest = JSON.parse(fs.readFileSync(path.join(repo, 'packages', 'diffusekit-server', 'package.json'), 'utf8'));
+    const corePeers = JSON.parse(fs.readFileSync(path.join(repo, 'package.json'), 'utf8')).peerDependencies;
+    // It brings the core's optional peers that the server needs, at the same versions.
+    for (const [name, version] of Object.entries(manifest.dependencies)) if (name in corePeers) expect(version).toBe(corePeers[name]);
+    expect(Object.keys(manifest.dependencies)).toEqual(expect.arrayContaining(['fastify', 'better-sqlite3', 'bullmq', 'ioredis', '@aws-sdk/client-s3']));
+    const help = spawnSync(process.execPath, [path.join(repo, 'packages', 'diffusekit-server', manifest.bin['diffusekit-server']), '--help'], { encoding: 'utf8', env: cleanEnv() });
+    expect(help.status).toBe(0);
+    expect(help.stdout).toMatch(/^diffusekit serve: /);
   });
 });
