@@ -43,7 +43,7 @@ Scale-out (several processes or machines):
       --s3-bucket NAME, --s3-prefix P, --s3-endpoint URL, --s3-region R, --s3-path-style
                            the bucket (credentials: the AWS SDK's usual environment and profiles)
       --worker-lock S      seconds before a silent worker node's jobs move to another node (default 30)
-      --log                JSON request logs on stdout
+      --no-log             no JSON request logs on stdout (they are on by default; --log forces them on)
 
 ${OUTPUT_HELP.replace('the result as one JSON document on stdout (progress and messages stay on stderr)', 'the ready line on stdout carries the data directory, queue, role and models')}
 
@@ -100,6 +100,7 @@ export async function serveCommand(args: string[]): Promise<void> {
       's3-path-style': { type: 'boolean' },
       'worker-lock': { type: 'string' },
       log: { type: 'boolean' },
+      'no-log': { type: 'boolean' },
       ...OUTPUT_OPTIONS,
     },
   });
@@ -135,7 +136,7 @@ export async function serveCommand(args: string[]): Promise<void> {
       ? { bucket: values['s3-bucket'], prefix: values['s3-prefix'], endpoint: values['s3-endpoint'], region: values['s3-region'], forcePathStyle: values['s3-path-style'] }
       : undefined,
     workerLockMs: values['worker-lock'] === undefined ? undefined : num('worker-lock', values['worker-lock'])! * 1000,
-    logger: values.log ?? false,
+    logger: values['no-log'] ? false : values.log,
   });
   const url = await server.listen();
   const log = cli.note;

@@ -89,7 +89,7 @@ export interface ServerOptions {
   workerLockMs?: number;
   /** Behind a reverse proxy: take the client's scheme and host from X-Forwarded-Proto/-Host (for output URLs). Default false. */
   trustProxy?: boolean;
-  /** Fastify's logger: true for JSON logs on stdout. Default false. */
+  /** Fastify's logger (pino): JSON lines on stdout, one per request with its request id. Default true, except under a test runner (NODE_ENV=test). */
   logger?: boolean;
 }
 
@@ -182,6 +182,6 @@ export function resolveServerConfig(options: ServerOptions = {}, env: NodeJS.Pro
     s3: options.s3 as ServerOptions['s3'],
     workerLockMs: integerIn('workerLockMs', options.workerLockMs, 1000, 3_600_000, 30_000),
     trustProxy: optionalBoolean('trustProxy', options.trustProxy) ?? false,
-    logger: optionalBoolean('logger', options.logger) ?? false,
+    logger: optionalBoolean('logger', options.logger) ?? env.NODE_ENV !== 'test',
   };
 }
