@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { physicalCoreCount } from '../engine/info.js';
 import { integerIn, invalidParameter, isPlainObject, isString, numberIn, optionalBoolean, optionalString } from '../util/is.js';
 import { defaultDataDir } from './data-dir.js';
 import { resolveClassifierOptions, type ResolvedClassifierOptions, type SafetyClassifierOptions } from './safety/image-classifier.js';
@@ -119,11 +120,6 @@ export type ServerConfig = Required<Omit<ServerOptions, 'adminKey' | 'publicUrl'
   limits: ServerLimits;
 };
 
-function physicalCores(): number {
-  // os.availableParallelism counts hardware threads; the engine's default (physical cores) is close to half.
-  return Math.max(1, Math.floor(os.availableParallelism() / (os.availableParallelism() > 2 ? 2 : 1)));
-}
-
 /** Fills in defaults and checks every option, naming the option in errors. */
 export function resolveServerConfig(options: ServerOptions = {}, env: NodeJS.ProcessEnv = process.env): ServerConfig {
   if (!isPlainObject(options)) throw invalidParameter('options', 'object', options);
@@ -165,7 +161,8 @@ export function resolveServerConfig(options: ServerOptions = {}, env: NodeJS.Pro
     outputTtlSeconds: numberIn('outputTtlSeconds', options.outputTtlSeconds, 1, 365 * 86400, 86400),
     sweepIntervalSeconds: numberIn('sweepIntervalSeconds', options.sweepIntervalSeconds, 0.05, 86400, 600),
     workers,
-    threads: integerIn('threads', options.threads, 1, 1024, Math.max(1, Math.floor(physicalCores() / workers))),
+    // The engine's physical core count: hardware threads would oversubscribe SMT machines, halving them starves others.
+    threads: options.threads === undefined ? Math.max(1, Math.floor(physicalCoreCount() / workers)) : integerIn('threads', options.threads, 1, 1024),
     modelMemoryBudget: integerIn('modelMemoryBudget', options.modelMemoryBudget, 0, Number.MAX_SAFE_INTEGER, Math.floor((os.totalmem() * 0.6) / workers)),
     auth: optionalBoolean('auth', options.auth) ?? true,
     adminKey: optionalString('adminKey', options.adminKey) ?? (env.DIFFUSEKIT_ADMIN_KEY || undefined),
