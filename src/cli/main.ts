@@ -62,7 +62,7 @@ ${style.bold('Options of every command:')}
 
 ${EXIT_CODES_HELP}
 
-Defaults come from ~/.config/diffusekit/config.json and ./diffusekit.config.json, and DIFFUSEKIT_*
+Defaults come from the user config ('diffusekit config path') and ./diffusekit.config.json, and DIFFUSEKIT_*
 variables: see 'diffusekit config --help'.
 
 Examples:

@@ -19,7 +19,8 @@ Options:
                            None: a synthetic demo model (sdxs) and upscaler are served
   -p, --port N             TCP port (default 7860)
       --host ADDR          listen address (default 127.0.0.1; 0.0.0.0 for the network)
-      --data-dir DIR       database, inputs and outputs (default $DIFFUSEKIT_DATA_DIR or ~/.local/share/diffusekit)
+      --data-dir DIR       database, inputs and outputs (default $DIFFUSEKIT_DATA_DIR, else the OS's data
+                           folder: ~/.local/share/diffusekit on Linux)
       --lora-dir DIR       LoRAs that lora_model names
       --embedding-dir DIR  textual-inversion embeddings
       --workers N          engine worker processes (default 1)

@@ -34,7 +34,7 @@ export interface ServerOptions {
   port?: number;
   /** Default 127.0.0.1: only this machine. Use 0.0.0.0 to serve the network. */
   host?: string;
-  /** Database, inputs and outputs. Default: $DIFFUSEKIT_DATA_DIR or ~/.local/share/diffusekit. */
+  /** Database, inputs and outputs. Default: $DIFFUSEKIT_DATA_DIR, else the OS's data folder (defaultDataDir). */
   dataDir?: string;
   /**
    * Model files or diffusers folders to serve; each is sorted by what it is (checkpoint, ControlNet,
