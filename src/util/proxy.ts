@@ -37,8 +37,8 @@ function exempt(target: URL, noProxy: string): boolean {
 const agents = new Map<string, import('undici').ProxyAgent>();
 
 /**
- * fetch() through the environment's proxy when one applies to `url` (undici's ProxyAgent: CONNECT for https,
- * absolute-form requests for http), else the global fetch. undici is loaded only when a proxy is in use.
+ * fetch() through the environment's proxy when one applies to `url` (undici's ProxyAgent, which tunnels with
+ * CONNECT), else the global fetch. undici is loaded only when a proxy is in use.
  */
 export async function proxyAwareFetch(url: URL | string, init: RequestInit = {}): Promise<Response> {
   const proxy = proxyFor(url);

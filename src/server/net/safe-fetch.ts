@@ -213,10 +213,14 @@ function sendThroughProxy(hop: Hop, address: LookupAddress, proxy: URL, signal: 
   const secure = hop.url.protocol === 'https:';
   const port = Number(hop.url.port || (secure ? 443 : 80));
   const authority = address.family === 6 ? `[${address.address}]:${port}` : `${address.address}:${port}`;
-  const credentials = proxy.username === '' ? {} : { 'proxy-authorization': `Basic ${Buffer.from(`${decodeURIComponent(proxy.username)}:${decodeURIComponent(proxy.password)}`).toString('base64')}` };
+  const user = `${decodeURIComponent(proxy.username)}:${decodeURIComponent(proxy.password)}`;
+  const credentials = proxy.username === '' ? {} : { 'proxy-authorization': `Basic ${Buffer.from(user).toString('base64')}` };
   return new Promise((resolve, reject) => {
-    const transport = proxy.protocol === 'https:' ? https : http;
-    const connect = transport.request({ host: proxy.hostname.replace(/^\[(.*)\]$/, '$1'), port: proxy.port || (proxy.protocol === 'https:' ? 443 : 80), method: 'CONNECT', path: authority, headers: { host: authority, ...credentials }, agent: false, signal });
+    const proxySecure = proxy.protocol === 'https:';
+    const connect = (proxySecure ? https : http).request({
+      host: proxy.hostname.replace(/^\[(.*)\]$/, '$1'), port: proxy.port || (proxySecure ? 443 : 80),
+      method: 'CONNECT', path: authority, headers: { host: authority, ...credentials }, agent: false, signal,
+    });
     connect.once('error', reject);
     connect.once('connect', (answer, socket) => {
       if (answer.statusCode !== 200) {
