@@ -62,6 +62,15 @@ describe('the core without the server, stores and ffmpeg installed', () => {
     expect(result.mp4.message).toContain('npm install @ffmpeg-installer/ffmpeg');
   });
 
+  it('`diffusekit generate` writes an image', () => {
+    const root = coreInstall();
+    const out = path.join(root, 'apple.png');
+    const child = runNode(root, [path.join(root, 'lib', 'cli', 'main.js'), 'generate', 'a red apple', '-m', tinyModel(), '--size', '64x64', '--steps', '1', '-o', out, '--quiet']);
+    expect(child.stderr).toBe('');
+    expect(child.status).toBe(0);
+    expect(fs.readFileSync(out).subarray(1, 4).toString()).toBe('PNG');
+  });
+
   it('`diffusekit serve` and `diffusekit keys` say to install diffusekit-server', () => {
     const root = coreInstall();
     for (const command of [['serve', '--no-auth'], ['keys', 'list']]) {
