@@ -81,7 +81,7 @@ describe('the core without the server, stores and ffmpeg installed', () => {
   });
 
   it('the Redis queue and S3 storage name their packages when only the server itself is installed', () => {
-    const server = ['fastify', '@fastify/formbody', '@fastify/multipart', '@fastify/static', '@fastify/swagger', '@fastify/swagger-ui', 'better-sqlite3', 'ipaddr.js'];
+    const server = ['fastify', '@fastify/ajv-compiler', '@fastify/formbody', '@fastify/multipart', '@fastify/static', '@fastify/swagger', '@fastify/swagger-ui', 'better-sqlite3', 'ipaddr.js'];
     const root = coreInstall(server);
     const { status, stderr, result } = runScript(root, `
       import { createServer } from 'diffusekit/server';

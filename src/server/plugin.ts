@@ -1,3 +1,4 @@
+import { AjvCompiler } from '@fastify/ajv-compiler';
 import type { FastifyInstance, FastifyPluginOptions } from 'fastify';
 import { createServer, type DiffusekitServer } from './app.js';
 import { resolveServerConfig, type ServerOptions } from './config.js';
@@ -15,7 +16,8 @@ const FASTIFY_REGISTER_OPTIONS = ['prefix', 'logLevel', 'logSerializers'] as con
  * The server as a Fastify plugin: `app.register(diffusekit, { models: [...], dataDir })` puts the v6, OpenAI and
  * A1111 routes, the OpenAPI document, /health and /ready into the caller's app, in a scope of their own, next to
  * the app's own routes (with `prefix`, under it). The job queue and workers start when the app is ready and stop
- * when it closes. The app's settings stand (logger, trustProxy...); the request body limit is set per route.
+ * when it closes. The app's settings stand (logger, trustProxy...); the request body limit is set per route, and
+ * the scope validates with Fastify's Ajv set up as the standalone server's.
  * `port` and `host` are the app's business: they are ignored.
  */
 export async function diffusekit(scope: FastifyInstance, options: DiffusekitPluginOptions): Promise<void> {
@@ -23,6 +25,8 @@ export async function diffusekit(scope: FastifyInstance, options: DiffusekitPlug
   const serverOptions: ServerOptions = { ...rest };
   for (const name of FASTIFY_REGISTER_OPTIONS) delete (serverOptions as Record<string, unknown>)[name];
   const { limits } = resolveServerConfig(serverOptions);
+  // The v6 schemas take fields of several types (track_id: string or number), as the standalone server's Ajv allows.
+  scope.setValidatorCompiler(AjvCompiler()({}, { customOptions: { allowUnionTypes: true } }));
   scope.addHook('onRoute', (route) => {
     route.bodyLimit ??= limits.maxBodyBytes;
   });

@@ -12,7 +12,7 @@ export interface OptionalFeature {
 
 /** The packages of the server and its stores, which `npm install diffusekit-server` brings. */
 export const SERVER_PACKAGES = [
-  'fastify', '@fastify/formbody', '@fastify/multipart', '@fastify/static', '@fastify/swagger', '@fastify/swagger-ui',
+  'fastify', '@fastify/ajv-compiler', '@fastify/formbody', '@fastify/multipart', '@fastify/static', '@fastify/swagger', '@fastify/swagger-ui',
   'better-sqlite3', 'ipaddr.js', 'bullmq', 'ioredis', '@aws-sdk/client-s3',
 ] as const;
 

@@ -45,7 +45,7 @@ describe('the server as a Fastify plugin', () => {
   });
 
   it('runs a v6 job whose output URL points under the prefix', async () => {
-    const submitted = await post(`${url}/sd/api/v6/images/text2img`, { prompt: 'a red barn', width: '64', height: '64', num_inference_steps: '1', seed: 5 });
+    const submitted = await post(`${url}/sd/api/v6/images/text2img`, { prompt: 'a red barn', width: '64', height: '64', num_inference_steps: '1', seed: 5, track_id: 77 });
     expect(submitted.status).toBe(200);
     let body = submitted.body;
     while (body.status === 'processing') {
@@ -53,6 +53,7 @@ describe('the server as a Fastify plugin', () => {
       body = (await post(`${url}/sd/api/v6/images/fetch/${submitted.body.id}`, {})).body;
     }
     expect(body.status).toBe('success');
+    expect(body.track_id).toBe('77'); // a number where a string is also allowed: the v6 schemas' union types
     expect(body.output[0]).toMatch(new RegExp(`^${url}/sd/generations/`));
     const png = Buffer.from(await (await fetch(body.output[0])).arrayBuffer());
     const meta = await sharp(png).metadata();
