@@ -9,6 +9,7 @@ export type DiffusekitErrorCode =
   | 'ERR_NATIVE_BINDING'
   | 'ERR_DOWNLOAD'
   | 'ERR_VIDEO_ENCODE'
+  | 'ERR_MISSING_DEPENDENCY'
   | 'ABORT_ERR';
 
 export class DiffusekitError extends Error {
@@ -106,5 +107,23 @@ export class AbortError extends DiffusekitError {
 export class VideoEncodeError extends DiffusekitError {
   constructor(message: string, options?: ErrorOptions) {
     super('ERR_VIDEO_ENCODE', message, options);
+  }
+}
+
+/**
+ * A feature needs a package that is not installed: the server (diffusekit-server), the Redis queue (bullmq,
+ * ioredis), S3 storage (@aws-sdk/client-s3), MP4/WebM encoding (@ffmpeg-installer/ffmpeg). The core installs
+ * without them; the message says what to install.
+ */
+export class MissingDependencyError extends DiffusekitError {
+  /** The package that could not be loaded. */
+  readonly packageName: string;
+  /** What needed it, e.g. 'diffusekit serve'. */
+  readonly feature: string;
+
+  constructor(packageName: string, feature: string, install: string, options?: ErrorOptions) {
+    super('ERR_MISSING_DEPENDENCY', `${feature} needs the package ${packageName}, which is not installed: ${install}`, options);
+    this.packageName = packageName;
+    this.feature = feature;
   }
 }

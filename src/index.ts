@@ -21,6 +21,7 @@ export type { ModelComponents } from './models/components.js';
 export { listModels, removeModel, resolveModel, libraryDir, type LibraryModel, type LibraryOptions, type ResolveOptions } from './models/library.js';
 export { pullModel, listRepoFiles, hubFileInfo, type PullOptions, type PullResult, type HubOptions, type DownloadProgress } from './models/hub.js';
 export { MODEL_ALIASES, type ModelAlias, type LibraryRole } from './models/aliases.js';
+export { hubCacheDir, findInHubCache, type HubCacheOptions } from './models/hf-cache.js';
 export { convertModel, type ConvertOptions } from './models/convert.js';
 export { synthesizeModel, syntheticLayout, type SynthesizeOptions, type SyntheticModel } from './models/synthesize.js';
 export { SYNTHETIC_ARCHITECTURES, type SyntheticArchitecture } from './models/architectures/index.js';
@@ -40,6 +41,6 @@ export { setEngineLogger, LOG_LEVELS, type LogLevel, type LogCallback } from './
 export { engineInfo, type EngineInfo } from './engine/info.js';
 export type { CpuVariantCandidate, CpuVariantReport } from './engine/backends.js';
 export {
-  DiffusekitError, InvalidArgumentError, ModelFileError, DownloadError, ModelLoadError, GenerationError, EngineStateError, DisposedError, AbortError, VideoEncodeError, type DiffusekitErrorCode, type DownloadFailure,
+  DiffusekitError, InvalidArgumentError, ModelFileError, DownloadError, ModelLoadError, GenerationError, EngineStateError, DisposedError, AbortError, VideoEncodeError, MissingDependencyError, type DiffusekitErrorCode, type DownloadFailure,
 } from './errors.js';
 export { VERSION } from './version.js';

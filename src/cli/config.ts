@@ -2,13 +2,15 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { defaultDataDir } from '../server/data-dir.js';
+import { platformDirs } from '../util/platform-dirs.js';
 import { UsageError } from './usage-error.js';
 
 /**
  * CLI defaults from config files and the environment. Precedence, highest first: command-line flags,
  * DIFFUSEKIT_* environment variables, the project file (the nearest ./diffusekit.config.json up from the
- * working directory), the user file ($XDG_CONFIG_HOME/diffusekit/config.json, else
- * ~/.config/diffusekit/config.json), built-in defaults.
+ * working directory), the user file ($XDG_CONFIG_HOME/diffusekit/config.json, else ~/.config/diffusekit/config.json
+ * on Linux, ~/Library/Preferences/diffusekit/config.json on macOS, %APPDATA%\diffusekit\Config\config.json on
+ * Windows: see platformDirs), built-in defaults.
  *
  * Files are JSON objects; server settings sit under "server" ({"server": {"port": 8080}}), and the flat
  * spelling "server.port" is read too. Relative paths in a file are relative to that file's folder, except
@@ -99,8 +101,7 @@ export class ConfigError extends UsageError {
 }
 
 export function userConfigPath(env: NodeJS.ProcessEnv = process.env): string {
-  const base = env.XDG_CONFIG_HOME || path.join(env.HOME || os.homedir(), '.config');
-  return path.join(base, 'diffusekit', 'config.json');
+  return path.join(platformDirs(env).config, 'config.json');
 }
 
 /** The nearest diffusekit.config.json in `cwd` or a folder above it. */

@@ -25,7 +25,7 @@ create options:
 
 options:
       --data-dir DIR        the server's data directory, as for serve (default $DIFFUSEKIT_DATA_DIR, else
-                            the config's dataDir, else $XDG_DATA_HOME/diffusekit or ~/.local/share/diffusekit)
+                            the config's dataDir, else the OS's data folder: ~/.local/share/diffusekit on Linux)
       --redis-url URL       the keys of a Redis deployment (serve --queue redis) instead
                             (default $DIFFUSEKIT_REDIS_URL when set)
       --json                print JSON instead of text

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { DiffusekitError, InvalidArgumentError, ModelFileError } from '../errors.js';
 import { COMPONENT_KEYS } from '../models/components.js';
+import { importOptional, SERVER_FEATURE } from '../util/optional-dependency.js';
 import { VERSION } from '../version.js';
 import { loadConfig } from './config.js';
 import { EXIT_CODES_HELP } from './context.js';
@@ -31,8 +32,8 @@ const COMMANDS: Record<string, CommandEntry> = {
   convert: { group: 'Models', usage: 'convert MODEL --type q8_0 [-o OUT.gguf]', summary: 'quantize or re-type weights', load: async () => (await import('./commands/convert.js')).run },
   models: { group: 'Models', usage: 'models list|pull|rm', summary: 'the model library, downloads from the Hub', load: async () => (await import('./commands/models.js')).run },
   synth: { group: 'Models', usage: 'synth [--arch NAME]', summary: 'write a synthetic test checkpoint', load: async () => (await import('./commands/synth.js')).run },
-  serve: { group: 'Server', usage: 'serve [-m MODEL]... [--port N]', summary: 'the REST API server', load: async () => (await import('./serve.js')).serveCommand },
-  keys: { group: 'Server', usage: 'keys create|list|revoke', summary: 'API keys for the server', load: async () => (await import('./keys.js')).keysCommand },
+  serve: { group: 'Server', usage: 'serve [-m MODEL]... [--port N]', summary: 'the REST API server', load: async () => (await importOptional(() => import('./serve.js'), SERVER_FEATURE('diffusekit serve'))).serveCommand },
+  keys: { group: 'Server', usage: 'keys create|list|revoke', summary: 'API keys for the server', load: async () => (await importOptional(() => import('./keys.js'), SERVER_FEATURE('diffusekit keys'))).keysCommand },
   config: { group: 'Setup', usage: 'config get|set|unset|path', summary: 'defaults for every command', load: async () => (await import('./commands/config.js')).run },
   bench: { group: 'Setup', usage: 'bench [--sizes 256,512] [--repeat N]', summary: 'benchmark against stable-diffusion.cpp', load: async () => (await import('./commands/bench.js')).run },
 };
@@ -61,7 +62,7 @@ ${style.bold('Options of every command:')}
 
 ${EXIT_CODES_HELP}
 
-Defaults come from ~/.config/diffusekit/config.json and ./diffusekit.config.json, and DIFFUSEKIT_*
+Defaults come from the user config ('diffusekit config path') and ./diffusekit.config.json, and DIFFUSEKIT_*
 variables: see 'diffusekit config --help'.
 
 Examples:

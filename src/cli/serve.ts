@@ -20,7 +20,8 @@ Options:
                            None: a synthetic demo model (sdxs) and upscaler are served
   -p, --port N             TCP port (default 7860)
       --host ADDR          listen address (default 127.0.0.1; 0.0.0.0 for the network)
-      --data-dir DIR       database, inputs and outputs (default $DIFFUSEKIT_DATA_DIR or ~/.local/share/diffusekit)
+      --data-dir DIR       database, inputs and outputs (default $DIFFUSEKIT_DATA_DIR, else the OS's data
+                           folder: ~/.local/share/diffusekit on Linux)
       --lora-dir DIR       LoRAs that lora_model names
       --embedding-dir DIR  textual-inversion embeddings
       --workers N          engine worker processes (default 1)
@@ -68,7 +69,8 @@ Scale-out (several processes or machines):
       --s3-bucket NAME, --s3-prefix P, --s3-endpoint URL, --s3-region R, --s3-path-style
                            the bucket (credentials: the AWS SDK's usual environment and profiles)
       --worker-lock S      seconds before a silent worker node's jobs move to another node (default 30)
-      --log                JSON request logs on stdout (API keys redacted; each line has the request id)
+      --log                JSON request logs on stdout (the default; API keys redacted; each line has the request id)
+      --no-log             no request logs
 
 ${OUTPUT_HELP.replace('the result as one JSON document on stdout (progress and messages stay on stderr)', 'the ready line on stdout carries the data directory, queue, role and models')}
 
@@ -159,6 +161,7 @@ export async function serveCommand(args: string[]): Promise<void> {
       'body-idle-timeout': { type: 'string' },
       'keep-alive-timeout': { type: 'string' },
       'max-connections': { type: 'string' },
+      'no-log': { type: 'boolean' },
       ...OUTPUT_OPTIONS,
     },
   });
@@ -201,7 +204,7 @@ export async function serveCommand(args: string[]): Promise<void> {
       ? { bucket: values['s3-bucket'], prefix: values['s3-prefix'], endpoint: values['s3-endpoint'], region: values['s3-region'], forcePathStyle: values['s3-path-style'] }
       : undefined,
     workerLockMs: values['worker-lock'] === undefined ? undefined : num('worker-lock', values['worker-lock'])! * 1000,
-    logger: values.log ?? false,
+    logger: values['no-log'] ? false : values.log,
     outputAccess: values['output-access'] as ServerOptions['outputAccess'],
     signedUrlSeconds: num('signed-url-ttl', values['signed-url-ttl']),
     cors: values.cors?.split(',').map((origin) => origin.trim()).filter(Boolean),

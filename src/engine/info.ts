@@ -10,11 +10,20 @@ export interface EngineInfo extends Omit<NativeEngineInfo, 'version' | 'commit'>
   cpuVariant: CpuVariantReport;
 }
 
-/** What the loaded addon was built from and for: backend, CPU features, samplers, schedulers. */
+/** What the loaded addon was built from and for: backend, CPU features, samplers, schedulers, weight types it can use. */
 export function engineInfo(): EngineInfo {
   const { version: _v, commit: _c, ...native } = nativeBinding().engineInfo();
+  native.weightTypes = native.weightTypes.filter(isUsableWeightType);
   const pin = JSON.parse(fs.readFileSync(fileURLToPath(new URL('../../engine.json', import.meta.url)), 'utf8'));
   return { ...native, cpuVariant: cpuVariantReport(), source: { name: pin.name, release: `${pin.pypi.package} ${pin.pypi.version} (PyPI sdist)`, sha256: pin.pypi.sha256 } };
+}
+
+/** ggml keeps retired type ids in its table under names such as 'DEPRECATED' and 'TYPE_Q4_0_4_4 REMOVED, use Q4_0 ...'. */
+const isUsableWeightType = (name: string) => /^[a-z][A-Za-z0-9_]*$/.test(name);
+
+/** The engine's count of physical CPU cores (not hardware threads): its default thread count. */
+export function physicalCoreCount(): number {
+  return Math.max(1, nativeBinding().engineInfo().physicalCores);
 }
 
 let directConvolution: boolean | undefined;

@@ -4,6 +4,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AbortError, DiffusekitError, DownloadError } from '../errors.js';
+import { proxyAwareFetch } from '../util/proxy.js';
 
 export interface DownloadProgress {
   /** The file's name in the library. */
@@ -199,7 +200,7 @@ async function fetchFollowingRedirects(request: DownloadRequest, headers: Record
   const origin = new URL(request.url).origin;
   let url = new URL(request.url);
   for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
-    const response = await fetch(url, {
+    const response = await proxyAwareFetch(url, {
       headers: { ...headers, ...(url.origin === origin ? request.headers : {}) },
       redirect: 'manual',
       signal: request.signal,

@@ -2,6 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { AbortError, DownloadError, ModelFileError } from '../errors.js';
 import { integerIn, invalidParameter, isString, optionalFunction, optionalSignal, optionalString } from '../util/is.js';
+import { proxyAwareFetch } from '../util/proxy.js';
 import { findAlias, libraryFileName, MODEL_ALIASES, type ModelAlias } from './aliases.js';
 import { downloadFile, type DownloadProgress } from './download.js';
 import { libraryDir, PARTIAL_DIR, type LibraryOptions } from './library.js';
@@ -108,7 +109,7 @@ function hubError(hub: Hub, response: Response, what: { repo: string; revision: 
 
 async function hubFetch(hub: Hub, url: string, init: RequestInit): Promise<Response> {
   try {
-    return await fetch(url, { ...init, headers: { ...authorization(hub), ...init.headers }, signal: hub.signal });
+    return await proxyAwareFetch(url, { ...init, headers: { ...authorization(hub), ...init.headers }, signal: hub.signal });
   } catch (err) {
     if (hub.signal?.aborted) throw new AbortError('The pull was aborted', { cause: hub.signal.reason });
     throw new DownloadError('network', `cannot reach ${hub.endpoint} (${(err as Error).message}${(err as Error).cause ? `: ${((err as Error).cause as Error).message}` : ''})`, { cause: err });

@@ -157,17 +157,22 @@ async function refuseUnsafePickle(scan: () => Promise<unknown>, fail: Fail): Pro
   }
 }
 
-// Bytes per block and elements per block of the ggml types gguf files use.
+// Bytes per block and elements per block of the ggml types gguf files use (ggml's block layouts, as
+// @huggingface/gguf also tabulates them; the i-quants, ternary and fp4 types included).
 const GGML_TYPE_SIZES: Record<number, [number, number]> = {
   0: [4, 1], 1: [2, 1], 2: [18, 32], 3: [20, 32], 6: [22, 32], 7: [24, 32], 8: [34, 32], 9: [36, 32],
   10: [84, 256], 11: [110, 256], 12: [144, 256], 13: [176, 256], 14: [210, 256], 15: [292, 256],
-  24: [1, 1], 25: [2, 1], 26: [4, 1], 27: [8, 1], 28: [8, 1], 30: [2, 1],
+  16: [66, 256], 17: [74, 256], 18: [98, 256], 19: [50, 256], 20: [18, 32], 21: [110, 256], 22: [82, 256], 23: [136, 256],
+  24: [1, 1], 25: [2, 1], 26: [4, 1], 27: [8, 1], 28: [8, 1], 29: [56, 256], 30: [2, 1],
+  34: [54, 256], 35: [66, 256], 39: [17, 32], 40: [36, 64],
 };
 
 /** Names of the ggml types, as the engine's weight types spell them. */
 const GGML_TYPE_NAMES: Record<number, string> = {
   0: 'f32', 1: 'f16', 2: 'q4_0', 3: 'q4_1', 6: 'q5_0', 7: 'q5_1', 8: 'q8_0', 9: 'q8_1', 10: 'q2_K', 11: 'q3_K', 12: 'q4_K',
-  13: 'q5_K', 14: 'q6_K', 15: 'q8_K', 24: 'i8', 25: 'i16', 26: 'i32', 27: 'i64', 28: 'f64', 30: 'bf16',
+  13: 'q5_K', 14: 'q6_K', 15: 'q8_K', 16: 'iq2_xxs', 17: 'iq2_xs', 18: 'iq3_xxs', 19: 'iq1_s', 20: 'iq4_nl', 21: 'iq3_s',
+  22: 'iq2_s', 23: 'iq4_xs', 24: 'i8', 25: 'i16', 26: 'i32', 27: 'i64', 28: 'f64', 29: 'iq1_m', 30: 'bf16', 34: 'tq1_0',
+  35: 'tq2_0', 39: 'mxfp4', 40: 'nvfp4',
 };
 
 async function inspectGguf(file: string, size: number, read: Reader, fail: Fail): Promise<ModelFileInfo> {

@@ -4,6 +4,7 @@ import { ModelFileError } from '../errors.js';
 import { cacheDir } from '../util/cache.js';
 import { invalidParameter, isString, optionalString } from '../util/is.js';
 import { findAlias, MODEL_ALIASES, type LibraryRole, type ModelAlias } from './aliases.js';
+import { findInHubCache } from './hf-cache.js';
 import {
   contextFamily, detectFamily, dominantWeightType, inspectModelFile, loraFamily, modelRole, type ModelFamily, type ModelFileInfo, type ModelFormat,
 } from './inspect.js';
@@ -156,7 +157,8 @@ export interface ResolveOptions extends LibraryOptions {
 /**
  * The file a model name means, in this order: an existing path (returned absolute); a model in the library
  * (file name with or without extension); an alias pulled into the library (sd-1.5, sdxl...); a repository
- * pulled as owner/repo or owner/repo:file. Otherwise a ModelFileError that says how to get it.
+ * pulled as owner/repo or owner/repo:file; the same names in the Hugging Face cache (models that Python tools
+ * downloaded: see hubCacheDir). Otherwise a ModelFileError that says how to get it.
  */
 export async function resolveModel(nameOrPath: string, options: ResolveOptions = {}): Promise<string> {
   if (!isString(nameOrPath) || nameOrPath.length === 0) throw invalidParameter('model', 'path or library name', nameOrPath);
@@ -167,6 +169,8 @@ export async function resolveModel(nameOrPath: string, options: ResolveOptions =
   if (found) return found.path;
   const pulled = await findPulledRepository(dir, nameOrPath);
   if (pulled) return pulled;
+  const cached = await findInHubCache(nameOrPath, { aliases: options.aliases });
+  if (cached) return cached;
   if (looksLikePath(nameOrPath)) {
     const file = path.resolve(nameOrPath);
     throw new ModelFileError(file, `${label} file ${file}: not found`);

@@ -66,6 +66,11 @@ export interface LoadOptions extends ModelComponents {
   logLevel?: LogLevel;
   /** Tensors read so far while the weights load (several times a second). */
   onProgress?: (event: LoadProgressEvent) => void;
+  /**
+   * Cancels the load: the promise rejects with AbortError at once (between files, or while the engine reads
+   * weights), and the engine's half-built context is freed as soon as its worker thread returns.
+   */
+  signal?: AbortSignal;
 }
 
 /** Loading (or converting) a model: tensors read so far, of all its files. */

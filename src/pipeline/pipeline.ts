@@ -6,7 +6,7 @@ import {
 } from '../engine/binding.js';
 import { useDirectConvolution } from '../engine/info.js';
 import { logLevelFromNative, logLevelToNative } from '../engine/logging.js';
-import { DisposedError, InvalidArgumentError, ModelLoadError } from '../errors.js';
+import { AbortError, DisposedError, InvalidArgumentError, ModelLoadError } from '../errors.js';
 import { COMPONENT_KEYS } from '../models/components.js';
 import { resolveModel } from '../models/library.js';
 import { contextFamily, detectFamily, FAMILY_DEFAULT_SIZE, loraFamily, inspectModelFile, type ModelFamily, type ModelFileInfo } from '../models/inspect.js';
@@ -78,6 +78,11 @@ export class Pipeline {
   /** Validates the model files, then loads them on a worker thread. */
   static async load(options: LoadOptions): Promise<Pipeline> {
     if (!isPlainObject(options)) throw invalidParameter('options', 'object', options);
+    const signal = optionalSignal('signal', options.signal);
+    const checkAborted = () => {
+      if (signal?.aborted) throw abortErrorFor(signal);
+    };
+    checkAborted();
     const params: NativeLoadParams = {};
     const files: ModelFileInfo[] = [];
     const modelsDir = optionalString('modelsDir', options.modelsDir);
@@ -89,6 +94,7 @@ export class Pipeline {
       const resolved = await resolveModel(file, { label, dir: modelsDir }); // a path as given, else a library name or pulled alias
       files.push(await inspectModelFile(resolved, label));
       params[key] = resolved;
+      checkAborted();
     }
     if (!params.model && !params.diffusionModel) throw invalidParameter('model', 'path to a checkpoint (or diffusionModel)', options.model);
     if (defined(options.weightType)) params.weightType = oneOf('weightType', options.weightType, WEIGHT_TYPES);
@@ -125,8 +131,10 @@ export class Pipeline {
     const log = onLog ? (level: number, text: string) => onLog(logLevelFromNative(level), text) : undefined;
     let native: NativeContext;
     try {
-      native = await nativeBinding().Context.load(params, log, minLevel, onProgress && ((tensors, total) => onProgress({ tensors, total })));
+      const loading = nativeBinding().Context.load(params, log, minLevel, onProgress && ((tensors, total) => onProgress({ tensors, total })));
+      native = await (signal ? untilLoadAborted(loading, signal) : loading);
     } catch (err) {
+      if (err instanceof AbortError) throw err;
       throw new ModelLoadError((err as Error).message);
     }
     return new Pipeline(native, model, { loraDir, vaeTiling, oneShot: params.freeParamsImmediately, controlNet: controlNet?.name, hasTaesd: params.taesd !== undefined, hasHighNoise: params.highNoiseDiffusionModel !== undefined });
@@ -452,4 +460,20 @@ function centerCrop(image: NativeImage, width: number, height: number): NativeIm
     image.data.copy(data, y * rowBytes, from, from + rowBytes);
   }
   return { width, height, channels: image.channels, data };
+}
+
+/**
+ * The engine's load, unless `signal` aborts first: then AbortError at once, and the context, when the engine's
+ * worker thread has built it (a load cannot be interrupted inside the engine), is disposed.
+ */
+function untilLoadAborted(loading: Promise<NativeContext>, signal: AbortSignal): Promise<NativeContext> {
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      reject(abortErrorFor(signal));
+      loading.then((context) => context.dispose(), () => {});
+    };
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    loading.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }

@@ -6,6 +6,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { InvalidArgumentError, VideoEncodeError } from '../errors.js';
 import { integerIn, invalidParameter, isPlainObject, numberIn, oneOf, optionalString } from '../util/is.js';
+import { missingDependency, type OptionalFeature } from '../util/optional-dependency.js';
 import type { PixelImage } from './generated-image.js';
 
 export const VIDEO_FORMATS = ['mp4', 'webm', 'webp', 'gif'] as const;
@@ -51,12 +52,20 @@ export async function encodeVideo(frames: readonly PixelImage[], fps: number, fo
   return ffmpegEncode(pixels, { width, height, channels, fps, format, quality, comment });
 }
 
-/** The ffmpeg this package installs (@ffmpeg-installer/ffmpeg); DIFFUSEKIT_FFMPEG overrides it. */
+const FFMPEG_FEATURE: OptionalFeature = {
+  feature: 'MP4 and WebM encoding',
+  packages: ['@ffmpeg-installer/ffmpeg'],
+  install: 'npm install @ffmpeg-installer/ffmpeg, or set DIFFUSEKIT_FFMPEG to an ffmpeg binary (WebP and GIF need neither)',
+};
+
+/** The ffmpeg of @ffmpeg-installer/ffmpeg (an optional peer: installed by the user); DIFFUSEKIT_FFMPEG overrides it. */
 export function ffmpegPath(): string {
   if (process.env.DIFFUSEKIT_FFMPEG) return process.env.DIFFUSEKIT_FFMPEG;
   try {
     return (createRequire(import.meta.url)('@ffmpeg-installer/ffmpeg') as { path: string }).path;
   } catch (err) {
+    const missing = missingDependency(err, FFMPEG_FEATURE);
+    if (missing) throw missing;
     throw new VideoEncodeError(
       `No ffmpeg for MP4/WebM on ${os.platform()}-${os.arch()} (@ffmpeg-installer/ffmpeg: ${String((err as Error).message ?? err)}). ` +
         'Set DIFFUSEKIT_FFMPEG to an ffmpeg binary, or encode as webp or gif.',

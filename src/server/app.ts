@@ -5,6 +5,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequ
 import { VERSION } from '../version.js';
 import { a1111Routes } from './api/a1111/routes.js';
 import { AccessControl } from './api/access.js';
+import { healthRoutes } from './api/health-routes.js';
 import { keysRoutes } from './api/keys-routes.js';
 import { openaiRoutes } from './api/openai/routes.js';
 import { outputRoutes } from './api/output-routes.js';
@@ -39,6 +40,8 @@ export interface DiffusekitServer {
   readonly recovered: { requeued: number; failed: number };
   /** Starts the workers and (except for role 'worker') listens. */
   listen(): Promise<string>;
+  /** Starts the workers, the job queue, webhooks and the output sweeper without listening (the plugin's way). */
+  start(): Promise<void>;
   /** Stops accepting requests, stops the workers (running jobs resume at the next start) and closes the stores. */
   close(): Promise<void>;
 }
@@ -47,7 +50,7 @@ export interface DiffusekitServer {
  * Builds the server: stores, job service and engine workers, API routes (v6, OpenAI, A1111), the OpenAPI
  * document, output files. Nothing listens until `listen()`.
  */
-export async function createServer(options: ServerOptions = {}): Promise<DiffusekitServer> {
+export async function createServer(options: ServerOptions = {}, into?: FastifyInstance): Promise<DiffusekitServer> {
   const config = resolveServerConfig(options);
   const models = await loadModelRegistry(config.models);
   // The log exists once Fastify does; a delivery cannot fail before the server has started.
@@ -61,7 +64,8 @@ export async function createServer(options: ServerOptions = {}): Promise<Diffuse
   const scheduler = backend.scheduler;
   const service = scheduler ? new JobService(backend.jobs, scheduler, { storage, maxQueued: config.limits.maxQueued, workerCount: backend.workerCount }) : undefined;
   const authenticator = new Authenticator({ keys: backend.keys, limiter: backend.limiter, adminKey: config.adminKey, noAuth: !config.auth });
-  const app = Fastify({
+  // Embedded (the Fastify plugin): the routes go into the caller's app, whose own settings stand.
+  const app = into ?? Fastify({
     logger: config.logger ? redactingLogger() : false,
     bodyLimit: config.limits.maxBodyBytes,
     ...hardenedFastifyOptions(config),
@@ -72,6 +76,8 @@ export async function createServer(options: ServerOptions = {}): Promise<Diffuse
   log = app.log;
   let listeningUrl = '';
   installHardening(app, config);
+  let started = false;
+  let closed = false;
 
   if (service) {
     const access = new AccessControl({ authenticator, keys: backend.keys, jobs: service, defaultMaxConcurrent: config.limits.maxConcurrentPerKey, serverWebhookSecret: backend.webhookSecret });
@@ -86,7 +92,8 @@ export async function createServer(options: ServerOptions = {}): Promise<Diffuse
         .catch((err: unknown) => app.log.error(err));
     });
     const promptFilter = new PromptFilter(config.safetyTerms);
-    const baseUrl = (request: FastifyRequest) => publicOrigin(request, config);
+    // prefix: embedded under one
+    const baseUrl = (request: FastifyRequest) => `${publicOrigin(request, config)}${app.prefix}`;
     const context = (origin: string): TranslationContext => ({
       models,
       limits: config.limits,
@@ -112,6 +119,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Diffuse
     await app.register(swaggerUi, { routePrefix: '/docs' });
     app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
     await app.register(outputRoutes, { storage, maxAgeSeconds: config.outputTtlSeconds, links, service, access });
+    await app.register(healthRoutes, { readiness: () => (closed ? { ready: false, reason: 'stopping' } : { ready: started, reason: started ? undefined : 'starting' }) });
     await app.register(v6Routes, {
       service,
       access,
@@ -132,14 +140,21 @@ export async function createServer(options: ServerOptions = {}): Promise<Diffuse
       await keysRoutes(scope, { keys: backend.keys, authenticator });
     });
     if (config.ui) await app.register(uiRoutes, { limits: config.limits });
-    app.setNotFoundHandler((request, reply) => {
+    if (!into) app.setNotFoundHandler((request, reply) => {
       void reply.code(404).send({ status: 'error', message: `No route ${request.method} ${request.url.split('?')[0]}`, code: 'not_found' });
     });
   }
   const sweeper = service ? new OutputSweeper(backend.jobs, storage, config.outputTtlSeconds * 1000, config.sweepIntervalSeconds * 1000) : undefined;
 
   let recovered = { requeued: 0, failed: 0 };
-  let closed = false;
+  const start = async (): Promise<void> => {
+    if (service) recovered = await service.start();
+    await backend.workerNode?.start();
+    if (!service) return;
+    backend.webhooks.start();
+    sweeper!.start();
+    started = true;
+  };
   return {
     app,
     config,
@@ -155,12 +170,10 @@ export async function createServer(options: ServerOptions = {}): Promise<Diffuse
     get recovered() {
       return recovered;
     },
+    start,
     async listen() {
-      if (service) recovered = await service.start();
-      await backend.workerNode?.start();
+      await start();
       if (!service) return '';
-      backend.webhooks.start();
-      sweeper!.start();
       const address = await app.listen({ port: config.port, host: config.host });
       listeningUrl = address.replace('[::1]', 'localhost');
       return listeningUrl;
@@ -170,7 +183,7 @@ export async function createServer(options: ServerOptions = {}): Promise<Diffuse
       closed = true;
       // Waiting requests answer first ("processing", with their fetch URL), then the listener closes.
       service?.drain();
-      await app.close();
+      if (!into) await app.close();
       await backend.workerNode?.stop();
       await service?.stop();
       await sweeper?.stop();

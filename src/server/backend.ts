@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { SqliteOptionsStore, type OptionsStore } from './api/a1111/settings.js';
-import { RedisOptionsStore } from './redis/options-store.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Redis } from 'ioredis';
@@ -13,17 +12,11 @@ import { JobStore } from './jobs/job-store.js';
 import { LocalScheduler } from './jobs/local-scheduler.js';
 import type { Scheduler } from './jobs/scheduler.js';
 import type { ServedModel } from './models/model-registry.js';
-import { connectRedis, KEY_PREFIX } from './redis/connection.js';
-import { RedisJobStore } from './redis/job-store.js';
-import { RedisKeyStore } from './redis/key-store.js';
-import { RedisRateLimiter } from './redis/rate-limiter.js';
-import { RedisScheduler } from './redis/scheduler.js';
-import { RedisWebhookDispatcher } from './redis/webhooks.js';
-import { RedisWorkerNode } from './redis/worker-node.js';
+import type { RedisWorkerNode } from './redis/worker-node.js';
 import { LocalStorage, type ObjectStorage } from './storage/object-storage.js';
 import { restrictFiles } from './security/file-modes.js';
-import { S3Storage } from './storage/s3-storage.js';
 import { openDatabase, type Db } from './store/database.js';
+import { importOptional, type OptionalFeature } from '../util/optional-dependency.js';
 import { WebhookDispatcher, type WebhookDeliveryState } from './webhooks/dispatcher.js';
 import { WorkerPool } from './workers/worker-pool.js';
 
@@ -70,13 +63,20 @@ function localSecret(dataDir: string): string {
   }
 }
 
-async function sharedSecret(redis: Redis): Promise<string> {
-  await redis.set(`${KEY_PREFIX}webhook-secret`, randomBytes(32).toString('base64url'), 'NX');
-  return (await redis.get(`${KEY_PREFIX}webhook-secret`))!;
+async function sharedSecret(redis: Redis, keyPrefix: string): Promise<string> {
+  await redis.set(`${keyPrefix}webhook-secret`, randomBytes(32).toString('base64url'), 'NX');
+  return (await redis.get(`${keyPrefix}webhook-secret`))!;
 }
 
-function openStorage(config: ServerConfig): ObjectStorage {
-  return config.storage === 's3' ? new S3Storage(config.s3!) : new LocalStorage(config.dataDir);
+const REDIS_QUEUE: OptionalFeature = { feature: 'The Redis queue (--queue redis)', packages: ['bullmq', 'ioredis'], install: 'npm install bullmq ioredis (or diffusekit-server, which brings them)' };
+const S3_STORAGE: OptionalFeature = { feature: 'S3 storage (--storage s3)', packages: ['@aws-sdk/client-s3'], install: 'npm install @aws-sdk/client-s3 (or diffusekit-server, which brings it)' };
+
+/** The storage, and what closes it: the S3 client (imported only then) or nothing. */
+async function openStorage(config: ServerConfig): Promise<{ storage: ObjectStorage; close: () => void }> {
+  if (config.storage !== 's3') return { storage: new LocalStorage(config.dataDir), close: () => {} };
+  const { S3Storage } = await importOptional(() => import('./storage/s3-storage.js'), S3_STORAGE);
+  const storage = new S3Storage(config.s3!);
+  return { storage, close: () => storage.close() };
 }
 
 /** What the backend reports to the server (its log). */
@@ -88,8 +88,10 @@ export interface BackendEvents {
 export async function openBackend(config: ServerConfig, models: ServedModel[], events: BackendEvents = {}): Promise<Backend> {
   // The database is opened in every mode: the A1111 model hashes live there (of this node's files), and with
   // the SQLite queue everything else.
+  // The optional packages first (a missing one is reported before anything is opened).
+  const redisModules = config.queue === 'redis' ? await importOptional(() => import('./redis/modules.js'), REDIS_QUEUE) : undefined;
+  const { storage, close: closeStorage } = await openStorage(config);
   const db = openDatabase(config.dataDir);
-  const storage = openStorage(config);
   const spoolDir = path.join(config.dataDir, 'spool');
   const local = storage.localDir('inputs') !== undefined;
   for (const dir of local ? [storage.localDir('inputs')!, storage.localDir('generations')!] : [path.join(spoolDir, 'inputs'), path.join(spoolDir, 'generations')]) {
@@ -136,10 +138,12 @@ export async function openBackend(config: ServerConfig, models: ServedModel[], e
       workerCount: () => config.workers,
       close: async () => {
         db.close();
+        closeStorage();
       },
     };
   }
 
+  const { connectRedis, KEY_PREFIX, RedisJobStore, RedisKeyStore, RedisOptionsStore, RedisRateLimiter, RedisScheduler, RedisWebhookDispatcher, RedisWorkerNode } = redisModules!;
   const redis = connectRedis(config.redisUrl!);
   const store = new RedisJobStore(redis);
   const scheduler = config.role === 'worker' ? undefined : new RedisScheduler(redis, config.redisUrl!);
@@ -154,13 +158,13 @@ export async function openBackend(config: ServerConfig, models: ServedModel[], e
     storage,
     pool,
     workerNode,
-    webhookSecret: await sharedSecret(redis),
+    webhookSecret: await sharedSecret(redis, KEY_PREFIX),
     a1111Options: new RedisOptionsStore(redis),
     workerCount: () => config.workers,
     close: async () => {
       redis.disconnect();
       db.close();
-      if (storage instanceof S3Storage) storage.close();
+      closeStorage();
     },
   };
 }

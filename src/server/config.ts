@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { physicalCoreCount } from '../engine/info.js';
 import { integerIn, invalidParameter, isPlainObject, isString, numberIn, optionalBoolean, optionalString } from '../util/is.js';
 import { defaultDataDir } from './data-dir.js';
 import type { OutputAccess } from './security/output-links.js';
@@ -35,7 +36,7 @@ export interface ServerOptions {
   port?: number;
   /** Default 127.0.0.1: only this machine. Use 0.0.0.0 to serve the network. */
   host?: string;
-  /** Database, inputs and outputs. Default: $DIFFUSEKIT_DATA_DIR or ~/.local/share/diffusekit. */
+  /** Database, inputs and outputs. Default: $DIFFUSEKIT_DATA_DIR, else the OS's data folder (defaultDataDir). */
   dataDir?: string;
   /**
    * Model files or diffusers folders to serve; each is sorted by what it is (checkpoint, ControlNet,
@@ -109,7 +110,7 @@ export interface ServerOptions {
   workerLockMs?: number;
   /** Behind a reverse proxy: take the client's scheme and host from X-Forwarded-Proto/-Host (for output URLs). Default false. */
   trustProxy?: boolean;
-  /** Fastify's logger: true for JSON logs on stdout. Default false. */
+  /** Fastify's logger (pino): JSON lines on stdout, one per request with its request id. Default true, except under a test runner (NODE_ENV=test). */
   logger?: boolean;
   /** Who may read output files: 'unlisted' (default: whoever has the unguessable URL) or 'private' (signed, expiring URLs or the owner's key). */
   outputAccess?: OutputAccess;
@@ -174,11 +175,6 @@ export type ServerConfig = Required<Omit<ServerOptions, 'adminKey' | 'publicUrl'
   embeddingDir?: string;
   limits: ServerLimits;
 };
-
-function physicalCores(): number {
-  // os.availableParallelism counts hardware threads; the engine's default (physical cores) is close to half.
-  return Math.max(1, Math.floor(os.availableParallelism() / (os.availableParallelism() > 2 ? 2 : 1)));
-}
 
 /**
  * The nsfwjs classifier, unless an ONNX one replaces it or it is turned off. Asked for explicitly, a missing package
@@ -256,7 +252,8 @@ export function resolveServerConfig(options: ServerOptions = {}, env: NodeJS.Pro
     outputTtlSeconds: numberIn('outputTtlSeconds', options.outputTtlSeconds, 1, 365 * 86400, 86400),
     sweepIntervalSeconds: numberIn('sweepIntervalSeconds', options.sweepIntervalSeconds, 0.05, 86400, 600),
     workers,
-    threads: integerIn('threads', options.threads, 1, 1024, Math.max(1, Math.floor(physicalCores() / workers))),
+    // The engine's physical core count: hardware threads would oversubscribe SMT machines, halving them starves others.
+    threads: options.threads === undefined ? Math.max(1, Math.floor(physicalCoreCount() / workers)) : integerIn('threads', options.threads, 1, 1024),
     modelMemoryBudget: integerIn('modelMemoryBudget', options.modelMemoryBudget, 0, Number.MAX_SAFE_INTEGER, Math.floor((os.totalmem() * 0.6) / workers)),
     ui: optionalBoolean('ui', options.ui) ?? true,
     auth: optionalBoolean('auth', options.auth) ?? true,
@@ -280,7 +277,7 @@ export function resolveServerConfig(options: ServerOptions = {}, env: NodeJS.Pro
     s3: options.s3 as ServerOptions['s3'],
     workerLockMs: integerIn('workerLockMs', options.workerLockMs, 1000, 3_600_000, 30_000),
     trustProxy: optionalBoolean('trustProxy', options.trustProxy) ?? false,
-    logger: optionalBoolean('logger', options.logger) ?? false,
+    logger: optionalBoolean('logger', options.logger) ?? env.NODE_ENV !== 'test',
     outputAccess,
     signedUrlSeconds: numberIn('signedUrlSeconds', options.signedUrlSeconds, 1, 365 * 86400, 3600),
     cors,

@@ -1,5 +1,6 @@
 // diffusekit/server: the REST API server as a library (what `diffusekit serve` runs).
 export { createServer, type DiffusekitServer } from './app.js';
+export { diffusekit, diffusekit as default, type DiffusekitPluginOptions } from './plugin.js';
 export { resolveServerConfig, DEFAULT_LIMITS, DEFAULT_SAFETY_TERMS, type ServerOptions, type ServerConfig, type ServerLimits } from './config.js';
 export { defaultDataDir } from './data-dir.js';
 export { ApiError } from './errors.js';

@@ -18,7 +18,8 @@ Usage:
   diffusekit config path                      where the files are
 
 Files (JSON; server settings under "server", e.g. {"steps": 30, "server": {"port": 8080}}):
-  user     $XDG_CONFIG_HOME/diffusekit/config.json, else ~/.config/diffusekit/config.json
+  user     $XDG_CONFIG_HOME/diffusekit/config.json, else ~/.config/diffusekit/config.json (Linux),
+           ~/Library/Preferences/diffusekit/config.json (macOS), %APPDATA%\\diffusekit\\Config\\config.json (Windows)
   project  the nearest ${PROJECT_FILE} in the working directory or a folder above it
            (set --project creates one in the working directory when there is none)
 Relative paths in a file are relative to that file's folder (but 'output' in the user file is relative

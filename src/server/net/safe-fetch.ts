@@ -3,6 +3,8 @@ import dns from 'node:dns/promises';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
+import tls from 'node:tls';
+import { proxyFor } from '../../util/proxy.js';
 import { VERSION } from '../../version.js';
 import { ApiError } from '../errors.js';
 import { compileAllowList, EMPTY_ALLOW_LIST, hostRefusal, type AllowList } from './address-policy.js';
@@ -205,6 +207,8 @@ async function resolveChecked(
 }
 
 function send(hop: Hop, addresses: LookupAddress[], signal: AbortSignal): Promise<http.IncomingMessage> {
+  const proxy = proxyFor(hop.url);
+  if (proxy) return sendThroughProxy(hop, addresses[0]!, proxy, signal);
   return new Promise((resolve, reject) => {
     const transport = hop.url.protocol === 'https:' ? https : http;
     // agent: false, so that no pooled socket, connected for another check, is reused.
@@ -212,6 +216,43 @@ function send(hop: Hop, addresses: LookupAddress[], signal: AbortSignal): Promis
     request.once('response', resolve);
     request.once('error', reject);
     request.end(hop.body);
+  });
+}
+
+/**
+ * Sends the hop through the environment's proxy (HTTPS_PROXY / HTTP_PROXY, see proxyFor) as a CONNECT tunnel
+ * to the checked address, never to the host name: the proxy cannot resolve the name anew to an address the
+ * policy refused. TLS (for https) runs inside the tunnel, verified against the host name.
+ */
+function sendThroughProxy(hop: Hop, address: LookupAddress, proxy: URL, signal: AbortSignal): Promise<http.IncomingMessage> {
+  const secure = hop.url.protocol === 'https:';
+  const port = Number(hop.url.port || (secure ? 443 : 80));
+  const authority = address.family === 6 ? `[${address.address}]:${port}` : `${address.address}:${port}`;
+  const user = `${decodeURIComponent(proxy.username)}:${decodeURIComponent(proxy.password)}`;
+  const credentials = proxy.username === '' ? {} : { 'proxy-authorization': `Basic ${Buffer.from(user).toString('base64')}` };
+  return new Promise((resolve, reject) => {
+    const proxySecure = proxy.protocol === 'https:';
+    const connect = (proxySecure ? https : http).request({
+      host: proxy.hostname.replace(/^\[(.*)\]$/, '$1'), port: proxy.port || (proxySecure ? 443 : 80),
+      method: 'CONNECT', path: authority, headers: { host: authority, ...credentials }, agent: false, signal,
+    });
+    connect.once('error', reject);
+    connect.once('connect', (answer, socket) => {
+      if (answer.statusCode !== 200) {
+        socket.destroy();
+        reject(new ApiError(400, 'url_fetch_failed', `Could not fetch ${describeUrl(hop.url)}: the proxy ${proxy.host} answered ${answer.statusCode} ${answer.statusMessage ?? ''}`.trimEnd()));
+        return;
+      }
+      const hostname = hop.url.hostname.replace(/^\[(.*)\]$/, '$1');
+      const stream = secure ? tls.connect({ socket, host: hostname, servername: net.isIP(hostname) === 0 ? hostname : undefined }) : socket;
+      const request = http.request({
+        method: hop.method, path: `${hop.url.pathname}${hop.url.search}`, headers: { host: hop.url.host, ...hop.headers }, signal, createConnection: () => stream,
+      });
+      request.once('response', resolve);
+      request.once('error', reject);
+      request.end(hop.body);
+    });
+    connect.end();
   });
 }
 
