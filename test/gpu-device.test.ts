@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DeviceUnavailableError, engineInfo, InvalidArgumentError, Pipeline, type LogLevel } from '../src/index.js';
 import { deviceHost } from '../src/engine/binding.js';
 import { discoverGpuBackend, parseDevice } from '../src/engine/devices.js';
+import { resolveServerConfig } from '../src/server/config.js';
 import { tempDir, tinyModel } from './helpers/models.js';
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -25,6 +26,13 @@ describe('device option', () => {
       expect(() => parseDevice('device', bad)).toThrow(InvalidArgumentError);
     }
     expect(() => parseDevice('device', 'gpu')).toThrow(/Expected 'auto', 'cpu', 'cuda', 'cuda:N', 'vulkan' or 'vulkan:N' for device/);
+  });
+
+  it('the server takes a device list for its workers in turn, checked entry by entry', () => {
+    expect(resolveServerConfig({}).devices).toEqual(['auto']);
+    expect(resolveServerConfig({ workers: 2, devices: ['CUDA:0', 'cuda:1'] }).devices).toEqual(['cuda:0', 'cuda:1']);
+    expect(() => resolveServerConfig({ devices: ['cuda:0', 'gpu1'] })).toThrow(/for devices\[1\]/);
+    expect(() => resolveServerConfig({ devices: [] })).toThrow(/for devices/);
   });
 
   it('rejects a malformed device before loading anything', async () => {

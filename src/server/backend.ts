@@ -93,6 +93,7 @@ export async function openBackend(config: ServerConfig, models: ServedModel[]): 
         loraDir: config.loraDir,
         embeddingDir: config.embeddingDir,
         threads: config.threads,
+        devices: config.devices,
         modelMemoryBudget: config.modelMemoryBudget,
         safetyClassifier: config.safetyClassifier,
         inputsDir: local ? storage.localDir('inputs')! : path.join(spoolDir, 'inputs'),
