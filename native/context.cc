@@ -45,12 +45,15 @@ class LoadWorker : public TensorLoadWorker {
     void Execute(const ExecutionProgress& progress) override {
         RouteProgress(job_, progress);
         ScopedJob scope(&job_);
+        diffusekit_bind_main_device(params_.device.empty() ? nullptr : params_.device.c_str());
         try {
             ctx_ = new_sd_ctx(&params_.raw);
         } catch (const EngineAssertion& failure) {
+            diffusekit_bind_main_device(nullptr);
             SetError("Model load failed: engine check failed: " + failure.message);
             return;
         }
+        diffusekit_bind_main_device(nullptr);
         if (ctx_ == nullptr) {
             SetError(job_.ErrorSummary("Model load failed"));
         }

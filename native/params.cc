@@ -139,6 +139,9 @@ ContextParams ContextParams::FromJs(const Napi::Object& o) {
     p.raw.offload_params_to_cpu = GetBool(o, "offloadToCpu", p.raw.offload_params_to_cpu);
     p.raw.keep_vae_on_cpu  = GetBool(o, "vaeOnCpu", p.raw.keep_vae_on_cpu);
     p.raw.keep_clip_on_cpu = GetBool(o, "clipOnCpu", p.raw.keep_clip_on_cpu);
+    p.raw.keep_control_net_on_cpu = GetBool(o, "controlNetOnCpu", p.raw.keep_control_net_on_cpu);
+    p.raw.max_vram         = static_cast<float>(GetNumber(o, "maxVram", p.raw.max_vram));
+    p.device               = GetString(o, "device");
     p.raw.tae_preview_only = GetBool(o, "taesdPreviewOnly", p.raw.tae_preview_only);
     if (Has(o, "weightType")) {
         p.raw.wtype = ParseEnum(env, GetString(o, "weightType"), str_to_sd_type, SD_TYPE_COUNT, "weight type");
@@ -168,6 +171,7 @@ ContextParams::ContextParams(ContextParams&& other) noexcept
       t5xxl(std::move(other.t5xxl)),
       clip_vision(std::move(other.clip_vision)),
       control_net(std::move(other.control_net)),
+      device(std::move(other.device)),
       embedding_names(std::move(other.embedding_names)),
       embedding_paths(std::move(other.embedding_paths)),
       raw(other.raw) {

@@ -7,13 +7,15 @@
 // Backend: DIFFUSEKIT_BACKEND=cpu|cuda|vulkan|metal, or `npm install --diffusekit-backend=cuda`.
 // DIFFUSEKIT_PORTABLE=1 builds for shipping (scripts/prebuild.mjs): ggml as shared libraries with every CPU
 // variant as a module chosen at run time, into build/portable/Release; otherwise the build is tuned for this
-// machine, into build/Release.
+// machine, into build/Release. A portable GPU build (DIFFUSEKIT_PORTABLE=1 DIFFUSEKIT_BACKEND=cuda, what
+// `npm run build:cuda` runs) goes to build/portable-cuda and builds only the GPU backend module (docs/gpu.md).
 import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { resolveEngineSource } from './engine-source.mjs';
+import { gpuCmakeArgs } from './gpu-build.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
@@ -49,10 +51,11 @@ async function main() {
   const cmakeJs = path.join(path.dirname(require.resolve('cmake-js/package.json')), 'bin', 'cmake-js');
   const cmakeArgs = [
     cmakeJs, 'build', '--directory', root, '--parallel', String(os.availableParallelism()),
-    ...(portable ? ['--out', path.join(root, 'build', 'portable')] : []),
+    ...(portable ? ['--out', path.join(root, 'build', backend === 'cpu' ? 'portable' : `portable-${backend}`)] : []),
     `--CDDIFFUSEKIT_ENGINE_DIR=${engineDir}`, `--CDDIFFUSEKIT_BACKEND=${backend}`,
     `--CDDIFFUSEKIT_PORTABLE=${portable ? 'ON' : 'OFF'}`,
     ...(target ? ['--target', target] : []),
+    ...gpuCmakeArgs(backend, portable),
   ];
   // Paths relative to the checkout let ccache reuse objects across clones (CI builds a fresh clone).
   const env = { CCACHE_BASEDIR: root, CCACHE_NOHASHDIR: '1', ...process.env };

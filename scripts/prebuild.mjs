@@ -5,6 +5,7 @@
 // node-gyp-build finds it. The binaries travel in the npm tarball, never in git.
 //   node scripts/prebuild.mjs           build and lay out
 //   node scripts/prebuild.mjs --check   only verify that a complete prebuild for this platform is there
+//   node scripts/prebuild.mjs --backend cuda   the optional CUDA backend package instead (scripts/prebuild-gpu.mjs)
 import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -93,5 +94,7 @@ function layOut() {
   }
 }
 
-if (process.argv.includes('--check')) check();
+const gpuBackend = process.argv.includes('--backend') ? process.argv[process.argv.indexOf('--backend') + 1] : undefined;
+if (gpuBackend && gpuBackend !== 'cpu') (await import('./prebuild-gpu.mjs')).layOutGpu(gpuBackend);
+else if (process.argv.includes('--check')) check();
 else layOut();

@@ -7,6 +7,7 @@ export type DiffusekitErrorCode =
   | 'ERR_DISPOSED'
   | 'ERR_ENGINE_STATE'
   | 'ERR_NATIVE_BINDING'
+  | 'ERR_DEVICE_UNAVAILABLE'
   | 'ERR_DOWNLOAD'
   | 'ERR_VIDEO_ENCODE'
   | 'ERR_MISSING_DEPENDENCY'
@@ -125,5 +126,31 @@ export class MissingDependencyError extends DiffusekitError {
     super('ERR_MISSING_DEPENDENCY', `${feature} needs the package ${packageName}, which is not installed: ${install}`, options);
     this.packageName = packageName;
     this.feature = feature;
+  }
+}
+
+/** Why a requested device cannot be used (docs/gpu.md, "When the GPU is not used"). */
+export type DeviceFailure =
+  | 'no-backend-library'
+  | 'missing-library'
+  | 'not-loadable'
+  | 'no-driver'
+  | 'driver-too-old'
+  | 'no-device'
+  | 'no-such-device';
+
+/**
+ * A device that Pipeline.load was asked for (`device: 'cuda'`, `'cuda:1'`, `'vulkan'`) and cannot run on:
+ * no backend module installed, one of its libraries missing, no GPU driver, a driver older than the module
+ * needs, no device, or no device with that index. Under `device: 'auto'` the same findings fall back to the CPU.
+ */
+export class DeviceUnavailableError extends DiffusekitError {
+  readonly device: string;
+  readonly reason: DeviceFailure;
+
+  constructor(device: string, reason: DeviceFailure, message: string, options?: ErrorOptions) {
+    super('ERR_DEVICE_UNAVAILABLE', message, options);
+    this.device = device;
+    this.reason = reason;
   }
 }

@@ -40,7 +40,10 @@ export type { Classification } from './safety/classification.js';
 export { setEngineLogger, LOG_LEVELS, type LogLevel, type LogCallback } from './engine/logging.js';
 export { engineInfo, type EngineInfo } from './engine/info.js';
 export type { CpuVariantCandidate, CpuVariantReport } from './engine/backends.js';
+export { GPU_KINDS, type DeviceSpec, type GpuKind, type GpuBackendStatus, type ResolvedDevice } from './engine/devices.js';
+export type { NativeDevice as EngineDevice } from './engine/binding.js';
+export type { ComponentPlacement } from './pipeline/device-placement.js';
 export {
-  DiffusekitError, InvalidArgumentError, ModelFileError, DownloadError, ModelLoadError, GenerationError, EngineStateError, DisposedError, AbortError, VideoEncodeError, MissingDependencyError, type DiffusekitErrorCode, type DownloadFailure,
+  DiffusekitError, InvalidArgumentError, ModelFileError, DownloadError, ModelLoadError, GenerationError, EngineStateError, DisposedError, AbortError, VideoEncodeError, MissingDependencyError, DeviceUnavailableError, type DiffusekitErrorCode, type DownloadFailure, type DeviceFailure,
 } from './errors.js';
 export { VERSION } from './version.js';

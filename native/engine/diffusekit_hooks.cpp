@@ -6,6 +6,7 @@ thread_local const std::atomic<bool>* bound_abort_flag = nullptr;
 thread_local const std::atomic<bool>* bound_armed_flag = nullptr;
 thread_local bool computing                             = false;
 thread_local std::vector<DiffusekitLatent> recorded_latents;
+thread_local const char* bound_main_device        = nullptr;
 
 // Marks the calling thread as inside a graph compute for the scope's lifetime.
 struct ComputeScope {
@@ -76,4 +77,12 @@ std::vector<DiffusekitLatent> diffusekit_take_latents() {
     std::vector<DiffusekitLatent> out;
     out.swap(recorded_latents);
     return out;
+}
+
+void diffusekit_bind_main_device(const char* device) {
+    bound_main_device = device;
+}
+
+const char* diffusekit_main_device() {
+    return bound_main_device;
 }

@@ -30,3 +30,9 @@ std::vector<DiffusekitLatent> diffusekit_take_latents();
 // ggml_backend_graph_compute that honours the calling thread's abort flag: it refuses to start when the
 // flag is already set and, on backends with an abort callback (CPU), stops between graph nodes.
 ggml_status diffusekit_graph_compute(ggml_backend_t backend, ggml_cgraph* graph);
+
+// The device the engine's default backend is on for contexts created on the calling thread
+// (patches/engine-device.patch): ggml's device name ("CPU", "CUDA0", "Vulkan0"), or nullptr for the engine's
+// own choice (the first GPU). The string must outlive the binding; pass nullptr to unbind.
+void diffusekit_bind_main_device(const char* device);
+const char* diffusekit_main_device();

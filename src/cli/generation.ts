@@ -35,6 +35,7 @@ export const GENERATION_OPTIONS = {
   'lora-dir': { type: 'string' },
   'embedding-dir': { type: 'string' },
   threads: { type: 'string', short: 't' },
+  device: { type: 'string' },
   output: { type: 'string', short: 'o' },
   force: { type: 'boolean', short: 'f' },
   preview: { type: 'string' },
@@ -60,6 +61,8 @@ Sampling:
       --scheduler NAME    e.g. karras, discrete
   -b, --batch N           images per run, 1-16 (default 1)
   -t, --threads N         CPU threads (default: physical cores)
+      --device DEV        auto (default: a GPU when one is usable, else the CPU), cpu, cuda, cuda:N,
+                          vulkan, vulkan:N (docs/gpu.md)
 
 Files:
   -o, --output TEMPLATE   .png, .jpg or .webp; placeholders {seed} {date} {prompt} {index} {model}
@@ -233,6 +236,7 @@ export async function runGeneration<Extra>(task: GenerationTask<Extra>, args: st
         ...(task.components ? task.components(model, values) : { model }),
         modelsDir: config.modelsDir,
         threads,
+        device: values.device as LoadOptions['device'],
         loraDir,
         embeddingDir: values['embedding-dir'] ?? config.embeddingDir,
         onLog: values.verbose ? (level, message) => (progress.live ? progress.log(`[${level}] ${message.trimEnd()}`) : process.stderr.write(`[${level}] ${message.trimEnd()}\n`)) : undefined,

@@ -25,6 +25,8 @@ Options:
       --lora-dir DIR       LoRAs that lora_model names
       --embedding-dir DIR  textual-inversion embeddings
       --workers N          engine worker processes (default 1)
+      --device DEV         auto (default), cpu, cuda, cuda:N, vulkan, vulkan:N; a comma list (or repeated)
+                           goes to the workers in turn: --workers 2 --device cuda:0,cuda:1 is one per GPU
   -t, --threads N          CPU threads per worker (default: physical cores / workers)
       --sync-wait S        seconds a request waits before answering "processing" (default 10)
       --output-ttl S       seconds outputs are kept (default 86400)
@@ -127,6 +129,7 @@ export async function serveCommand(args: string[]): Promise<void> {
       'lora-dir': { type: 'string' },
       'embedding-dir': { type: 'string' },
       workers: { type: 'string' },
+      device: { type: 'string', multiple: true },
       threads: { type: 'string', short: 't' },
       'sync-wait': { type: 'string' },
       'output-ttl': { type: 'string' },
@@ -183,6 +186,7 @@ export async function serveCommand(args: string[]): Promise<void> {
     loraDir: values['lora-dir'] ?? config.loraDir,
     embeddingDir: values['embedding-dir'] ?? config.embeddingDir,
     workers: num('workers', values.workers) ?? config['server.workers'],
+    devices: values.device?.flatMap((d) => d.split(',')),
     threads: num('threads', values.threads),
     syncWaitSeconds: num('sync-wait', values['sync-wait']),
     outputTtlSeconds: num('output-ttl', values['output-ttl']),

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { DiffusekitError } from '../errors.js';
 import type { ModelComponents } from '../models/components.js';
 import { type BackendLoader, type CpuVariantReport, loadCpuVariant } from './backends.js';
+import type { DeviceHost } from './devices.js';
 
 // Types of the addon in native/: plain objects in, plain objects out.
 
@@ -39,6 +40,11 @@ export interface NativeLoadParams extends ModelComponents {
   vaeOnCpu?: boolean;
   clipOnCpu?: boolean;
   rng?: string;
+  /** The engine's name of the device to run on ('CPU', 'CUDA0', 'Vulkan0'); default: the engine's choice. */
+  device?: string;
+  controlNetOnCpu?: boolean;
+  /** GiB a graph may take on the device before the engine cuts it into parts (0: no limit). */
+  maxVram?: number;
 }
 
 export interface NativeGenerateParams {
@@ -173,6 +179,7 @@ export interface NativeError extends Error {
 const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 let binding: NativeBinding | undefined;
 let cpuVariant: CpuVariantReport | undefined;
+let addonDir: string | undefined;
 
 /**
  * Loads the addon once: an earlier build from source in build/Release when there is one, else the prebuild
@@ -198,6 +205,7 @@ export function nativeBinding(): NativeBinding {
       ? loadCpuVariant(loaded, path.dirname(file))
       : { name: 'native', reason: 'built from source for this machine (one CPU backend linked into the addon)', mode: 'linked', candidates: [] };
     binding = loaded;
+    addonDir = path.dirname(file);
   }
   return binding;
 }
@@ -206,4 +214,10 @@ export function nativeBinding(): NativeBinding {
 export function cpuVariantReport(): CpuVariantReport {
   nativeBinding();
   return cpuVariant!;
+}
+
+/** What device discovery (src/engine/devices.ts) needs of the loaded addon (loads it). */
+export function deviceHost(): DeviceHost {
+  const loaded = nativeBinding();
+  return { loader: loaded, addonDir: addonDir!, dynamicBackends: loaded.engineInfo().dynamicBackends };
 }

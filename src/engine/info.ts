@@ -1,13 +1,18 @@
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { CpuVariantReport } from './backends.js';
-import { cpuVariantReport, nativeBinding, type NativeEngineInfo } from './binding.js';
+import { cpuVariantReport, deviceHost, nativeBinding, type NativeDevice, type NativeEngineInfo } from './binding.js';
+import { type GpuBackendStatus, gpuBackends } from './devices.js';
 
 export interface EngineInfo extends Omit<NativeEngineInfo, 'version' | 'commit'> {
   /** The pinned engine source this addon was built from (engine.json). */
   source: { name: string; release: string; sha256: string };
   /** The CPU backend variant loaded (a prebuilt addon picks the best for this CPU at run time) and why. */
   cpuVariant: CpuVariantReport;
+  /** Every device the engine can run on (name as `device` takes it via its backend, memory in bytes); the CPU last. */
+  devices: NativeDevice[];
+  /** Each GPU backend: loaded or not, its devices, or why it has none (docs/gpu.md). */
+  gpuBackends: GpuBackendStatus[];
 }
 
 /** What the loaded addon was built from and for: backend, CPU features, samplers, schedulers, weight types it can use. */
@@ -15,7 +20,9 @@ export function engineInfo(): EngineInfo {
   const { version: _v, commit: _c, ...native } = nativeBinding().engineInfo();
   native.weightTypes = native.weightTypes.filter(isUsableWeightType);
   const pin = JSON.parse(fs.readFileSync(fileURLToPath(new URL('../../engine.json', import.meta.url)), 'utf8'));
-  return { ...native, cpuVariant: cpuVariantReport(), source: { name: pin.name, release: `${pin.pypi.package} ${pin.pypi.version} (PyPI sdist)`, sha256: pin.pypi.sha256 } };
+  const host = deviceHost();
+  const backends = gpuBackends(host);
+  return { ...native, cpuVariant: cpuVariantReport(), devices: host.loader.backendDevices(), gpuBackends: backends, source: { name: pin.name, release: `${pin.pypi.package} ${pin.pypi.version} (PyPI sdist)`, sha256: pin.pypi.sha256 } };
 }
 
 /** ggml keeps retired type ids in its table under names such as 'DEPRECATED' and 'TYPE_Q4_0_4_4 REMOVED, use Q4_0 ...'. */

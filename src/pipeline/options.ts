@@ -1,3 +1,4 @@
+import type { DeviceSpec } from '../engine/devices.js';
 import type { LogCallback, LogLevel } from '../engine/logging.js';
 import type { MaskedContent } from './inpaint-area.js';
 import type { ModelComponents } from '../models/components.js';
@@ -26,9 +27,26 @@ export interface LoadOptions extends ModelComponents {
   weightType?: WeightType;
   /** CPU threads; default: the number of physical cores. */
   threads?: number;
+  /** Flash attention in the diffusion model (less memory for attention). Default: on for a GPU, the engine's choice (off) on the CPU. */
   flashAttention?: boolean;
   /** Decode the image in tiles to bound memory; `true` for the engine's tile defaults. */
   vaeTiling?: boolean | VaeTilingOptions;
+  /**
+   * Where to run (docs/gpu.md): 'auto' (default: the first CUDA GPU, else the first Vulkan GPU, else the CPU,
+   * saying why through onLog), 'cpu', 'cuda', 'cuda:N', 'vulkan', 'vulkan:N'. A GPU that cannot be used
+   * rejects with DeviceUnavailableError and its reason.
+   */
+  device?: DeviceSpec;
+  /** GPU memory: keep the weights in RAM and move each component onto the device only while it runs. Default false. */
+  offloadToCpu?: boolean;
+  /** Run the text encoders (CLIP, T5, ...) on the CPU instead of the device. Default false. */
+  textEncodersOnCpu?: boolean;
+  /** Run the VAE on the CPU instead of the device. Default false. */
+  vaeOnCpu?: boolean;
+  /** Run the ControlNet on the CPU instead of the device. Default false. */
+  controlNetOnCpu?: boolean;
+  /** GiB one compute graph may take on the device; a larger graph is cut into parts that run in turn. Default 0: no limit. */
+  maxVram?: number;
   /**
    * What the model predicts, when the file does not say: SD 2.x 768-v checkpoints are 'v' (the engine guesses
    * SD 2.x by a test run), CosXL 'edm_v'. Default: the engine's detection.

@@ -1,4 +1,6 @@
+import type { ResolvedDevice } from '../engine/devices.js';
 import { FAMILY_DEFAULT_SIZE, type ModelFamily } from '../models/inspect.js';
+import type { ComponentPlacement } from './device-placement.js';
 
 /** What a Pipeline loaded, as the engine reported it. */
 export interface PipelineInfo {
@@ -13,6 +15,10 @@ export interface PipelineInfo {
   fileWeightTypes: Record<string, number>;
   /** Memory the weights take once loaded (MiB), in total and per component. */
   memory: { totalMiB: number; textEncodersMiB: number; diffusionModelMiB: number; vaeMiB: number; controlNetMiB: number } | undefined;
+  /** The device the Pipeline runs on, what was asked for, and why this one (docs/gpu.md). */
+  device: ResolvedDevice;
+  /** Which device each component runs on. */
+  components: ComponentPlacement;
 }
 
 const PREDICTIONS: [RegExp, PipelineInfo['prediction']][] = [
@@ -23,7 +29,7 @@ const PREDICTIONS: [RegExp, PipelineInfo['prediction']][] = [
 ];
 
 /** Reads the engine's load report (its log lines; this engine release prints them in these words). */
-export function pipelineInfo(family: ModelFamily, loadLog: string[]): PipelineInfo {
+export function pipelineInfo(family: ModelFamily, loadLog: string[], device: ResolvedDevice, components: ComponentPlacement): PipelineInfo {
   const text = loadLog.join('\n');
   const version = /Version: (.+?)\s*$/m.exec(text)?.[1];
   const prediction = PREDICTIONS.find(([pattern]) => pattern.test(text))?.[1] ?? 'unknown';
@@ -44,5 +50,7 @@ export function pipelineInfo(family: ModelFamily, loadLog: string[]): PipelineIn
       vaeMiB: Number(mem[4]),
       controlNetMiB: Number(mem[5]),
     } : undefined,
+    device,
+    components,
   };
 }

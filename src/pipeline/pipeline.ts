@@ -19,6 +19,7 @@ import { formatInfotext, type GenerationParameters } from './infotext.js';
 import { openImage, padToCanvas, rgbImage, type ImageInput } from './image-input.js';
 import { align64, img2imgTask, inpaintTask, outpaintTask, type ImageTask } from './image-tasks.js';
 import { extractLoras, resolveLoras } from './loras.js';
+import { placeOnDevice, type DevicePlacement } from './device-placement.js';
 import { pipelineInfo, type PipelineInfo } from './pipeline-info.js';
 import {
   A1111_HIRES_UPSCALER_NAMES, HIRES_UPSCALERS, LORA_APPLY_MODES, WEIGHT_TYPES, type GenerateOptions, type Img2ImgOptions, type InpaintOptions, type OutpaintOptions, type LoadOptions, type ProgressEvent, type VaeTilingOptions,
@@ -62,11 +63,11 @@ export class Pipeline {
   private constructor(
     native: NativeContext,
     model: ModelInfo,
-    settings: { loraDir?: string; vaeTiling?: VaeTilingOptions; oneShot: boolean; controlNet?: string; hasTaesd: boolean; hasHighNoise: boolean },
+    settings: { loraDir?: string; vaeTiling?: VaeTilingOptions; oneShot: boolean; controlNet?: string; hasTaesd: boolean; hasHighNoise: boolean; placed: DevicePlacement },
   ) {
     this.#native = native;
     this.model = model;
-    this.info = pipelineInfo(model.family, native.loadLog);
+    this.info = pipelineInfo(model.family, native.loadLog, settings.placed.device, settings.placed.placement);
     this.#loraDir = settings.loraDir;
     this.#vaeTiling = settings.vaeTiling;
     this.#oneShot = settings.oneShot;
@@ -99,7 +100,6 @@ export class Pipeline {
     if (!params.model && !params.diffusionModel) throw invalidParameter('model', 'path to a checkpoint (or diffusionModel)', options.model);
     if (defined(options.weightType)) params.weightType = oneOf('weightType', options.weightType, WEIGHT_TYPES);
     if (defined(options.threads)) params.threads = integerIn('threads', options.threads, 1, 1024);
-    params.flashAttention = optionalBoolean('flashAttention', options.flashAttention);
     params.convDirect = useDirectConvolution();
     params.vaeDecodeOnly = optionalBoolean('vaeDecodeOnly', options.vaeDecodeOnly) ?? false;
     params.freeParamsImmediately = optionalBoolean('freeParamsImmediately', options.freeParamsImmediately) ?? false;
@@ -128,6 +128,9 @@ export class Pipeline {
     if (controlNet && controlNet.family !== 'unknown' && model.family !== 'unknown' && controlNet.family !== model.family) {
       throw new InvalidArgumentError('controlNet', `controlNet ${controlFile!.path} is for ${controlNet.family} models but the model is ${model.family}`);
     }
+    const placed = placeOnDevice(options, params.controlNet !== undefined);
+    Object.assign(params, placed.params);
+    if (minLevel <= logLevelToNative('logLevel', 'info')) onLog?.('info', placed.logLine);
     const log = onLog ? (level: number, text: string) => onLog(logLevelFromNative(level), text) : undefined;
     let native: NativeContext;
     try {
@@ -137,7 +140,7 @@ export class Pipeline {
       if (err instanceof AbortError) throw err;
       throw new ModelLoadError((err as Error).message);
     }
-    return new Pipeline(native, model, { loraDir, vaeTiling, oneShot: params.freeParamsImmediately, controlNet: controlNet?.name, hasTaesd: params.taesd !== undefined, hasHighNoise: params.highNoiseDiffusionModel !== undefined });
+    return new Pipeline(native, model, { loraDir, vaeTiling, oneShot: params.freeParamsImmediately, controlNet: controlNet?.name, hasTaesd: params.taesd !== undefined, hasHighNoise: params.highNoiseDiffusionModel !== undefined, placed });
   }
 
   get disposed(): boolean {

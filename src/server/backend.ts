@@ -104,6 +104,7 @@ export async function openBackend(config: ServerConfig, models: ServedModel[], e
         loraDir: config.loraDir,
         embeddingDir: config.embeddingDir,
         threads: config.threads,
+        devices: config.devices,
         modelMemoryBudget: config.modelMemoryBudget,
         safetyClassifier: config.safetyClassifier,
         nsfwClassifier: config.nsfwClassifier,

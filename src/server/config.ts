@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { physicalCoreCount } from '../engine/info.js';
+import { parseDevice } from '../engine/devices.js';
 import { integerIn, invalidParameter, isPlainObject, isString, numberIn, optionalBoolean, optionalString } from '../util/is.js';
 import { defaultDataDir } from './data-dir.js';
 import type { OutputAccess } from './security/output-links.js';
@@ -58,6 +59,11 @@ export interface ServerOptions {
   sweepIntervalSeconds?: number;
   /** Engine worker processes. Default 1 (one per device: CPU builds use every core in one process). */
   workers?: number;
+  /**
+   * Devices the engine workers run on, given to them in turn: worker i gets devices[i % devices.length], so
+   * `workers: 2, devices: ['cuda:0', 'cuda:1']` is one worker per GPU. Default ['auto'] (docs/gpu.md).
+   */
+  devices?: string[];
   /** CPU threads per worker. Default: physical cores / workers. */
   threads?: number;
   /** Bytes of models each worker keeps loaded before unloading the least recently used. Default 60 % of RAM / workers. */
@@ -197,6 +203,15 @@ function nsfwSetting(options: ServerOptions): ResolvedNsfwOptions | undefined {
   return resolved;
 }
 
+function resolveDevices(value: unknown): string[] {
+  if (value === undefined) return ['auto'];
+  if (!Array.isArray(value) || value.length === 0) throw invalidParameter('devices', "non-empty array of devices ('auto', 'cpu', 'cuda:0', ...)", value);
+  return value.map((device, i) => {
+    parseDevice(`devices[${i}]`, device);
+    return String(device).trim().toLowerCase();
+  });
+}
+
 /** Fills in defaults and checks every option, naming the option in errors. */
 export function resolveServerConfig(options: ServerOptions = {}, env: NodeJS.ProcessEnv = process.env): ServerConfig {
   if (!isPlainObject(options)) throw invalidParameter('options', 'object', options);
@@ -252,6 +267,7 @@ export function resolveServerConfig(options: ServerOptions = {}, env: NodeJS.Pro
     outputTtlSeconds: numberIn('outputTtlSeconds', options.outputTtlSeconds, 1, 365 * 86400, 86400),
     sweepIntervalSeconds: numberIn('sweepIntervalSeconds', options.sweepIntervalSeconds, 0.05, 86400, 600),
     workers,
+    devices: resolveDevices(options.devices),
     // The engine's physical core count: hardware threads would oversubscribe SMT machines, halving them starves others.
     threads: options.threads === undefined ? Math.max(1, Math.floor(physicalCoreCount() / workers)) : integerIn('threads', options.threads, 1, 1024),
     modelMemoryBudget: integerIn('modelMemoryBudget', options.modelMemoryBudget, 0, Number.MAX_SAFE_INTEGER, Math.floor((os.totalmem() * 0.6) / workers)),

@@ -1,6 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { GeneratedImage, PixelImage } from '../../pipeline/generated-image.js';
+import type { DeviceSpec } from '../../engine/devices.js';
 import type { GenerateOptions } from '../../pipeline/options.js';
 import { Pipeline } from '../../pipeline/pipeline.js';
 import { Upscaler } from '../../pipeline/upscaler.js';
@@ -83,6 +84,7 @@ export class JobExecutor {
         model: model.path,
         controlNet: controlNet?.path,
         threads: this.#settings.threads,
+        device: this.#settings.device as DeviceSpec,
         loraDir: this.#settings.loraDir,
         embeddingDir: this.#settings.embeddingDir,
       }),
@@ -138,7 +140,7 @@ export class JobExecutor {
   async #video(spec: JobSpec, signal: AbortSignal, onProgress: OnProgress): Promise<GeneratedVideo> {
     const model = this.#model(spec.model);
     const pipe = (await this.#cache.get(model.id, model.size, () =>
-      Pipeline.load({ diffusionModel: model.path, ...model.components, threads: this.#settings.threads, loraDir: this.#settings.loraDir }),
+      Pipeline.load({ diffusionModel: model.path, ...model.components, threads: this.#settings.threads, device: this.#settings.device as DeviceSpec, loraDir: this.#settings.loraDir }),
     )) as Pipeline;
     try {
       return await pipe.generateVideo({

@@ -10,6 +10,8 @@ export interface WorkerSettings {
   loraDir?: string;
   embeddingDir?: string;
   threads: number;
+  /** The device this worker's Pipelines run on ('auto', 'cpu', 'cuda:1', ...; docs/gpu.md). */
+  device: string;
   modelMemoryBudget: number;
   inputsDir: string;
   outputsDir: string;

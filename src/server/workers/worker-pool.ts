@@ -70,10 +70,11 @@ export interface WorkerPoolEvents {
  */
 export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
   readonly #workers: Worker[];
-  readonly #settings: Omit<WorkerSettings, 'worker'>;
+  readonly #settings: Omit<WorkerSettings, 'worker' | 'device'> & { devices: string[] };
   #stopping = false;
 
-  constructor(count: number, settings: Omit<WorkerSettings, 'worker'>) {
+  /** `settings.devices` go to the workers in turn: worker i runs on devices[i % devices.length] (one worker per GPU). */
+  constructor(count: number, settings: Omit<WorkerSettings, 'worker' | 'device'> & { devices: string[] }) {
     super();
     this.#settings = settings;
     this.#workers = Array.from({ length: count }, (_, id) => ({ id, child: undefined, state: 'stopped', running: undefined, models: [], restarts: 0, crashes: 0 }));
@@ -159,7 +160,8 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     child.on('message', (message: FromWorker) => this.#onMessage(worker, message));
     child.on('error', () => {}); // 'exit' follows and does the recovery
     child.once('exit', (code, signal) => this.#onExit(worker, child, code, signal));
-    this.#send(worker, { type: 'init', settings: { ...this.#settings, worker: worker.id } });
+    const { devices, ...settings } = this.#settings;
+    this.#send(worker, { type: 'init', settings: { ...settings, device: devices[worker.id % devices.length], worker: worker.id } });
   }
 
   #onMessage(worker: Worker, message: FromWorker): void {
