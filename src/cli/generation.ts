@@ -53,8 +53,8 @@ export const GENERATION_HELP = `Model and prompt:
 
 Sampling:
   -s, --size WxH          e.g. 512x768, or 512 for a square; multiples of 8 (-W/--width, -H/--height also work)
-      --steps N           sampling steps, 1-150 (default 20)
-      --cfg N             guidance scale, 0-30 (default 7)
+      --steps N           sampling steps, 1-150 (default the model's: 20 for SD 1.x, 1 for turbo ...)
+      --cfg N             guidance scale, 0-30 (default the model's: 7 for SD 1.x, 1 for distilled)
       --seed N            seed (default random; image i of a batch uses seed + i)
       --sampler NAME      e.g. euler_a, "DPM++ 2M Karras"
       --scheduler NAME    e.g. karras, discrete

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { InvalidArgumentError } from '../../errors.js';
 import { contextFamily, detectFamily, inspectModelFile, latentChannels, modelRole, wanVariant, type ModelFamily, type ModelFileInfo } from '../../models/inspect.js';
+import { familyDefaults, modelVariant, type GenerationDefaults, type ModelVariant } from '../../models/family-defaults.js';
 import { resolveModel } from '../../models/library.js';
 import { synthesizeModel } from '../../models/synthesize.js';
 
@@ -12,6 +13,10 @@ export interface ServedModel {
   /** 'video': a video diffusion model (Wan), served by the video endpoints with its `components`. */
   role: 'checkpoint' | 'controlnet' | 'upscaler' | 'video';
   family: ModelFamily;
+  /** A distilled or specialised checkpoint of the family (turbo, lightning, LCM, schnell...). */
+  variant?: ModelVariant;
+  /** What a request that says nothing gets (size, steps, CFG, sampler), in every dialect: family-defaults.ts. */
+  defaults: GenerationDefaults;
   /** Bytes on disk: the estimate of what it takes loaded (weights keep their file types). */
   size: number;
   /** Not a real model: written by diffusekit for a server started without models. */
@@ -56,7 +61,8 @@ export async function loadModelRegistry(files: string[], options: { modelsDir?: 
     const aliases = entry !== file && !fs.existsSync(entry) && entry !== id ? [entry] : [];
     const family = detected === 'controlnet' ? contextFamily(info) : detectFamily(info);
     const role = family === 'wan' ? 'video' : detected;
-    const model: ServedModel = { id, path: file, role, family, size: info.size || fs.statSync(file).size, synthetic, aliases };
+    const variant = modelVariant(family, [id, ...aliases], [info]);
+    const model: ServedModel = { id, path: file, role, family, variant, defaults: familyDefaults(family, variant), size: info.size || fs.statSync(file).size, synthetic, aliases };
     if (role === 'video') videoInfo.set(model, info);
     models.push(model);
   }

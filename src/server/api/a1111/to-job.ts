@@ -2,12 +2,12 @@ import sharp from 'sharp';
 import type { FitMode } from '../../../pipeline/image-input.js';
 import type { MaskedContent } from '../../../pipeline/inpaint-area.js';
 import { A1111_HIRES_UPSCALER_NAMES, HIRES_UPSCALERS, type HiresFixOptions } from '../../../pipeline/options.js';
-import { resolveScheduler } from '../../../pipeline/samplers.js';
+import { A1111_SAMPLER_NAMES, A1111_SCHEDULER_NAMES, resolveScheduler } from '../../../pipeline/samplers.js';
 import { ApiError, badRequest } from '../../errors.js';
 import type { JobSpec } from '../../jobs/job-spec.js';
 import type { ServedModel } from '../../models/model-registry.js';
 import { storeImageBytes, storeImageInput, type StoredImage } from '../../storage/image-inputs.js';
-import { checkPixels, imageTaskSize, JOB_DEFAULTS, randomSeed, removeInputs, samplerChoice, type TranslationContext } from '../shared/job-params.js';
+import { checkPixels, imageTaskSize, JOB_DEFAULTS, randomSeed, removeInputs, samplerOrDefault, type TranslationContext } from '../shared/job-params.js';
 import { CONTROLNET_MODULES, findModel } from './catalog.js';
 import type { ScopedSettings } from './settings.js';
 
@@ -68,8 +68,8 @@ function clipSkip(body: A1111Body, context: A1111Context): number | undefined {
 }
 
 /** sampler_name (or the older sampler_index) and scheduler; "Automatic" leaves the schedule to the sampler. */
-function sampling(body: A1111Body): Pick<JobSpec, 'sampler' | 'scheduler'> {
-  const choice = samplerChoice('sampler_name', str(body.sampler_name) ?? str(body.sampler_index) ?? 'Euler a');
+function sampling(body: A1111Body, model: ServedModel): Pick<JobSpec, 'sampler' | 'scheduler'> {
+  const choice = samplerOrDefault('sampler_name', str(body.sampler_name) ?? str(body.sampler_index), model);
   const scheduler = str(body.scheduler);
   if (scheduler === undefined || scheduler.toLowerCase() === 'automatic') return { sampler: choice.sampler, scheduler: choice.scheduler };
   try {
@@ -87,20 +87,40 @@ function generation(body: A1111Body, context: A1111Context): Omit<JobSpec, 'task
   }
   if (str(body.script_name)) throw new ApiError(422, 'script_not_found', `Script '${String(body.script_name)}' not found: this server has no selectable scripts`);
   const seed = num(body.seed) ?? -1;
+  const checkpoint = checkpointOf(body, context);
+  fillModelDefaults(body, checkpoint);
   return {
-    model: checkpointOf(body, context).id,
+    model: checkpoint.id,
     prompt: String(body.prompt ?? ''),
     negativePrompt: str(body.negative_prompt) ?? '',
     samples,
     steps: body.steps as number,
     guidanceScale: body.cfg_scale as number,
     seed: seed < 0 ? randomSeed() : seed,
-    ...sampling(body),
+    ...sampling(body, checkpoint),
     clipSkip: clipSkip(body, context),
     loras: [], // A1111 names LoRAs in the prompt, <lora:name:weight>: the Pipeline reads those tags itself
     outputFormat: 'png',
     nsfwPrompt: false,
   };
+}
+
+/**
+ * What the request leaves out, from the model (its family's defaults), written into the body: the response's
+ * `parameters` echo shows what was used, as A1111's does. img2img sizes stay unset: they follow the init image.
+ */
+function fillModelDefaults(body: A1111Body, model: ServedModel): void {
+  const { defaults } = model;
+  body.steps ??= defaults.steps;
+  body.cfg_scale ??= defaults.guidanceScale;
+  if (body.init_images === undefined) {
+    body.width ??= defaults.width;
+    body.height ??= defaults.height;
+  }
+  if (str(body.sampler_name) === undefined && str(body.sampler_index) === undefined) {
+    body.sampler_name = A1111_SAMPLER_NAMES[defaults.sampler];
+    if (defaults.scheduler && str(body.scheduler) === undefined) body.scheduler = A1111_SCHEDULER_NAMES[defaults.scheduler];
+  }
 }
 
 /**

@@ -21,8 +21,16 @@ export interface TranslationContext {
   promptFilter: PromptFilter;
 }
 
-/** The server's defaults for what a request leaves out, in every dialect. */
-export const JOB_DEFAULTS = { size: 512, steps: 30, guidance: 7.5, sampler: 'EulerAncestralDiscreteScheduler', img2imgStrength: 0.7, inpaintStrength: 1 } as const;
+/**
+ * How much of the input image tasks repaint when a request does not say, in every dialect. Size, steps, CFG
+ * and sampler come from the model: `ServedModel.defaults` (family-defaults.ts).
+ */
+export const JOB_DEFAULTS = { img2imgStrength: 0.7, inpaintStrength: 1 } as const;
+
+/** A request's sampler by name (400 if unknown), else the model's own sampler and schedule. */
+export function samplerOrDefault(parameter: string, name: string | undefined, model: ServedModel): SamplerChoice {
+  return name !== undefined ? samplerChoice(parameter, name) : { sampler: model.defaults.sampler, scheduler: model.defaults.scheduler };
+}
 
 /** A seed for a request that gives none, decided at submission so responses can report it. */
 export const randomSeed = (): number => randomInt(0, 2 ** 32);
