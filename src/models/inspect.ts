@@ -362,7 +362,7 @@ export function textEncoderKind(info: ModelFileInfo): TextEncoderKind | undefine
   const has = (part: string) => names.some((n) => n.includes(part));
   // Hugging Face names, and the llama.cpp names of GGUF conversions (T5: enc.blk.N; decoder LLMs: blk.N).
   if (has('encoder.block.0.layer.0.SelfAttention.') || has('enc.blk.0.')) return 't5';
-  if (has('layers.0.self_attn.q_proj.') || names.some((n) => n.startsWith('blk.0.attn_q.'))) return 'llm';
   if (has('text_model.encoder.layers.0.') || names.some((n) => /^(model\.)?transformer\.resblocks\.0\.attn\./.test(n))) return 'clip';
+  if (has('layers.0.self_attn.q_proj.') || names.some((n) => n.startsWith('blk.0.attn_q.'))) return 'llm';
   return undefined;
 }

@@ -7,6 +7,7 @@ import {
 import { useDirectConvolution } from '../engine/info.js';
 import { logLevelFromNative, logLevelToNative } from '../engine/logging.js';
 import { DisposedError, InvalidArgumentError, ModelLoadError } from '../errors.js';
+import { isComponentFolder, readComponentSet } from '../models/component-set.js';
 import { COMPONENT_KEYS } from '../models/components.js';
 import { resolveModel } from '../models/library.js';
 import { checkComponents } from '../models/component-check.js';
@@ -89,12 +90,26 @@ export class Pipeline {
     const byKey: Record<string, ModelFileInfo> = {};
     const names: string[] = [];
     const modelsDir = optionalString('modelsDir', options.modelsDir);
+    let folderName: string | undefined;
     for (const key of COMPONENT_KEYS) {
       const file = optionalString(key, options[key]);
       if (file === undefined) continue;
       if (file.length === 0) throw invalidParameter(key, 'non-empty path', file);
       const label = key === 'model' ? 'model' : `${key} model`;
       const resolved = await resolveModel(file, { label, dir: modelsDir }); // a path as given, else a library name or pulled alias
+      if (key === 'model' && (await isComponentFolder(resolved))) {
+        // A split model's folder: its files fill the components the options leave out.
+        const set = await readComponentSet(resolved);
+        folderName = set.name;
+        names.push(file, set.name);
+        for (const [part, partFile] of Object.entries(set.components)) {
+          if (options[part as keyof LoadOptions] !== undefined) continue;
+          byKey[part] = set.files.find((f) => f.path === partFile)!;
+          files.push(byKey[part]);
+          params[part as keyof NativeLoadParams] = partFile as never;
+        }
+        continue;
+      }
       const info = await inspectModelFile(resolved, label);
       files.push(info);
       byKey[key] = info;
@@ -122,11 +137,13 @@ export class Pipeline {
     const onProgress = optionalFunction<NonNullable<LoadOptions['onProgress']>>('onProgress', options.onProgress);
     const minLevel = logLevelToNative('logLevel', options.logLevel ?? 'info');
 
-    const main = files[0];
-    const family = files.map(detectFamily).find((f) => f !== 'unknown') ?? 'unknown';
+    // The family is the diffusion model's (a CLIP text encoder alone would read as SD 1.x).
+    const denoisers = [byKey.model, byKey.diffusionModel, byKey.highNoiseDiffusionModel].filter((f) => f !== undefined);
+    const family = denoisers.map(detectFamily).find((f) => f !== 'unknown') ?? 'unknown';
+    const main = byKey.model ?? byKey.diffusionModel ?? files[0];
     checkComponents(family, byKey);
     const variant = modelVariant(family, names, files);
-    const model: ModelInfo = { name: path.basename(main.path, path.extname(main.path)), family, variant, defaults: familyDefaults(family, variant), files };
+    const model: ModelInfo = { name: folderName ?? path.basename(main.path, path.extname(main.path)), family, variant, defaults: familyDefaults(family, variant), files };
     const controlFile = params.controlNet ? files.find((f) => f.path === params.controlNet) : undefined;
     const controlNet = controlFile && { name: path.basename(controlFile.path, path.extname(controlFile.path)), family: contextFamily(controlFile) };
     if (controlNet && controlNet.family !== 'unknown' && model.family !== 'unknown' && controlNet.family !== model.family) {

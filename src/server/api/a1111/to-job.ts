@@ -5,9 +5,11 @@ import { A1111_HIRES_UPSCALER_NAMES, HIRES_UPSCALERS, type HiresFixOptions } fro
 import { A1111_SAMPLER_NAMES, A1111_SCHEDULER_NAMES, resolveScheduler } from '../../../pipeline/samplers.js';
 import { ApiError, badRequest } from '../../errors.js';
 import type { JobSpec } from '../../jobs/job-spec.js';
+import { editsWithReferences } from '../../../models/family-defaults.js';
 import type { ServedModel } from '../../models/model-registry.js';
 import { storeImageBytes, storeImageInput, type StoredImage } from '../../storage/image-inputs.js';
 import { checkPixels, imageTaskSize, JOB_DEFAULTS, randomSeed, removeInputs, samplerOrDefault, type TranslationContext } from '../shared/job-params.js';
+import { upscalerByName } from './builtin-upscalers.js';
 import { CONTROLNET_MODULES, findModel } from './catalog.js';
 import type { ScopedSettings } from './settings.js';
 
@@ -130,10 +132,16 @@ function fillModelDefaults(body: A1111Body, model: ServedModel): void {
 function hiresUpscaler(name: string | undefined, context: A1111Context): { upscaler: (typeof HIRES_UPSCALERS)[number] } | { model: string } {
   if (name === undefined) return { upscaler: 'latent' };
   const wanted = name.toLowerCase();
-  const builtIn = HIRES_UPSCALERS.find((u) => A1111_HIRES_UPSCALER_NAMES[u].toLowerCase() === wanted || u === wanted);
-  if (builtIn) return { upscaler: builtIn };
-  const served = findModel(context.models, 'upscaler', name, () => undefined) ?? (/esrgan|^4x|swinir/i.test(name) ? context.models.find((m) => m.role === 'upscaler') : undefined);
-  return served ? { model: served.id } : { upscaler: 'lanczos' };
+  const latent = HIRES_UPSCALERS.find((u) => A1111_HIRES_UPSCALER_NAMES[u].toLowerCase() === wanted || u === wanted);
+  if (latent) return { upscaler: latent };
+  try {
+    const choice = upscalerByName('hr_upscaler', name, context.models);
+    return 'model' in choice ? { model: choice.model.id } : { upscaler: choice.builtin === 'Nearest' ? 'nearest' : 'lanczos' };
+  } catch (err) {
+    // The 400 names the latent modes too: they are valid here.
+    const latentNames = HIRES_UPSCALERS.filter((u) => u.startsWith('latent')).map((u) => A1111_HIRES_UPSCALER_NAMES[u]);
+    throw badRequest(`${(err as Error).message.replace(/\(valid: /, `(valid: ${latentNames.join(', ')}, `)}`, 'upscaler_not_found');
+  }
 }
 
 /** enable_hr and its hr_* fields as the Pipeline's hiresFix; the final size must fit the pixel budget. */
@@ -251,6 +259,11 @@ export function img2imgToJob(body: A1111Body, context: A1111Context): Promise<A1
     }
     const size = imageTaskSize(requested, init, context.limits, { input: 'init_images[0]', size: 'width x height', hint: 'width and height' });
     const maskValue = str(body.mask);
+    const checkpoint = context.models.find((m) => m.id === base.model)!;
+    if (!maskValue && editsWithReferences(checkpoint.family, checkpoint.variant)) {
+      // Forge's way with Kontext-style models: img2img without a mask edits by the prompt, the init image as reference.
+      return { spec: { task: 'edit', ...base, ...size, refImages: [init.file] } };
+    }
     const spec: JobSpec = { task: maskValue ? 'inpaint' : 'img2img', ...base, ...size, initImage: init.file, fit: RESIZE_MODES[body.resize_mode as number] };
     spec.strength = num(body.denoising_strength) ?? (maskValue ? JOB_DEFAULTS.inpaintStrength : JOB_DEFAULTS.img2imgStrength);
     if (maskValue) {
@@ -261,7 +274,6 @@ export function img2imgToJob(body: A1111Body, context: A1111Context): Promise<A1
       spec.maskedContent = INPAINTING_FILLS[(body.inpainting_fill as number | undefined) ?? 1];
       if (body.inpaint_full_res === true || body.inpaint_full_res === 1) spec.onlyMaskedPadding = num(body.inpaint_full_res_padding) ?? 32;
     }
-    const checkpoint = context.models.find((m) => m.id === base.model)!;
     const control = await controlNet(body, context, checkpoint, store, init);
     if (control) {
       Object.assign(spec, control);
@@ -282,16 +294,12 @@ async function preparedMask(mask: StoredImage, init: StoredImage, invert: boolea
   return converted;
 }
 
-/** extra-single-image: an ESRGAN upscale (upscaler_1 names a served upscaler; other names use the first). */
-export function extrasToJob(body: A1111Body, context: A1111Context): Promise<A1111Translation> {
+/** extra-single-image by a served ESRGAN upscaler (built-in ones resize without a job: builtin-upscalers.ts). */
+export function extrasToJob(body: A1111Body, model: ServedModel, context: A1111Context): Promise<A1111Translation> {
   return withStoredImages(context, async (store) => {
     if ((body.gfpgan_visibility as number) > 0 || (body.codeformer_visibility as number) > 0) {
       throw badRequest('gfpgan_visibility / codeformer_visibility: face restoration is not available in this server', 'unsupported');
     }
-    const upscalers = context.models.filter((m) => m.role === 'upscaler');
-    const name = str(body.upscaler_1);
-    const model = (name && findModel(context.models, 'upscaler', name, () => undefined)) || upscalers[0];
-    if (!model) throw badRequest('upscaler_1: this server has no upscaler model', 'model_not_found');
     const input = await store('image', body.image);
     let scale = body.upscaling_resize as number;
     let resizeTo: A1111Translation['resizeTo'];

@@ -3,6 +3,8 @@ import { badRequest } from '../../errors.js';
 import type { JobSpec, JobTask, OutputFormat } from '../../jobs/job-spec.js';
 import { storeImageBytes, storeImageInput, type StoredImage } from '../../storage/image-inputs.js';
 import { checkPixels, imageTaskSize, JOB_DEFAULTS, pickModel, randomSeed, removeInputs, samplerOrDefault, type TranslationContext } from '../shared/job-params.js';
+import { editsWithReferences } from '../../../models/family-defaults.js';
+import { MAX_REFERENCE_IMAGES } from '../../../pipeline/image-tasks.js';
 import type { ServedModel } from '../../models/model-registry.js';
 import type { QUALITIES, STYLES } from './schemas.js';
 
@@ -145,10 +147,21 @@ async function translate(endpoint: OpenAIEndpoint, body: OpenAIBody, context: Tr
   Object.assign(spec, imageTaskSize(size ?? {}, init, limits, { input: 'image', size: 'size', hint: 'a size' }));
 
   let task: JobTask = 'img2img';
+  const maskValue = first(body.mask);
+  const hasMask = maskValue !== undefined && maskValue !== null && maskValue !== '';
+  if (endpoint === 'edits' && !hasMask && editsWithReferences(checkpoint.family, checkpoint.variant)) {
+    // An instruction-editing model edits by the prompt, with every uploaded image as a reference (gpt-image-1's way).
+    const values = [body.image ?? body['image[]']].flat();
+    if (values.length > MAX_REFERENCE_IMAGES) throw badRequest(`image: at most ${MAX_REFERENCE_IMAGES} images per edit, got ${values.length}`, 'too_many_images');
+    spec.refImages = [init.file];
+    for (const [i, value] of values.slice(1).entries()) spec.refImages.push((await storeImage(`image[${i + 1}]`, value)).file);
+    delete spec.initImage;
+    spec.task = request.task = 'edit';
+    return { spec, request };
+  }
   if (endpoint === 'edits') {
-    const maskValue = first(body.mask);
     let mask;
-    if (maskValue !== undefined && maskValue !== null && maskValue !== '') {
+    if (hasMask) {
       const upload = await storeImage('mask', maskValue);
       if (upload.width !== init.width || upload.height !== init.height) {
         throw badRequest(`mask is ${upload.width}x${upload.height} but image is ${init.width}x${init.height}: they must be the same size`, 'invalid_mask');

@@ -2,7 +2,7 @@ import { randomInt } from 'node:crypto';
 import { resolveSampler, type SamplerChoice } from '../../../pipeline/samplers.js';
 import type { ServerLimits } from '../../config.js';
 import { badRequest } from '../../errors.js';
-import type { JobRecord } from '../../jobs/job-spec.js';
+import { inputFiles, type JobRecord } from '../../jobs/job-spec.js';
 import type { JobService } from '../../jobs/job-service.js';
 import type { NewJob } from '../../jobs/job-store.js';
 import type { ServedModel } from '../../models/model-registry.js';
@@ -98,7 +98,7 @@ export async function submitJob(service: JobService, job: NewJob, storage: Objec
   try {
     return await service.submit(job);
   } catch (err) {
-    removeInputs(storage, [job.spec.initImage, job.spec.maskImage, job.spec.controlImage]);
+    removeInputs(storage, inputFiles(job.spec));
     throw err;
   }
 }
