@@ -37,7 +37,7 @@ describe('a split model as one folder', () => {
     const base = (f?: string) => f && path.basename(f);
     expect(set.name).toBe('sd3.5_large');
     expect(Object.fromEntries(Object.entries(set.components).map(([k, v]) => [k, base(v)]))).toEqual({
-      diffusionModel: 'a-diffusion.safetensors', clipL: 'b.safetensors', clipG: 'c.safetensors', t5xxl: 'd.safetensors',
+      model: 'a-diffusion.safetensors', clipL: 'b.safetensors', clipG: 'c.safetensors', t5xxl: 'd.safetensors',
     });
   });
 

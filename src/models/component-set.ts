@@ -14,7 +14,10 @@ const COMPONENT_EXTENSIONS = ['.safetensors', '.sft', '.gguf', '.ckpt', '.pt', '
 export interface ComponentSet {
   /** The folder's name: the model's name. */
   name: string;
-  components: Omit<ModelComponents, 'model'> & { diffusionModel: string };
+  /** `model` where the diffusion model's file is a whole checkpoint (prefixed names, maybe with its VAE). */
+  components: ModelComponents;
+  /** The diffusion model's file: `model` or `diffusionModel`. */
+  denoiser: ModelFileInfo;
   files: ModelFileInfo[];
 }
 
@@ -40,15 +43,19 @@ export async function readComponentSet(dir: string): Promise<ComponentSet> {
     const info = await inspectModelFile(path.join(dir, name), 'component');
     files.push(info);
     const role = modelRole(info);
-    if (role === 'checkpoint' && detectFamily(info) !== 'unknown') place(name.includes('high_noise') ? 'highNoiseDiffusionModel' : 'diffusionModel', info);
+    // A whole checkpoint's names carry their prefix (model.diffusion_model.*): the engine loads it as `model`.
+    const whole = info.tensorNames?.some((n) => n.startsWith('model.diffusion_model.')) ?? false;
+    if (role === 'checkpoint' && detectFamily(info) !== 'unknown') place(name.includes('high_noise') ? 'highNoiseDiffusionModel' : whole ? 'model' : 'diffusionModel', info);
     else if (role === 'vae') place(/taesd|^tae/i.test(name) ? 'taesd' : 'vae', info);
     else if (role === 'text-encoder') place(textEncoderSlot(info), info);
     else if (role === 'vision-encoder') place('clipVision', info);
     else if (role === 'controlnet') place('controlNet', info);
     else throw fail(`${name} is not a diffusion model, VAE, text or vision encoder or ControlNet`);
   }
-  if (!components.diffusionModel) throw fail('holds no diffusion model');
-  return { name: path.basename(dir), components: components as ComponentSet['components'], files };
+  const main = components.model ?? components.diffusionModel;
+  if (!main) throw fail('holds no diffusion model');
+  if (components.model && components.diffusionModel) throw fail(`two diffusion models: ${path.basename(components.model)} and ${path.basename(components.diffusionModel)}`);
+  return { name: path.basename(dir), components, denoiser: files.find((f) => f.path === main)!, files };
 }
 
 /** CLIP-L (768 wide) and CLIP-G (1280) by their token embedding; T5 and LLMs by kind. */

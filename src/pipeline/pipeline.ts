@@ -103,7 +103,7 @@ export class Pipeline {
         folderName = set.name;
         names.push(file, set.name);
         for (const [part, partFile] of Object.entries(set.components)) {
-          if (options[part as keyof LoadOptions] !== undefined) continue;
+          if (part !== 'model' && options[part as keyof LoadOptions] !== undefined) continue;
           byKey[part] = set.files.find((f) => f.path === partFile)!;
           files.push(byKey[part]);
           params[part as keyof NativeLoadParams] = partFile as never;

@@ -55,5 +55,5 @@ describe('A1111 built-in upscalers with no upscaler model served', () => {
     expect(status).toBe(200);
     expect(await size(body.images[0])).toEqual([128, 128]);
     expect(JSON.parse(body.info).infotexts[0]).toContain('Hires upscaler: Nearest');
-  });
+  }, 600_000);
 });

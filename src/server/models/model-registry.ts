@@ -86,13 +86,13 @@ export async function loadModelRegistry(files: string[], options: { modelsDir?: 
  */
 async function componentFolderModel(dir: string, entry: string, synthetic: boolean, served: ServedModel[]): Promise<ServedModel> {
   const set = await readComponentSet(dir);
-  const denoiser = set.files.find((f) => f.path === set.components.diffusionModel)!;
+  const denoiser = set.denoiser;
   const family = detectFamily(denoiser);
   if (family === 'wan') throw new InvalidArgumentError('models', `${dir} is a Wan video model: give its files as separate --model entries`);
   checkComponents(family, Object.fromEntries(Object.entries(set.components).map(([key, file]) => [key, set.files.find((f) => f.path === file)])));
   if (served.some((m) => m.id === set.name)) throw new InvalidArgumentError('models', `two models are named '${set.name}': rename one of them`);
   const aliases = entry !== dir && entry !== set.name ? [entry] : [];
-  const variant = modelVariant(family, [set.name, ...aliases, path.basename(set.components.diffusionModel)], [denoiser]);
+  const variant = modelVariant(family, [set.name, ...aliases, path.basename(denoiser.path)], [denoiser]);
   const size = set.files.reduce((n, f) => n + f.size, 0);
   return { id: set.name, path: dir, role: 'checkpoint', family, variant, defaults: familyDefaults(family, variant), size, synthetic, aliases };
 }
