@@ -2,13 +2,15 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { txt2imgToJob, type A1111Context } from '../src/server/api/a1111/to-job.js';
+import { img2imgToJob, txt2imgToJob, type A1111Context } from '../src/server/api/a1111/to-job.js';
 import { openaiToJob } from '../src/server/api/openai/to-job.js';
 import type { TranslationContext } from '../src/server/api/shared/job-params.js';
 import { v6ToJob } from '../src/server/api/v6/to-job.js';
 import { DEFAULT_LIMITS } from '../src/server/config.js';
 import { loadModelRegistry, type ServedModel } from '../src/server/models/model-registry.js';
 import { PromptFilter } from '../src/server/safety/prompt-filter.js';
+import { LocalStorage } from '../src/server/storage/object-storage.js';
+import sharp from 'sharp';
 import { autoencoderKL } from '../src/models/architectures/autoencoder.js';
 import { detectFamily, inspectModelFile, modelRole, textEncoderKind } from '../src/models/inspect.js';
 import { familyDefaults, modelVariant } from '../src/models/family-defaults.js';
@@ -159,5 +161,50 @@ describe('families and components, from the files', () => {
     await expect(t5AsLlm).rejects.toThrow(/llm .*t5xxl\.safetensors is a T5 encoder, not an LLM text encoder/);
     const t5Slot = Pipeline.load({ diffusionModel: file('z_image_turbo.safetensors'), vae: file('ae.safetensors'), t5xxl: file('t5xxl.safetensors') });
     await expect(t5Slot).rejects.toThrow('z-image models take no t5xxl: they condition on an LLM text encoder');
+  });
+});
+
+describe('editing requests on an edit model (FLUX.2: told by its layout)', () => {
+  let flux2: ServedModel[];
+  let storage: LocalStorage;
+  const png = (r: number) => sharp({ create: { width: 96, height: 80, channels: 3, background: { r, g: 0, b: 0 } } }).png().toBuffer();
+
+  beforeAll(async () => {
+    writeSparseSafetensors(file('flux2-klein-4b.safetensors'), [
+      { name: 'double_blocks.0.img_attn.qkv.weight', shape: [9216, 3072] },
+      { name: 'double_stream_modulation_img.lin.weight', shape: [18432, 3072] },
+      { name: 'single_blocks.19.linear1.weight', shape: [27648, 3072] },
+    ]);
+    flux2 = await loadModelRegistry([file('flux2-klein-4b.safetensors')]);
+    storage = new LocalStorage(path.join(dir, 'storage'));
+  });
+
+  const editContext = (): TranslationContext => ({ ...context(), models: flux2, images: { storage, selfOrigins: [], maxBytes: 1 << 24, fetchTimeoutMs: 1000, allowHosts: [] } });
+
+  it('is FLUX.2 klein with its own defaults', () => {
+    expect(flux2[0]).toMatchObject({ family: 'flux2', variant: 'klein', defaults: { steps: 4, guidanceScale: 1, width: 1024 } });
+  });
+
+  it('OpenAI /v1/images/edits without a mask edits with every image as a reference; with a mask it inpaints', async () => {
+    const one = (await openaiToJob('edits', { prompt: 'make it night', image: await png(200) }, editContext())).spec;
+    expect(one).toMatchObject({ task: 'edit', width: 96, height: 80, steps: 4 });
+    expect([one.refImages?.length, one.initImage]).toEqual([1, undefined]);
+    const two = (await openaiToJob('edits', { prompt: 'the cat on the sofa', 'image[]': [await png(10), await png(90)] }, editContext())).spec;
+    expect(two.task).toBe('edit');
+    expect(two.refImages).toHaveLength(2);
+    const mask = await sharp({ create: { width: 96, height: 80, channels: 4, background: { r: 0, g: 0, b: 0, alpha: 0 } } }).png().toBuffer();
+    const masked = (await openaiToJob('edits', { prompt: 'a window', image: await png(10), mask }, editContext())).spec;
+    expect([masked.task, masked.refImages]).toEqual(['inpaint', undefined]);
+  });
+
+  it('A1111 img2img without a mask edits on an edit model', async () => {
+    const body: Record<string, unknown> = { prompt: 'make it night', batch_size: 1, n_iter: 1, seed: 1, init_images: [(await png(50)).toString('base64')], resize_mode: 0 };
+    const spec = (await img2imgToJob(body, { ...editContext(), settings: a1111Context(flux2[0].id).settings })).spec;
+    expect([spec.task, spec.refImages?.length, spec.width, spec.height]).toEqual(['edit', 1, 96, 80]);
+  });
+
+  it('an SDXL model keeps img2img for OpenAI edits without a mask', async () => {
+    const spec = (await openaiToJob('edits', { prompt: 'x', image: await png(10), model: 'sd_xl_base_1.0' }, { ...editContext(), models })).spec;
+    expect(spec.task).toBe('img2img');
   });
 });
