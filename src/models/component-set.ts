@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { InvalidArgumentError } from '../errors.js';
+import { ModelFileError } from '../errors.js';
 import type { ModelComponents } from './components.js';
 import { detectFamily, inspectModelFile, modelRole, textEncoderKind, type ModelFileInfo } from './inspect.js';
 
@@ -30,9 +30,11 @@ export async function isComponentFolder(dir: string): Promise<boolean> {
 
 /** Reads a component folder: one diffusion model, at most one of each other component. */
 export async function readComponentSet(dir: string): Promise<ComponentSet> {
-  const fail = (why: string) => new InvalidArgumentError('model', `model folder ${dir}: ${why}`);
+  const fail = (why: string) => new ModelFileError(dir, `model folder ${dir}: ${why}`);
   const names = (await fs.readdir(dir)).filter((f) => COMPONENT_EXTENSIONS.includes(path.extname(f).toLowerCase())).sort();
-  if (names.length === 0) throw fail(`holds no model files (${COMPONENT_EXTENSIONS.join(', ')})`);
+  if (names.length === 0) {
+    throw fail(`is a folder but not a diffusers model (no unet/diffusion_pytorch_model.safetensors), nor a split model's files (none of ${COMPONENT_EXTENSIONS.join(', ')})`);
+  }
   const components: Partial<Record<keyof ModelComponents, string>> = {};
   const files: ModelFileInfo[] = [];
   const place = (key: keyof ModelComponents, info: ModelFileInfo) => {
