@@ -1,6 +1,6 @@
 // One diffusekit run for bench/run.mjs, in its own process so its peak RSS can be read like sd-cli's.
 // Prints the engine's log lines (the same lines sd-cli prints with -v) and one JSON line of its own timings.
-//   node pipeline-child.mjs <json>   { task, model, weightType?, size, steps, seed, threads, sampler, mode, init, mask, upscaler }
+//   node pipeline-child.mjs <json>   { task, model, clipL?, clipG?, cache?, weightType?, size, steps, seed, threads, sampler, cfg, mode, init, mask, upscaler }
 import { Pipeline, Upscaler } from '../lib/index.js';
 
 const job = JSON.parse(process.argv[2]);
@@ -25,6 +25,8 @@ if (job.task === 'upscale') {
 } else {
   const pipe = await Pipeline.load({
     model: job.model,
+    clipL: job.clipL,
+    clipG: job.clipG,
     ...(job.weightType ? { weightType: job.weightType } : {}),
     threads: job.threads,
     logLevel: 'info',
@@ -35,7 +37,7 @@ if (job.task === 'upscale') {
   const loaded = performance.now();
   const common = {
     prompt: 'a cabin in misty mountains, watercolor', negativePrompt: 'blurry', width: job.size, height: job.size,
-    steps: job.steps, seed: job.seed, sampler: job.sampler, guidanceScale: 7,
+    steps: job.steps, seed: job.seed, sampler: job.sampler, guidanceScale: job.cfg ?? 7, cache: job.cache,
   };
   if (job.task === 'img2img') await pipe.img2img({ ...common, initImage: job.init, strength: 0.75 });
   else if (job.task === 'inpaint') await pipe.inpaint({ ...common, initImage: job.init, maskImage: job.mask, strength: 0.75, maskBlur: 0 });

@@ -8,6 +8,7 @@
 // Options: --sizes 256,512 --steps 4 --threads N --tasks txt2img,img2img,inpaint,upscale,sdxl,video --reusable --repeat N
 // --weights f16,f32,q8_0 (txt2img: the weight types to run, converted from the f16 checkpoint at load)
 // (task sdxl: the synthetic SDXL base at 1024x1024, --sdxl-steps steps; minutes per step on a small CPU, so not by default)
+// (task sd3.5: SD 3.5 medium with its CLIP-L and CLIP-G at 256x256; sd3.5-cache: the same with EasyCache on both sides)
 // (task video: the synthetic Wan2.1 T2V 1.3B with its VAE, --video-size, --video-frames, --video-steps; not by default)
 // --cpu-variant native,best,haswell: the diffusekit builds to run side by side: `native` is the build from source
 // (build/Release, tuned for this machine), `best` the prebuilt addon (prebuilds/, `npm run prebuild`) with the
@@ -179,7 +180,7 @@ const upscaler = tasks.includes('upscale') ? synthesizeModel({ architecture: 'es
 
 const jobs = [];
 for (const task of tasks) {
-  for (const size of task === 'txt2img' ? sizes : task === 'upscale' ? [64] : task === 'sdxl' ? [1024] : task === 'video' ? [Number(values['video-size'])] : [256]) {
+  for (const size of task === 'txt2img' ? sizes : task === 'upscale' ? [64] : task === 'sdxl' ? [1024] : task.startsWith('sd3.5') ? [256] : task === 'video' ? [Number(values['video-size'])] : [256]) {
     // SD 1.x txt2img in every weight type asked for; both programs convert the f16 checkpoint at load
     for (const weightType of task === 'txt2img' ? weightTypes : ['f16']) jobs.push({ task, size, weightType });
   }
@@ -188,11 +189,15 @@ for (const task of tasks) {
 const runs = [];
 for (const { task, size, weightType } of jobs) {
   const jobSteps = task === 'sdxl' ? Number(values['sdxl-steps']) : task === 'video' ? Number(values['video-steps']) : steps;
-  const jobModel = task === 'sdxl' ? synthesizeModel({ architecture: 'sdxl' }).path : task === 'video' ? synthesizeModel({ architecture: 'wan2.1-t2v-1.3b' }).path : model;
+  const sd35 = task.startsWith('sd3.5');
+  const jobModel = task === 'sdxl' ? synthesizeModel({ architecture: 'sdxl' }).path : task === 'video' ? synthesizeModel({ architecture: 'wan2.1-t2v-1.3b' }).path : sd35 ? synthesizeModel({ architecture: 'sd3.5-medium' }).path : model;
+  // SD 3.5 medium's text encoders are files of their own; the cached run uses EasyCache at its defaults on both sides.
+  const encoders = sd35 ? { clipL: synthesizeModel({ architecture: 'clip-l' }).path, clipG: synthesizeModel({ architecture: 'clip-g' }).path } : {};
+  const cache = task === 'sd3.5-cache' ? { mode: 'easycache' } : undefined;
   const vae = task === 'video' ? synthesizeModel({ architecture: 'wan2.1-vae' }).path : undefined;
   const frames = Number(values['video-frames']);
-  for (const file of [jobModel, vae]) if (file && file !== model) warm(file);
-  const common = { task, size, weightType, steps: jobSteps, seed: Number(values.seed), threads: Number(values.threads), sampler: values.sampler };
+  for (const file of [jobModel, vae, encoders.clipL, encoders.clipG]) if (file && file !== model) warm(file);
+  const common = { task, size, weightType, steps: jobSteps, seed: Number(values.seed), threads: Number(values.threads), sampler: sd35 ? 'euler' : values.sampler, cfg: sd35 ? 4.5 : 7 };
   say(`${task} ${size}x${size} ${weightType}: `);
   const out = path.join(inputs, task === 'video' ? 'cli-out.webp' : 'cli-out.png');
   const cliArgs = task === 'upscale'
@@ -205,13 +210,14 @@ for (const { task, size, weightType } of jobs) {
       ]
     : [
         '-m', jobModel, '-p', 'a cabin in misty mountains, watercolor', '-n', 'blurry', '-W', String(size), '-H', String(size),
-        '--steps', String(jobSteps), '-s', values.seed, '--sampling-method', values.sampler, '--cfg-scale', '7', '-t', values.threads,
+        '--steps', String(jobSteps), '-s', values.seed, '--sampling-method', common.sampler, '--cfg-scale', String(common.cfg), '-t', values.threads,
+        ...(sd35 ? ['--clip_l', encoders.clipL, '--clip_g', encoders.clipG] : []), ...(cache ? ['--cache-mode', 'easycache'] : []),
         '-o', out, '-v', ...(weightType !== 'f16' ? ['--type', weightType] : []),
         ...(task === 'img2img' || task === 'inpaint' ? ['-i', init, '--strength', '0.75'] : []),
         ...(task === 'inpaint' ? ['--mask', mask] : []),
       ];
   // 'f16' is the checkpoint as written; other types are converted at load by both programs
-  const job = { ...common, weightType: weightType === 'f16' ? undefined : weightType, task: task === 'sdxl' ? 'txt2img' : task, model: jobModel, vae, frames, mode: values.reusable ? 'reusable' : 'one-shot', init: task === 'upscale' ? upscaleInput : init, mask, upscaler };
+  const job = { ...common, weightType: weightType === 'f16' ? undefined : weightType, task: task === 'sdxl' || sd35 ? 'txt2img' : task, model: jobModel, vae, ...encoders, cache, frames, mode: values.reusable ? 'reusable' : 'one-shot', init: task === 'upscale' ? upscaleInput : init, mask, upscaler };
   // The programs alternate, `--repeat` times, so that the load of a shared machine hits all alike; each phase
   // is the median of its runs (all runs are kept in the result file).
   const samples = programs.map(() => []);

@@ -54,12 +54,26 @@ OwnedImage GetImage(const Napi::Object& o, const char* key) {
     return image;
 }
 
+// Step caching (EasyCache and its siblings): TypeScript sends the engine's mode number and the thresholds it chose.
+void ReadCache(const Napi::Object& o, sd_cache_params_t& cache) {
+    if (!Has(o, "cache")) {
+        return;
+    }
+    Napi::Object c        = o.Get("cache").As<Napi::Object>();
+    cache.mode            = static_cast<sd_cache_mode_t>(GetNumber(c, "mode", cache.mode));
+    cache.reuse_threshold = static_cast<float>(GetNumber(c, "reuseThreshold", cache.reuse_threshold));
+    cache.start_percent   = static_cast<float>(GetNumber(c, "startPercent", cache.start_percent));
+    cache.end_percent     = static_cast<float>(GetNumber(c, "endPercent", cache.end_percent));
+}
+
 // Sampling options shared by image and video jobs.
 void ReadSampling(const Napi::Env& env, const Napi::Object& o, sd_sample_params_t& sample, bool& has_sampler, bool& has_scheduler) {
     sample.sample_steps     = static_cast<int>(GetNumber(o, "steps", sample.sample_steps));
     sample.guidance.txt_cfg = static_cast<float>(GetNumber(o, "guidanceScale", sample.guidance.txt_cfg));
     sample.eta              = static_cast<float>(GetNumber(o, "eta", sample.eta));
     sample.flow_shift       = static_cast<float>(GetNumber(o, "flowShift", sample.flow_shift));
+    sample.guidance.distilled_guidance =
+        static_cast<float>(GetNumber(o, "distilledGuidance", sample.guidance.distilled_guidance));
     has_sampler             = Has(o, "sampler");
     has_scheduler           = Has(o, "scheduler");
     if (has_sampler) {
@@ -113,6 +127,8 @@ ContextParams ContextParams::FromJs(const Napi::Object& o) {
     p.clip_l          = GetString(o, "clipL");
     p.clip_g          = GetString(o, "clipG");
     p.t5xxl           = GetString(o, "t5xxl");
+    p.llm             = GetString(o, "llm");
+    p.llm_vision      = GetString(o, "llmVision");
     p.clip_vision     = GetString(o, "clipVision");
     p.high_noise_diffusion_model = GetString(o, "highNoiseDiffusionModel");
     p.control_net     = GetString(o, "controlNet");
@@ -169,6 +185,8 @@ ContextParams::ContextParams(ContextParams&& other) noexcept
       clip_l(std::move(other.clip_l)),
       clip_g(std::move(other.clip_g)),
       t5xxl(std::move(other.t5xxl)),
+      llm(std::move(other.llm)),
+      llm_vision(std::move(other.llm_vision)),
       clip_vision(std::move(other.clip_vision)),
       control_net(std::move(other.control_net)),
       device(std::move(other.device)),
@@ -186,6 +204,8 @@ void ContextParams::PointAtOwnedStrings() {
     raw.clip_l_path          = OrNull(clip_l);
     raw.clip_g_path          = OrNull(clip_g);
     raw.t5xxl_path           = OrNull(t5xxl);
+    raw.llm_path             = OrNull(llm);
+    raw.llm_vision_path      = OrNull(llm_vision);
     raw.clip_vision_path     = OrNull(clip_vision);
     raw.high_noise_diffusion_model_path = OrNull(high_noise_diffusion_model);
     raw.control_net_path     = OrNull(control_net);
@@ -224,6 +244,15 @@ GenerateParams GenerateParams::FromJs(const Napi::Object& o) {
     p.init_image        = GetImage(o, "initImage");
     p.mask_image        = GetImage(o, "maskImage");
     p.control_image     = GetImage(o, "controlImage");
+    if (Has(o, "refImages")) {
+        Napi::Array list = o.Get("refImages").As<Napi::Array>();
+        for (uint32_t i = 0; i < list.Length(); i++) {
+            Napi::Object holder = Napi::Object::New(env);
+            holder.Set("image", list.Get(i));
+            p.ref_images.push_back(GetImage(holder, "image"));
+        }
+    }
+    ReadCache(o, p.raw.cache);
     p.raw.control_strength = static_cast<float>(GetNumber(o, "controlStrength", p.raw.control_strength));
     if (Has(o, "hires")) {
         Napi::Object h                = o.Get("hires").As<Napi::Object>();
@@ -267,6 +296,13 @@ void GenerateParams::Finalize(sd_ctx_t* ctx) {
         canny = false;  // once, even if Finalize runs again
     }
     raw.hires.model_path = hires_model.empty() ? nullptr : hires_model.c_str();
+    ref_views.clear();
+    for (OwnedImage& image : ref_images) {
+        image.raw.data = image.pixels.data();
+        ref_views.push_back(image.raw);
+    }
+    raw.ref_images       = ref_views.empty() ? nullptr : ref_views.data();
+    raw.ref_images_count = static_cast<int>(ref_views.size());
     raw.init_image    = init_image.raw;
     raw.mask_image    = mask_image.raw;
     raw.control_image = control_image.raw;
@@ -288,6 +324,7 @@ VideoParams VideoParams::FromJs(const Napi::Object& o) {
     p.raw.height       = static_cast<int>(GetNumber(o, "height", p.raw.height));
     p.raw.strength     = static_cast<float>(GetNumber(o, "strength", p.raw.strength));
     p.raw.video_frames = static_cast<int>(GetNumber(o, "frames", p.raw.video_frames));
+    ReadCache(o, p.raw.cache);
     p.raw.seed         = ReadSeed(o);
     ReadSampling(env, o, p.raw.sample_params, p.has_sampler, p.has_scheduler);
     ReadLoras(o, p.lora_paths, p.loras);

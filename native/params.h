@@ -12,7 +12,8 @@
 namespace diffusekit {
 
 struct ContextParams {
-    std::string model, diffusion_model, high_noise_diffusion_model, vae, taesd, clip_l, clip_g, t5xxl, clip_vision, control_net;
+    std::string model, diffusion_model, high_noise_diffusion_model, vae, taesd, clip_l, clip_g, t5xxl, llm, llm_vision, clip_vision,
+        control_net;
     std::string device;  // ggml's device name for the main backend; empty: the engine's choice
     std::vector<std::string> embedding_names, embedding_paths;
     std::vector<sd_embedding_t> embeddings;
@@ -36,6 +37,9 @@ struct GenerateParams {
     std::vector<std::string> lora_paths;
     std::vector<sd_lora_t> loras;
     OwnedImage init_image, mask_image, control_image;
+    // Reference images of instruction editing (Kontext, Qwen-Image-Edit, FLUX.2), and their engine views.
+    std::vector<OwnedImage> ref_images;
+    std::vector<sd_image_t> ref_views;
     // Canny edge detection of the control image, run by the worker before generating.
     bool canny = false;
     float canny_high = 0.08f, canny_low = 0.08f, canny_weak = 0.8f, canny_strong = 1.0f;

@@ -39,10 +39,14 @@ let installStatus: number | null;
 let tarballFiles: string[];
 const installed = () => path.join(app, 'node_modules', 'diffusekit');
 
+// What a user's environment keeps besides PATH: where the caches are, and the machine's TLS and proxy settings
+// (a registry behind a TLS-inspecting proxy needs its CA).
+const KEPT = /^(DIFFUSEKIT_CACHE_DIR|NODE_EXTRA_CA_CERTS|SSL_CERT_FILE|SSL_CERT_DIR|HTTPS?_PROXY|NO_PROXY|https?_proxy|no_proxy)$/;
+
 /** The environment a user without a toolchain has: only our copy of node on PATH. */
 function bareEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const cache = process.env.DIFFUSEKIT_CACHE_DIR ? { DIFFUSEKIT_CACHE_DIR: process.env.DIFFUSEKIT_CACHE_DIR } : {};
-  return { PATH: bin, HOME: os.homedir(), TMPDIR: os.tmpdir(), ONNXRUNTIME_NODE_INSTALL: 'skip', ...cache, ...extra };
+  const kept = Object.fromEntries(Object.entries(process.env).filter(([key]) => KEPT.test(key)));
+  return { ...kept, PATH: bin, HOME: os.homedir(), TMPDIR: os.tmpdir(), ONNXRUNTIME_NODE_INSTALL: 'skip', ...extra };
 }
 
 /** Runs `probe.mjs` in the installed project: engineInfo(), or the error loading the addon gave. */

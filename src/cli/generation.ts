@@ -6,6 +6,7 @@ import type { GeneratedImage, PixelImage } from '../pipeline/generated-image.js'
 import type { LoraSpec } from '../pipeline/loras.js';
 import type { GenerateOptions, LoadOptions, ProgressEvent } from '../pipeline/options.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
+import { COMPONENT_HELP, COMPONENT_OPTIONS, componentsFromFlags } from './component-flags.js';
 import { DEFAULT_OUTPUT_TEMPLATE, loadConfig, parseSize, type ConfigValues } from './config.js';
 import { createCli, numberFlag, OUTPUT_OPTIONS } from './context.js';
 import { handleInterrupts } from './interrupt.js';
@@ -40,6 +41,7 @@ export const GENERATION_OPTIONS = {
   force: { type: 'boolean', short: 'f' },
   preview: { type: 'string' },
   verbose: { type: 'boolean', short: 'v' },
+  ...COMPONENT_OPTIONS,
   ...OUTPUT_OPTIONS,
 } as const;
 
@@ -52,10 +54,12 @@ export const GENERATION_HELP = `Model and prompt:
       --lora-dir DIR      folder of LoRAs (default: config 'loraDir')
       --embedding-dir DIR folder of textual-inversion embeddings (default: config 'embeddingDir')
 
+${COMPONENT_HELP}
+
 Sampling:
   -s, --size WxH          e.g. 512x768, or 512 for a square; multiples of 8 (-W/--width, -H/--height also work)
-      --steps N           sampling steps, 1-150 (default 20)
-      --cfg N             guidance scale, 0-30 (default 7)
+      --steps N           sampling steps, 1-150 (default the model's: 20 for SD 1.x, 1 for turbo ...)
+      --cfg N             guidance scale, 0-30 (default the model's: 7 for SD 1.x, 1 for distilled)
       --seed N            seed (default random; image i of a batch uses seed + i)
       --sampler NAME      e.g. euler_a, "DPM++ 2M Karras"
       --scheduler NAME    e.g. karras, discrete
@@ -89,8 +93,8 @@ export interface GenerationTask<Extra> {
    * the call needs.
    */
   prepare(values: Record<string, unknown>): { inputs: [parameter: string, file: string][]; extra: Extra };
-  /** The model files to load for MODEL (default: MODEL as the checkpoint). */
-  components?(model: string, values: Record<string, unknown>): Partial<LoadOptions>;
+  /** The load option MODEL is (default: the checkpoint, `model`). */
+  modelKey?: 'model' | 'diffusionModel';
   /** The output file template when neither -o nor config 'output' gives one. */
   defaultOutput?: string;
   /** Output file extensions (default the image ones). */
@@ -181,9 +185,10 @@ export async function runGeneration<Extra>(task: GenerationTask<Extra>, args: st
   const config: ConfigValues = loadConfig().values;
 
   const prompt = readPrompt(values, positionals, task.name);
-  const model = values.model ?? config.model;
-  if (!model) {
-    throw new UsageError(`${task.name} needs --model MODEL (or a default: 'diffusekit config set model FILE', or DIFFUSEKIT_MODEL)`);
+  const components = componentsFromFlags(values);
+  const model = values.model ?? (components.diffusionModel ? undefined : config.model);
+  if (!model && !components.diffusionModel) {
+    throw new UsageError(`${task.name} needs --model MODEL or --diffusion-model FILE (or a default: 'diffusekit config set model FILE', or DIFFUSEKIT_MODEL)`);
   }
   if (!task.sized && (values.size ?? values.width ?? values.height) !== undefined) {
     throw new UsageError(`${task.name} takes no --size, --width or --height: the size follows from the input image`);
@@ -218,7 +223,7 @@ export async function runGeneration<Extra>(task: GenerationTask<Extra>, args: st
   checkTemplate(template, TEMPLATE_PLACEHOLDERS, '--output', task.extensions);
   if (batch > 1 && !hasPlaceholder(template, 'index', 'seed')) template = withIndex(template);
   const { inputs, extra } = task.prepare(values);
-  for (const [parameter, file] of inputs) requireFile(parameter, file, `${parameter === 'maskImage' ? 'mask' : 'init'} image`);
+  for (const [parameter, file] of inputs) requireFile(parameter, file, `${parameter === 'maskImage' ? 'mask' : parameter === 'image' ? 'reference' : 'init'} image`);
   const date = dateStamp();
   const started = performance.now();
 
@@ -228,12 +233,13 @@ export async function runGeneration<Extra>(task: GenerationTask<Extra>, args: st
   let pipe: Pipeline | undefined;
   try {
     const { Pipeline } = await import('../pipeline/pipeline.js');
-    const loading = `Loading ${style.bold(path.basename(model))}`;
+    const loading = `Loading ${style.bold(path.basename(model ?? components.diffusionModel!))}`;
     progress.spinner(loading);
     pipe = await interrupt.uninterruptible(
       Pipeline.load({
         onProgress: tensorProgress(progress, loading, 'Preparing the model'),
-        ...(task.components ? task.components(model, values) : { model }),
+        ...(model ? { [task.modelKey ?? 'model']: model } : {}),
+        ...components,
         modelsDir: config.modelsDir,
         threads,
         device: values.device as LoadOptions['device'],

@@ -26,6 +26,7 @@ const COMMANDS: Record<string, CommandEntry> = {
   img2img: { group: 'Images', usage: 'img2img "PROMPT" --init IMAGE', summary: 'redraw an image towards a prompt', load: async () => (await import('./commands/img2img.js')).run },
   inpaint: { group: 'Images', usage: 'inpaint "PROMPT" --init IMAGE --mask MASK', summary: 'repaint the white part of a mask', load: async () => (await import('./commands/inpaint.js')).run },
   outpaint: { group: 'Images', usage: 'outpaint "PROMPT" --init IMAGE --extend L,R,T,B', summary: 'extend an image beyond its borders', load: async () => (await import('./commands/outpaint.js')).run },
+  edit: { group: 'Images', usage: 'edit "INSTRUCTION" --image IMAGE -m MODEL', summary: 'change images by instruction (Kontext, Qwen-Image-Edit, FLUX.2)', load: async () => (await import('./commands/edit.js')).run },
   video: { group: 'Images', usage: 'video "PROMPT" -m WAN --vae VAE [-o clip.mp4]', summary: 'text or image to video (MP4, WebM, WebP, GIF)', load: async () => (await import('./commands/video.js')).run },
   upscale: { group: 'Images', usage: 'upscale IMAGE... [-m ESRGAN] [--scale N]', summary: 'super resolution (ESRGAN)', load: async () => (await import('./commands/upscale.js')).run },
   info: { group: 'Models', usage: 'info [MODEL] [--tensors]', summary: 'the engine, or what a model file holds', load: async () => (await import('./commands/info.js')).run },

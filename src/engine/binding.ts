@@ -70,6 +70,19 @@ export interface NativeGenerateParams {
   hires?: { upscaler: string; width: number; height: number; steps?: number; denoisingStrength: number; modelPath?: string };
   controlStrength?: number;
   controlCanny?: { high?: number; low?: number; weak?: number; strong?: number; inverse?: boolean };
+  /** Guidance-distilled models (FLUX.1 dev, FLUX.2 dev): the guidance the model was distilled to follow. */
+  distilledGuidance?: number;
+  /** Instruction editing: the reference images (FLUX.1 Kontext, Qwen-Image-Edit, FLUX.2). */
+  refImages?: NativeImage[];
+  cache?: NativeCacheParams;
+}
+
+/** Step caching: the engine's sd_cache_mode_t number and its thresholds. */
+export interface NativeCacheParams {
+  mode: number;
+  reuseThreshold?: number;
+  startPercent?: number;
+  endPercent?: number;
 }
 
 /** A text/image-to-video job (Wan): frames come back as images. */
@@ -93,6 +106,7 @@ export interface NativeVideoParams {
   initImage?: NativeImage;
   endImage?: NativeImage;
   previewMode?: 'proj' | 'tae' | 'vae';
+  cache?: NativeCacheParams;
 }
 
 export type NativeLogCallback = (level: number, text: string) => void;

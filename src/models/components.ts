@@ -12,8 +12,15 @@ export interface ModelComponents {
   clipL?: string;
   /** OpenCLIP ViT-bigG text encoder (SDXL, SD3). */
   clipG?: string;
-  /** T5-XXL text encoder (SD3, Flux; umt5-xxl for Wan). */
+  /** T5-XXL text encoder (SD3, FLUX.1, Chroma; umt5-xxl for Wan). */
   t5xxl?: string;
+  /**
+   * A decoder LLM as text encoder: Qwen2.5-VL 7B (Qwen-Image, Qwen-Image-Edit), Qwen3 4B (Z-Image, FLUX.2 klein),
+   * Mistral Small 3.1 (FLUX.2 dev).
+   */
+  llm?: string;
+  /** The LLM's vision tower, where it ships apart (Qwen2.5-VL's, for Qwen-Image-Edit's reference images). */
+  llmVision?: string;
   /** CLIP vision encoder (ViT-H/14) that Wan image-to-video models (I2V, FLF2V) condition on. */
   clipVision?: string;
   /** Wan2.2 A14B: the high-noise expert, which samples the first steps before `diffusionModel` takes over. */
@@ -22,4 +29,4 @@ export interface ModelComponents {
   controlNet?: string;
 }
 
-export const COMPONENT_KEYS = ['model', 'diffusionModel', 'highNoiseDiffusionModel', 'vae', 'taesd', 'clipL', 'clipG', 't5xxl', 'clipVision', 'controlNet'] as const satisfies readonly (keyof ModelComponents)[];
+export const COMPONENT_KEYS = ['model', 'diffusionModel', 'highNoiseDiffusionModel', 'vae', 'taesd', 'clipL', 'clipG', 't5xxl', 'llm', 'llmVision', 'clipVision', 'controlNet'] as const satisfies readonly (keyof ModelComponents)[];

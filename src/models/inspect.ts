@@ -4,8 +4,12 @@ import { ModelFileError } from '../errors.js';
 import { scanLegacyCheckpoint, scanPickle, UnsafePickleError, zipDataPickle } from './pickle-scan.js';
 
 export type ModelFormat = 'safetensors' | 'gguf' | 'ckpt' | 'diffusers';
-/** Image families, and 'wan': the Wan video diffusion transformers (2.1 and 2.2). */
-export type ModelFamily = 'sd1' | 'sd2' | 'sdxl' | 'sd3' | 'flux' | 'wan' | 'unknown';
+/**
+ * Image families ('sd3' is SD 3 and 3.5 medium/large; 'flux' FLUX.1 dev/schnell/Kontext; 'flux2' FLUX.2 dev and
+ * klein), and 'wan': the Wan video diffusion transformers (2.1 and 2.2).
+ */
+export const MODEL_FAMILIES = ['sd1', 'sd2', 'sdxl', 'sd3', 'flux', 'flux2', 'chroma', 'z-image', 'qwen-image', 'wan', 'unknown'] as const;
+export type ModelFamily = (typeof MODEL_FAMILIES)[number];
 
 export interface ModelFileInfo {
   path: string;
@@ -279,7 +283,13 @@ export function detectFamily(info: ModelFileInfo): ModelFamily {
   const names = info.tensorNames;
   if (!names) return 'unknown';
   const has = (part: string) => names.some((n) => n.includes(part));
+  // The engine's own markers: FLUX.2's shared modulation, Chroma's guidance approximator, Qwen-Image's
+  // per-stream modulation, Z-Image's caption embedder; FLUX.1 is what else has double and single blocks.
+  if (has('double_stream_modulation_img.')) return 'flux2';
+  if (has('distilled_guidance_layer.')) return 'chroma';
   if (has('double_blocks.') || has('single_blocks.')) return 'flux';
+  if (has('transformer_blocks.0.img_mod.1.')) return 'qwen-image';
+  if (has('cap_embedder.0.')) return 'z-image';
   if (has('joint_blocks.')) return 'sd3';
   if (has('blocks.0.cross_attn.norm_k.')) return 'wan';
   if (has('conditioner.embedders.1') || has('label_emb.0.0')) return 'sdxl';
@@ -302,17 +312,6 @@ export function loraFamily(info: ModelFileInfo): ModelFamily {
   return familyByWidth(info, /attn2[._]to_k\.(lora_down|lora_A)\.weight$/);
 }
 
-/** The native resolution of each family: the default width and height of a generation. */
-export const FAMILY_DEFAULT_SIZE: Record<ModelFamily, number> = {
-  sd1: 512,
-  sd2: 768,
-  sdxl: 1024,
-  sd3: 1024,
-  flux: 1024,
-  wan: 480,
-  unknown: 512,
-};
-
 /**
  * What a Wan DiT does with images, from its patch embedding's input channels: 16 latent channels only is
  * text to video; 36 (16 + 4 mask + 16 image) is image to video with a CLIP vision encoder; 48 is Wan2.2 TI2V 5B
@@ -327,9 +326,13 @@ export function wanVariant(info: ModelFileInfo): WanVariant | undefined {
   return inChannels === 16 ? 't2v' : inChannels === 36 ? 'i2v' : inChannels === 48 ? 'ti2v' : undefined;
 }
 
-/** Latent channels of a video VAE (Wan causal VAE or tiny video autoencoder): what its decoder's first conv takes. */
+/**
+ * Latent channels of a VAE: what its decoder's first conv takes (AutoencoderKL `decoder.conv_in`: 4 for SD 1.x/2.x/
+ * SDXL, 16 for SD3 and FLUX.1, 32 for FLUX.2; Wan causal VAE `decoder.conv1`; tiny video autoencoder `decoder.1`).
+ */
 export function latentChannels(info: ModelFileInfo): number | undefined {
-  const entry = [...(info.shapes?.entries() ?? [])].find(([n]) => n === 'decoder.conv1.weight' || n === 'decoder.1.weight');
+  const names = ['decoder.conv1.weight', 'decoder.1.weight', 'decoder.conv_in.weight', 'first_stage_model.decoder.conv_in.weight'];
+  const entry = [...(info.shapes?.entries() ?? [])].find(([n]) => names.includes(n));
   if (!entry) return undefined;
   return info.format === 'gguf' ? entry[1][entry[1].length - 2] : entry[1][1];
 }
@@ -345,11 +348,26 @@ export function modelRole(info: ModelFileInfo): ModelRole {
   if (has('lora_down.') || has('lora_A.') || has('lora_up.')) return 'lora';
   if (has('control_model.') || has('controlnet_cond_embedding.') || has('input_hint_block.')) return 'controlnet';
   if ((has('conv_first.') && has('body.')) || (has('model.0.weight') && has('.sub.'))) return 'upscaler';
+  // A text encoder alone (CLIP's token embedding would otherwise read as an SD 1.x/2.x checkpoint).
+  if (textEncoderKind(info) !== undefined && !has('diffusion_model.') && !has('first_stage_model.')) return 'text-encoder';
   if (detectFamily(info) !== 'unknown') return 'checkpoint';
-  // The separate parts of split checkpoints (Wan): a causal 3D VAE, a tiny video autoencoder, a T5 encoder.
+  // The separate parts of split checkpoints: a causal 3D VAE (Wan, Qwen-Image), a tiny video autoencoder, an AutoencoderKL.
   if ((has('decoder.head.') && has('encoder.conv1.')) || has('decoder.22.')) return 'vae';
-  if (has('encoder.block.0.layer.0.SelfAttention.')) return 'text-encoder';
+  if (names.includes('decoder.conv_in.weight') && has('decoder.up.')) return 'vae';
   // CLIP vision towers (Wan I2V's clip_vision_h): the HF vision_model or the OpenCLIP visual layout.
   if (has('vision_model.encoder.layers.') || has('visual.transformer.resblocks.')) return 'vision-encoder';
   return 'unknown';
+}
+
+/** What kind of text encoder a component file is: T5 (SD3, FLUX.1, Chroma, Wan), an LLM (FLUX.2, Z-Image, Qwen-Image) or CLIP. */
+export type TextEncoderKind = 't5' | 'llm' | 'clip';
+
+export function textEncoderKind(info: ModelFileInfo): TextEncoderKind | undefined {
+  const names = info.tensorNames ?? [];
+  const has = (part: string) => names.some((n) => n.includes(part));
+  // Hugging Face names, and the llama.cpp names of GGUF conversions (T5: enc.blk.N; decoder LLMs: blk.N).
+  if (has('encoder.block.0.layer.0.SelfAttention.') || has('enc.blk.0.')) return 't5';
+  if (has('text_model.encoder.layers.0.') || names.some((n) => /^(model\.)?transformer\.resblocks\.0\.attn\./.test(n))) return 'clip';
+  if (has('layers.0.self_attn.q_proj.') || names.some((n) => n.startsWith('blk.0.attn_q.'))) return 'llm';
+  return undefined;
 }

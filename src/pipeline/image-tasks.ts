@@ -236,3 +236,33 @@ async function extendCanvas(image: RawImage, e: Required<OutpaintExtend>, fill: 
   }
   return { width: info.width, height: info.height, channels: 3, data };
 }
+
+/** Reference images an edit takes at most (the engine takes more; past 4 the context grows beyond use). */
+export const MAX_REFERENCE_IMAGES = 4;
+
+/**
+ * Instruction editing: the reference images go to the model as context (each at its own size, multiples of 8);
+ * the result has the requested size, else the first image's. The canvas starts from noise: the model redraws.
+ */
+export function referenceEditTask(o: { images?: unknown }): ImageTask {
+  if (!Array.isArray(o.images) || o.images.length === 0 || o.images.length > MAX_REFERENCE_IMAGES) {
+    throw invalidParameter('images', `array of 1 to ${MAX_REFERENCE_IMAGES} images`, o.images);
+  }
+  const images = o.images.map((image, i) => requireImage(`images[${i}]`, image));
+  return {
+    async prepare(target) {
+      const sizes = await Promise.all(images.map((image, i) => imageSize(`images[${i}]`, image)));
+      const refs = await Promise.all(images.map(async (image, i) => {
+        const size = sizeFromImage(sizes[i]);
+        return { ...(await rgbImage(`images[${i}]`, image, size.width, size.height, 'fill')), channels: 3 };
+      }));
+      const size = target.width && target.height ? { width: target.width, height: target.height } : sizeFromImage(sizes[0]);
+      target.native.width = align64(size.width);
+      target.native.height = align64(size.height);
+      target.parameters.width = size.width;
+      target.parameters.height = size.height;
+      target.native.refImages = refs;
+      return (image) => image;
+    },
+  };
+}

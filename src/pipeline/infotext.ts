@@ -8,6 +8,8 @@ export interface GenerationParameters {
   sampler: Sampler;
   scheduler?: Scheduler;
   guidanceScale: number;
+  /** Guidance-distilled models (FLUX.1 dev, FLUX.2 dev). */
+  distilledGuidance?: number;
   seed: number;
   width: number;
   height: number;
@@ -37,6 +39,7 @@ export function formatInfotext(p: GenerationParameters, version: string): string
     ['Sampler', A1111_SAMPLER_NAMES[p.sampler]],
     ['Schedule type', p.scheduler ? A1111_SCHEDULER_NAMES[p.scheduler] : undefined],
     ['CFG scale', p.guidanceScale],
+    ['Distilled CFG Scale', p.distilledGuidance],
     ['Seed', p.seed],
     ['Size', `${p.width}x${p.height}`],
     ['Model', p.model],

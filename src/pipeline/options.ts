@@ -126,13 +126,17 @@ export interface PreviewOptions {
 export interface GenerateOptions {
   prompt: string;
   negativePrompt?: string;
-  /** Multiple of 8; default per model family (512 for SD 1.x, 768 for SD 2.x, 1024 for SDXL/SD3/Flux). */
+  /** Multiple of 8; default the model's (`pipe.info.defaults`: 512 for SD 1.x, 768 for SD 2.x, 1024 for SDXL, SD3, Flux...). */
   width?: number;
   height?: number;
-  /** Sampling steps, 1-150. Default 20. */
+  /** Sampling steps, 1-150. Default the model's (20 for SD 1.x, 1 for turbo models, 4 for FLUX.1 schnell...). */
   steps?: number;
-  /** Classifier-free guidance scale (CFG), 0-30. Default 7 (1 for Flux). */
+  /** Classifier-free guidance scale (CFG), 0-30. Default the model's (7 for SD 1.x, 1 for distilled models). */
   guidanceScale?: number;
+  /** Distilled guidance of guidance-distilled models (FLUX.1 dev: default 3.5, Kontext 2.5; FLUX.2 dev: 4), 0-30. */
+  distilledGuidance?: number;
+  /** Step caching on DiT models: reuse transformer outputs across similar steps (see docs/families.md). */
+  cache?: StepCacheOptions;
   /** Seed; random when omitted (and reported on each image). Image i of a batch uses seed + i. */
   seed?: number;
   /** Engine name ('euler_a'), or an A1111 / diffusers name ('DPM++ 2M Karras', 'EulerAncestralDiscreteScheduler'). */
@@ -168,6 +172,27 @@ export interface GenerateOptions {
   hiresFix?: HiresFixOptions;
   /** Attach preview images of the current latent to progress events (needs `onProgress`). */
   preview?: PreviewOptions;
+}
+
+/** The engine's step caches, by name. */
+export const STEP_CACHE_MODES = ['easycache', 'ucache', 'dbcache', 'taylorseer', 'cache-dit', 'spectrum'] as const;
+export type StepCacheMode = (typeof STEP_CACHE_MODES)[number];
+
+export interface StepCacheOptions {
+  /** Which cache. 'easycache' suits every DiT (Flux, SD3, Qwen-Image, Z-Image, Wan). */
+  mode: StepCacheMode;
+  /** How different a step may be and still reuse the cache (EasyCache: relative L1 change); higher is faster and rougher. Default the engine's (0.2). */
+  threshold?: number;
+  /** Fraction of the schedule before which every step is computed, 0-1. Default the engine's (0.15). */
+  start?: number;
+  /** Fraction of the schedule after which every step is computed, 0-1. Default the engine's (0.95). */
+  end?: number;
+}
+
+/** Instruction editing with reference images, on an edit-capable model (FLUX.1 Kontext, Qwen-Image-Edit, FLUX.2). */
+export interface EditOptions extends GenerateOptions {
+  /** The images the instruction in `prompt` refers to, 1-4; the size defaults to the first one's (multiples of 8). */
+  images: ImageInput[];
 }
 
 export interface Img2ImgOptions extends GenerateOptions {

@@ -7,9 +7,12 @@ import {
 import { useDirectConvolution } from '../engine/info.js';
 import { logLevelFromNative, logLevelToNative } from '../engine/logging.js';
 import { AbortError, DisposedError, InvalidArgumentError, ModelLoadError } from '../errors.js';
+import { isComponentFolder, readComponentSet } from '../models/component-set.js';
 import { COMPONENT_KEYS } from '../models/components.js';
 import { resolveModel } from '../models/library.js';
-import { contextFamily, detectFamily, FAMILY_DEFAULT_SIZE, loraFamily, inspectModelFile, type ModelFamily, type ModelFileInfo } from '../models/inspect.js';
+import { checkComponents } from '../models/component-check.js';
+import { editsWithReferences, familyDefaults, modelVariant, type GenerationDefaults, type ModelVariant } from '../models/family-defaults.js';
+import { contextFamily, detectFamily, loraFamily, inspectModelFile, type ModelFamily, type ModelFileInfo } from '../models/inspect.js';
 import {
   defined, integerIn, invalidParameter, isPlainObject, isString, numberIn, oneOf, optionalBoolean, optionalFunction, optionalSignal, optionalString,
 } from '../util/is.js';
@@ -17,16 +20,17 @@ import { VERSION } from '../version.js';
 import { GeneratedImage } from './generated-image.js';
 import { formatInfotext, type GenerationParameters } from './infotext.js';
 import { openImage, padToCanvas, rgbImage, type ImageInput } from './image-input.js';
-import { align64, img2imgTask, inpaintTask, outpaintTask, type ImageTask } from './image-tasks.js';
+import { align64, img2imgTask, inpaintTask, outpaintTask, referenceEditTask, type ImageTask } from './image-tasks.js';
 import { extractLoras, resolveLoras } from './loras.js';
 import { placeOnDevice, type DevicePlacement } from './device-placement.js';
 import { pipelineInfo, type PipelineInfo } from './pipeline-info.js';
 import {
-  A1111_HIRES_UPSCALER_NAMES, HIRES_UPSCALERS, LORA_APPLY_MODES, WEIGHT_TYPES, type GenerateOptions, type Img2ImgOptions, type InpaintOptions, type OutpaintOptions, type LoadOptions, type ProgressEvent, type VaeTilingOptions,
+  A1111_HIRES_UPSCALER_NAMES, HIRES_UPSCALERS, LORA_APPLY_MODES, WEIGHT_TYPES, type EditOptions, type GenerateOptions, type Img2ImgOptions, type InpaintOptions, type OutpaintOptions, type LoadOptions, type ProgressEvent, type VaeTilingOptions,
 } from './options.js';
-import { resolveSampler, resolveScheduler, type Sampler, type Scheduler } from './samplers.js';
+import { resolveSampler, resolveScheduler, type Scheduler } from './samplers.js';
 import { abortErrorFor, SerialQueue } from './serial-queue.js';
 import { engineFailure, progressReporter } from './engine-call.js';
+import { stepCacheParams } from './step-cache.js';
 import { prepareVideo, videoFromFrames, videoProgressReporter, type GeneratedVideo, type PreparedVideo, type VideoOptions } from './video.js';
 import { hasPromptRewrite, withRewrittenPrompt } from './prompt-options.js';
 
@@ -36,6 +40,10 @@ export interface ModelInfo {
   /** Name used in infotext: the checkpoint's file name without extension. */
   name: string;
   family: ModelFamily;
+  /** A distilled or specialised checkpoint of the family (turbo, lightning, LCM, schnell, Kontext, edit, klein...). */
+  variant?: ModelVariant;
+  /** What a call that says nothing uses: size, steps, CFG, distilled guidance, sampler (family-defaults.ts). */
+  defaults: GenerationDefaults;
   files: ModelFileInfo[];
 }
 
@@ -67,7 +75,7 @@ export class Pipeline {
   ) {
     this.#native = native;
     this.model = model;
-    this.info = pipelineInfo(model.family, native.loadLog, settings.placed.device, settings.placed.placement);
+    this.info = pipelineInfo(model, native.loadLog, settings.placed.device, settings.placed.placement);
     this.#loraDir = settings.loraDir;
     this.#vaeTiling = settings.vaeTiling;
     this.#oneShot = settings.oneShot;
@@ -86,14 +94,33 @@ export class Pipeline {
     checkAborted();
     const params: NativeLoadParams = {};
     const files: ModelFileInfo[] = [];
+    const byKey: Record<string, ModelFileInfo> = {};
+    const names: string[] = [];
     const modelsDir = optionalString('modelsDir', options.modelsDir);
+    let folderName: string | undefined;
     for (const key of COMPONENT_KEYS) {
       const file = optionalString(key, options[key]);
       if (file === undefined) continue;
       if (file.length === 0) throw invalidParameter(key, 'non-empty path', file);
       const label = key === 'model' ? 'model' : `${key} model`;
       const resolved = await resolveModel(file, { label, dir: modelsDir }); // a path as given, else a library name or pulled alias
-      files.push(await inspectModelFile(resolved, label));
+      if (key === 'model' && (await isComponentFolder(resolved))) {
+        // A split model's folder: its files fill the components the options leave out.
+        const set = await readComponentSet(resolved);
+        folderName = set.name;
+        names.push(file, set.name);
+        for (const [part, partFile] of Object.entries(set.components)) {
+          if (part !== 'model' && options[part as keyof LoadOptions] !== undefined) continue;
+          byKey[part] = set.files.find((f) => f.path === partFile)!;
+          files.push(byKey[part]);
+          params[part as keyof NativeLoadParams] = partFile as never;
+        }
+        continue;
+      }
+      const info = await inspectModelFile(resolved, label);
+      files.push(info);
+      byKey[key] = info;
+      if (key === 'model' || key === 'diffusionModel') names.push(file, path.basename(resolved));
       params[key] = resolved;
       checkAborted();
     }
@@ -117,12 +144,13 @@ export class Pipeline {
     const onProgress = optionalFunction<NonNullable<LoadOptions['onProgress']>>('onProgress', options.onProgress);
     const minLevel = logLevelToNative('logLevel', options.logLevel ?? 'info');
 
-    const main = files[0];
-    const model: ModelInfo = {
-      name: path.basename(main.path, path.extname(main.path)),
-      family: files.map(detectFamily).find((f) => f !== 'unknown') ?? 'unknown',
-      files,
-    };
+    // The family is the diffusion model's (a CLIP text encoder alone would read as SD 1.x).
+    const denoisers = [byKey.model, byKey.diffusionModel, byKey.highNoiseDiffusionModel].filter((f) => f !== undefined);
+    const family = denoisers.map(detectFamily).find((f) => f !== 'unknown') ?? 'unknown';
+    const main = byKey.model ?? byKey.diffusionModel ?? files[0];
+    checkComponents(family, byKey);
+    const variant = modelVariant(family, names, files);
+    const model: ModelInfo = { name: folderName ?? path.basename(main.path, path.extname(main.path)), family, variant, defaults: familyDefaults(family, variant), files };
     const controlFile = params.controlNet ? files.find((f) => f.path === params.controlNet) : undefined;
     const controlNet = controlFile && { name: path.basename(controlFile.path, path.extname(controlFile.path)), family: contextFamily(controlFile) };
     if (controlNet && controlNet.family !== 'unknown' && model.family !== 'unknown' && controlNet.family !== model.family) {
@@ -181,6 +209,20 @@ export class Pipeline {
   }
 
   /**
+   * Instruction editing: `prompt` says what to change in `images` (1-4 reference images), on an edit-capable
+   * model (FLUX.1 Kontext, Qwen-Image-Edit, FLUX.2). The size defaults to the first image's (multiples of 8).
+   */
+  edit(options: EditOptions): Promise<GeneratedImage[]> {
+    return this.#submit(options, () => {
+      const { family, variant, name } = this.model;
+      if (!editsWithReferences(family, variant)) {
+        throw new InvalidArgumentError('model', `${name} (${family}${variant ? ` ${variant}` : ''}) does not edit with reference images: load FLUX.1 Kontext, Qwen-Image-Edit or a FLUX.2 model`);
+      }
+      return referenceEditTask(options);
+    });
+  }
+
+  /**
    * Text or image to video, on a video model (Wan: load it with `diffusionModel`, `vae` and `t5xxl`).
    * Resolves with the clip's frames and its encoders (MP4, WebM, animated WebP, GIF).
    */
@@ -188,7 +230,7 @@ export class Pipeline {
     return this.#enqueue(() => {
       // The engine knows what the loaded model can do.
       if (!this.#native.supportsVideo) throw new InvalidArgumentError('model', `generateVideo needs a video model (Wan); ${this.model.name} is a ${this.model.family} image model`);
-      return prepareVideo(options, { name: this.model.name, file: this.model.files.find((f) => detectFamily(f) === 'wan')! }, this.#loraDir);
+      return prepareVideo(options, { name: this.model.name, defaults: this.model.defaults, file: this.model.files.find((f) => detectFamily(f) === 'wan')! }, this.#loraDir);
     }, (job) => this.#runVideo(job));
   }
 
@@ -257,25 +299,25 @@ export class Pipeline {
     if (!isPlainObject(options)) throw invalidParameter('options', 'object', options);
     if (!isString(options.prompt)) throw invalidParameter('prompt', 'string', options.prompt);
     const negativePrompt = optionalString('negativePrompt', options.negativePrompt) ?? '';
-    const size = FAMILY_DEFAULT_SIZE[this.model.family];
+    const defaults = this.model.defaults;
     const requested = {
-      width: fromImage && options.width === undefined ? undefined : dimension('width', options.width, size),
-      height: fromImage && options.height === undefined ? undefined : dimension('height', options.height, size),
+      width: fromImage && options.width === undefined ? undefined : dimension('width', options.width, defaults.width),
+      height: fromImage && options.height === undefined ? undefined : dimension('height', options.height, defaults.height),
     };
     if (fromImage && (requested.width === undefined) !== (requested.height === undefined)) {
       throw invalidParameter(requested.width === undefined ? 'width' : 'height', 'a value when the other side is given', undefined);
     }
-    const width = requested.width ?? size;
-    const height = requested.height ?? size;
-    const steps = integerIn('steps', options.steps, 1, 150, 20);
-    const flow = this.model.family === 'flux' || this.model.family === 'sd3';
-    // Flux is guidance-distilled (CFG 1); SD3 and the UNet families use classifier-free guidance.
-    const guidanceScale = numberIn('guidanceScale', options.guidanceScale, 0, 30, this.model.family === 'flux' ? 1 : 7);
+    const width = requested.width ?? defaults.width;
+    const height = requested.height ?? defaults.height;
+    const steps = integerIn('steps', options.steps, 1, 150, defaults.steps);
+    const guidanceScale = numberIn('guidanceScale', options.guidanceScale, 0, 30, defaults.guidanceScale);
+    const distilledGuidance = defined(options.distilledGuidance) ? numberIn('distilledGuidance', options.distilledGuidance, 0, 30) : defaults.distilledGuidance;
+    const cache = stepCacheParams('cache', options.cache);
     const batchSize = integerIn('batchSize', options.batchSize, 1, 16, 1);
     const clipSkip = defined(options.clipSkip) ? integerIn('clipSkip', options.clipSkip, 1, 12) : undefined;
     const eta = defined(options.eta) ? numberIn('eta', options.eta, 0, 10) : undefined;
     const seed = defined(options.seed) ? integerIn('seed', options.seed, 0, MAX_SEED) : crypto.randomInt(0, 2 ** 32);
-    const choice = defined(options.sampler) ? resolveSampler('sampler', options.sampler) : { sampler: (flow ? 'euler' : 'euler_a') as Sampler };
+    const choice = defined(options.sampler) ? resolveSampler('sampler', options.sampler) : { sampler: defaults.sampler, scheduler: defaults.scheduler };
     const scheduler: Scheduler | undefined = defined(options.scheduler) ? resolveScheduler('scheduler', options.scheduler) : choice.scheduler;
     const vaeTiling = defined(options.vaeTiling) ? normalizeVaeTiling('vaeTiling', options.vaeTiling) : this.#vaeTiling;
     const signal = optionalSignal('signal', options.signal);
@@ -288,10 +330,10 @@ export class Pipeline {
 
     const native: NativeGenerateParams = {
       prompt, negativePrompt, width: align64(width), height: align64(height), steps, guidanceScale, seed, batchCount: batchSize,
-      clipSkip: clipSkip ?? -1, sampler: choice.sampler, scheduler, eta, vaeTiling, loras, previewMode: preview?.mode,
+      clipSkip: clipSkip ?? -1, sampler: choice.sampler, scheduler, eta, vaeTiling, loras, previewMode: preview?.mode, distilledGuidance, cache,
     };
     const parameters: GenerationParameters = {
-      prompt: options.prompt, negativePrompt, steps, sampler: choice.sampler, scheduler, guidanceScale, seed, width, height,
+      prompt: options.prompt, negativePrompt, steps, sampler: choice.sampler, scheduler, guidanceScale, distilledGuidance, seed, width, height,
       model: this.model.name, clipSkip, batchSize, batchIndex: 0,
     };
     return { native, parameters, signal, onProgress, requested, control, previewEvery: preview?.every };

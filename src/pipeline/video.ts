@@ -9,7 +9,9 @@ import { GeneratedImage } from './generated-image.js';
 import type { ImageInput } from './image-input.js';
 import { formatInfotext, type GenerationParameters } from './infotext.js';
 import { extractLoras, resolveLoras, type LoraSpec } from './loras.js';
-import type { ProgressEvent } from './options.js';
+import type { ProgressEvent, StepCacheOptions } from './options.js';
+import { stepCacheParams } from './step-cache.js';
+import type { GenerationDefaults } from '../models/family-defaults.js';
 import { resolveSampler, resolveScheduler, type Sampler, type Scheduler } from './samplers.js';
 import { encodeVideo, videoFormatOf, type VideoEncodeOptions, type VideoFormat } from './video-encode.js';
 
@@ -20,18 +22,20 @@ export interface VideoOptions {
   frames?: number;
   /** Playback rate of the encoded clip, 1-120. Default the model's: 16 for Wan 2.1, 24 for Wan2.2 TI2V 5B. */
   fps?: number;
-  /** Multiple of 16 (of 32 for Wan2.2 TI2V 5B), 64-2048. Default 832x480. */
+  /** Multiple of 16 (of 32 for Wan2.2 TI2V 5B), 64-2048. Default the model's (`pipe.info.defaults`): 832x480, 832x704 for TI2V 5B. */
   width?: number;
   height?: number;
-  /** Sampling steps, 1-150. Default 20. */
+  /** Sampling steps, 1-150. Default the model's (20). */
   steps?: number;
-  /** Classifier-free guidance scale, 0-30. Default 6. */
+  /** Classifier-free guidance scale, 0-30. Default the model's (6). */
   guidanceScale?: number;
   /** Seed; random when omitted. */
   seed?: number;
   /** Default 'euler' (Wan is a flow-matching model). */
   sampler?: Sampler | (string & {});
   scheduler?: Scheduler | (string & {});
+  /** Step caching (see docs/families.md). */
+  cache?: StepCacheOptions;
   /** Flow shift of the noise schedule (Wan: 3 for 480p, 5 for 720p). Default the engine's for the model. */
   flowShift?: number;
   /**
@@ -91,6 +95,8 @@ export class GeneratedVideo {
 /** What the video calls of a Pipeline need to know about its model. */
 export interface VideoModel {
   name: string;
+  /** The model's defaults (family-defaults.ts): size, frames, fps, steps, CFG, sampler. */
+  defaults: GenerationDefaults;
   /** The diffusion model's file (a Wan DiT). */
   file: ModelFileInfo;
 }
@@ -105,34 +111,31 @@ export interface PreparedVideo {
 
 const MAX_SEED = 2 ** 53 - 1;
 
-/** Per Wan variant: the side multiple (VAE factor x patch size) and the frame rate the model was trained at. */
-const VARIANT_GEOMETRY: Record<WanVariant, { multiple: number; fps: number }> = {
-  t2v: { multiple: 16, fps: 16 },
-  i2v: { multiple: 16, fps: 16 },
-  ti2v: { multiple: 32, fps: 24 },
-};
+/** Per Wan variant: the side multiple (VAE factor x patch size). */
+const VARIANT_MULTIPLE: Record<WanVariant, number> = { t2v: 16, i2v: 16, ti2v: 32 };
 
 /** Checks and resolves a video call's options (everything but decoding the init image). */
 export function prepareVideo(options: VideoOptions, model: VideoModel, loraDir: string | undefined): PreparedVideo {
   if (!isPlainObject(options)) throw invalidParameter('options', 'object', options);
   const variant = wanVariant(model.file);
   if (!variant) throw new InvalidArgumentError('model', `generateVideo needs a video model (Wan); ${model.file.path} is not one`);
-  const geometry = VARIANT_GEOMETRY[variant];
+  const multiple = VARIANT_MULTIPLE[variant];
+  const defaults = model.defaults;
   if (!isString(options.prompt)) throw invalidParameter('prompt', 'string', options.prompt);
   const negativePrompt = optionalString('negativePrompt', options.negativePrompt) ?? '';
   const side = (parameter: 'width' | 'height', fallback: number) => {
     const v = integerIn(parameter, options[parameter], 64, 2048, fallback);
-    if (v % geometry.multiple !== 0) throw invalidParameter(parameter, `multiple of ${geometry.multiple} between 64 and 2048 for this model`, options[parameter]);
+    if (v % multiple !== 0) throw invalidParameter(parameter, `multiple of ${multiple} between 64 and 2048 for this model`, options[parameter]);
     return v;
   };
-  const width = side('width', 832);
-  const height = side('height', variant === 'ti2v' ? 704 : 480);
-  const frames = integerIn('frames', options.frames, 1, 257, 33);
-  const fps = numberIn('fps', options.fps, 1, 120, geometry.fps);
-  const steps = integerIn('steps', options.steps, 1, 150, 20);
-  const guidanceScale = numberIn('guidanceScale', options.guidanceScale, 0, 30, 6);
+  const width = side('width', defaults.width);
+  const height = side('height', defaults.height);
+  const frames = integerIn('frames', options.frames, 1, 257, defaults.frames ?? 33);
+  const fps = numberIn('fps', options.fps, 1, 120, defaults.fps ?? 16);
+  const steps = integerIn('steps', options.steps, 1, 150, defaults.steps);
+  const guidanceScale = numberIn('guidanceScale', options.guidanceScale, 0, 30, defaults.guidanceScale);
   const seed = defined(options.seed) ? integerIn('seed', options.seed, 0, MAX_SEED) : crypto.randomInt(0, 2 ** 32);
-  const choice = defined(options.sampler) ? resolveSampler('sampler', options.sampler) : { sampler: 'euler' as Sampler };
+  const choice = defined(options.sampler) ? resolveSampler('sampler', options.sampler) : { sampler: defaults.sampler, scheduler: defaults.scheduler };
   const scheduler = defined(options.scheduler) ? resolveScheduler('scheduler', options.scheduler) : choice.scheduler;
   const flowShift = defined(options.flowShift) ? numberIn('flowShift', options.flowShift, 0.01, 100) : undefined;
   const initImage = defined(options.initImage) ? (options.initImage as ImageInput) : undefined;
@@ -148,7 +151,7 @@ export function prepareVideo(options: VideoOptions, model: VideoModel, loraDir: 
     prompt: fromPrompt.prompt, negativePrompt, width, height,
     // The engine samples 4n+1 frames (its VAE packs 4 frames per latent after the first): ask for enough.
     frames: Math.ceil((frames - 1) / 4) * 4 + 1,
-    steps, guidanceScale, seed, sampler: choice.sampler, scheduler, flowShift, strength, loras,
+    steps, guidanceScale, seed, sampler: choice.sampler, scheduler, flowShift, strength, loras, cache: stepCacheParams('cache', options.cache),
   };
   const parameters: VideoParameters = {
     prompt: options.prompt, negativePrompt, steps, sampler: choice.sampler, scheduler, guidanceScale, seed, width, height,

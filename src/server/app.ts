@@ -139,7 +139,7 @@ export async function createServer(options: ServerOptions = {}, into?: FastifyIn
       scope.setErrorHandler(v6ErrorHandler);
       await keysRoutes(scope, { keys: backend.keys, authenticator });
     });
-    if (config.ui) await app.register(uiRoutes, { limits: config.limits });
+    if (config.ui) await app.register(uiRoutes, { limits: config.limits, models });
     if (!into) app.setNotFoundHandler((request, reply) => {
       void reply.code(404).send({ status: 'error', message: `No route ${request.method} ${request.url.split('?')[0]}`, code: 'not_found' });
     });

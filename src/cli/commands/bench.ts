@@ -17,7 +17,8 @@ Options (passed to bench/run.mjs):
       --sizes 256,512     image sizes (default 256,512)
       --steps N           sampling steps (default 4)
       --threads N         CPU threads (default: all)
-      --tasks LIST        txt2img,img2img,inpaint,upscale (default), sdxl and video (slow)
+      --tasks LIST        txt2img,img2img,inpaint,upscale (default); sdxl, video, sd3.5 and sd3.5-cache
+                          (SD 3.5 medium with CLIP-L and CLIP-G at 256x256, without and with EasyCache; slow)
       --video-size N, --video-frames N, --video-steps N
                           the video task's clip (default 128, 9 frames, 4 steps)
       --weights LIST      txt2img weight types, e.g. f16,f32,q8_0 (default f16)

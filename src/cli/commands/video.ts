@@ -1,4 +1,5 @@
 import { EXIT_CODES_HELP, numberFlag, OUTPUT_HELP } from '../context.js';
+import { COMPONENT_HELP } from '../component-flags.js';
 import { GENERATION_HELP, runGeneration, type GenerationTask } from '../generation.js';
 import { UsageError } from '../usage-error.js';
 import type { VideoOptions } from '../../pipeline/video.js';
@@ -24,7 +25,7 @@ Video:
   Sizes are multiples of 16 (32 for TI2V 5B); default 832x480. The output's extension picks the format:
   .mp4 (H.264), .webm (VP9), .webp or .gif (animated). Default output: {date}-{seed}.mp4.
 
-${GENERATION_HELP.replace(/\n  -b, --batch.*\n/, '\n')}
+${GENERATION_HELP.replace(/\n  -b, --batch.*\n/, '\n').replace(`\n${COMPONENT_HELP}\n`, '')}
 
 ${OUTPUT_HELP}
 
@@ -43,10 +44,6 @@ const task: GenerationTask<VideoExtra> = {
   name: 'video',
   help: HELP,
   options: {
-    vae: { type: 'string' },
-    t5xxl: { type: 'string' },
-    'clip-vision': { type: 'string' },
-    'high-noise-model': { type: 'string' },
     frames: { type: 'string' },
     fps: { type: 'string' },
     'flow-shift': { type: 'string' },
@@ -57,13 +54,7 @@ const task: GenerationTask<VideoExtra> = {
   sized: true,
   defaultOutput: '{date}-{seed}.mp4',
   extensions: VIDEO_FORMATS.map((f) => `.${f}`),
-  components: (model, values) => ({
-    diffusionModel: model,
-    vae: values.vae as string | undefined,
-    t5xxl: values.t5xxl as string | undefined,
-    clipVision: values['clip-vision'] as string | undefined,
-    highNoiseDiffusionModel: values['high-noise-model'] as string | undefined,
-  }),
+  modelKey: 'diffusionModel',
   prepare(values) {
     if (values.batch !== undefined) throw new UsageError('video takes no --batch: one call makes one clip');
     if (values.preview !== undefined) throw new UsageError('video takes no --preview');

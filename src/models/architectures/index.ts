@@ -52,6 +52,33 @@ export const SYNTHETIC_ARCHITECTURES = {
       b.scoped('text_encoders.clip_g.transformer.text_model', (s) => clipText(s, 1280, 32, 5120));
       b.add('text_encoders.clip_g.transformer.text_projection.weight', [1280, 1280], 'fan-in');
     }),
+  /**
+   * SD 3.5 medium (sd3.5_medium.safetensors layout, text encoders apart): MMDiT-X (24 blocks, the first 13 with a
+   * second self-attention, RMS-normed queries and keys, 384x384 positions) and the 16-channel VAE; ~2.5 B parameters.
+   */
+  'sd3.5-medium': () =>
+    layout((b) => {
+      b.scoped('model.diffusion_model', (s) => mmdit(s, 24, { selfAttentionBlocks: 13, qkNorm: true }));
+      b.scoped('first_stage_model', (s) => autoencoderKL(s, 16, false));
+    }),
+  /** SD 3.5 large's diffusion model (38 blocks, 2432 wide, RMS-normed queries and keys): ~8 B parameters, 16 GB in f16. */
+  'sd3.5-large': () =>
+    layout((b) => {
+      b.scoped('model.diffusion_model', (s) => mmdit(s, 38, { qkNorm: true }));
+      b.scoped('first_stage_model', (s) => autoencoderKL(s, 16, false));
+    }),
+  /** CLIP ViT-L text encoder alone with its projection (ComfyUI text_encoders/clip_l.safetensors layout): SD 3.5, FLUX.1. */
+  'clip-l': () =>
+    layout((b) => {
+      b.scoped('text_model', clipTextL);
+      b.add('text_projection.weight', [768, 768], 'fan-in');
+    }),
+  /** OpenCLIP ViT-bigG text encoder alone with its projection (text_encoders/clip_g.safetensors layout): SD 3.5. */
+  'clip-g': () =>
+    layout((b) => {
+      b.scoped('text_model', (s) => clipText(s, 1280, 32, 5120));
+      b.add('text_projection.weight', [1280, 1280], 'fan-in');
+    }),
   /** SDXS-512: tiny one-step UNet with the tiny autoencoder (TAESD) and CLIP ViT-L/14; the smallest SD 1.x family member. */
   sdxs: () =>
     layout((b) => {

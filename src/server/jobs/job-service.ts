@@ -4,7 +4,7 @@ import { newOutputToken } from '../security/output-links.js';
 import type { ObjectStorage } from '../storage/object-storage.js';
 import type { JobPreview } from '../workers/protocol.js';
 import type { JobRepository } from './job-repository.js';
-import type { JobProgress, JobRecord } from './job-spec.js';
+import { inputFiles, type JobProgress, type JobRecord } from './job-spec.js';
 import type { NewJob } from './job-store.js';
 import type { Scheduler, WorkerView } from './scheduler.js';
 
@@ -172,8 +172,8 @@ export class JobService extends EventEmitter<JobServiceEvents> {
   async #ended(id: number): Promise<void> {
     const job = await this.#repo.get(id);
     if (!job) return;
-    for (const file of [job.spec.initImage, job.spec.maskImage, job.spec.controlImage]) {
-      if (file) this.#storage.remove('inputs', file).catch(() => {});
+    for (const file of inputFiles(job.spec)) {
+      this.#storage.remove('inputs', file).catch(() => {});
     }
     this.emit('finished', job);
   }

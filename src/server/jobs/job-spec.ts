@@ -7,7 +7,7 @@ import type { MaskedContent } from '../../pipeline/inpaint-area.js';
  * its request into a JobSpec and its responses out of a JobRecord; workers execute JobSpecs. A parameter's
  * meaning is therefore decided once, here and in the worker's executor.
  */
-export const JOB_TASKS = ['txt2img', 'img2img', 'inpaint', 'outpaint', 'controlnet', 'upscale', 'txt2video', 'img2video'] as const;
+export const JOB_TASKS = ['txt2img', 'img2img', 'inpaint', 'outpaint', 'controlnet', 'edit', 'upscale', 'txt2video', 'img2video'] as const;
 export type JobTask = (typeof JOB_TASKS)[number];
 
 /** Images: png, jpeg, webp. Videos: mp4, webm, gif, webp (animated). */
@@ -56,6 +56,8 @@ export interface JobSpec {
   initImage?: string;
   maskImage?: string;
   controlImage?: string;
+  /** Edit: the reference images the instruction refers to (file names inside the inputs folder). */
+  refImages?: string[];
   /** ControlNet model id. */
   controlnetModel?: string;
   controlStrength?: number;
@@ -132,6 +134,10 @@ export interface JobRecord {
 }
 
 /** The output file names a job will have, known at submission ("future links"). */
+/** Every input image a job keeps in the inputs folder: removed when it ends, staged where workers read them. */
+export const inputFiles = (spec: JobSpec): string[] =>
+  [spec.initImage, spec.maskImage, spec.controlImage, ...(spec.refImages ?? [])].filter((f): f is string => f !== undefined);
+
 export const isVideoTask = (task: JobTask): boolean => task === 'txt2video' || task === 'img2video';
 
 export function outputFileNames(id: number, spec: Pick<JobSpec, 'samples' | 'outputFormat' | 'task' | 'outputToken'>): string[] {

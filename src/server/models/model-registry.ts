@@ -2,6 +2,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { InvalidArgumentError } from '../../errors.js';
 import { contextFamily, detectFamily, inspectModelFile, latentChannels, modelRole, wanVariant, type ModelFamily, type ModelFileInfo } from '../../models/inspect.js';
+import { familyDefaults, modelVariant, type GenerationDefaults, type ModelVariant } from '../../models/family-defaults.js';
+import { checkComponents } from '../../models/component-check.js';
+import { isComponentFolder, readComponentSet } from '../../models/component-set.js';
 import { resolveModel } from '../../models/library.js';
 import { synthesizeModel } from '../../models/synthesize.js';
 
@@ -12,6 +15,10 @@ export interface ServedModel {
   /** 'video': a video diffusion model (Wan), served by the video endpoints with its `components`. */
   role: 'checkpoint' | 'controlnet' | 'upscaler' | 'video';
   family: ModelFamily;
+  /** A distilled or specialised checkpoint of the family (turbo, lightning, LCM, schnell...). */
+  variant?: ModelVariant;
+  /** What a request that says nothing gets (size, steps, CFG, sampler), in every dialect: family-defaults.ts. */
+  defaults: GenerationDefaults;
   /** Bytes on disk: the estimate of what it takes loaded (weights keep their file types). */
   size: number;
   /** Not a real model: written by diffusekit for a server started without models. */
@@ -43,6 +50,10 @@ export async function loadModelRegistry(files: string[], options: { modelsDir?: 
   const visionEncoders: ModelFileInfo[] = [];
   for (const entry of list) {
     const file = await resolveModel(entry, { dir: options.modelsDir });
+    if (await isComponentFolder(file)) {
+      models.push(await componentFolderModel(file, entry, synthetic, models));
+      continue;
+    }
     const info = await inspectModelFile(file);
     const detected = modelRole(info);
     if (detected === 'lora') throw new InvalidArgumentError('models', `${file} is a LoRA: put it in the LoRA folder (--lora-dir) and name it in lora_model`);
@@ -56,7 +67,8 @@ export async function loadModelRegistry(files: string[], options: { modelsDir?: 
     const aliases = entry !== file && !fs.existsSync(entry) && entry !== id ? [entry] : [];
     const family = detected === 'controlnet' ? contextFamily(info) : detectFamily(info);
     const role = family === 'wan' ? 'video' : detected;
-    const model: ServedModel = { id, path: file, role, family, size: info.size || fs.statSync(file).size, synthetic, aliases };
+    const variant = modelVariant(family, [id, ...aliases], [info]);
+    const model: ServedModel = { id, path: file, role, family, variant, defaults: familyDefaults(family, variant), size: info.size || fs.statSync(file).size, synthetic, aliases };
     if (role === 'video') videoInfo.set(model, info);
     models.push(model);
   }
@@ -66,6 +78,23 @@ export async function loadModelRegistry(files: string[], options: { modelsDir?: 
     throw new InvalidArgumentError('models', 'no checkpoint or video model among the models: the server needs at least one to generate with');
   }
   return models;
+}
+
+/**
+ * A split model served from its folder (diffusion model, VAE, text encoders side by side: component-set.ts):
+ * served under the folder's name; the worker loads the folder, which Pipeline.load reads the same way.
+ */
+async function componentFolderModel(dir: string, entry: string, synthetic: boolean, served: ServedModel[]): Promise<ServedModel> {
+  const set = await readComponentSet(dir);
+  const denoiser = set.denoiser;
+  const family = detectFamily(denoiser);
+  if (family === 'wan') throw new InvalidArgumentError('models', `${dir} is a Wan video model: give its files as separate --model entries`);
+  checkComponents(family, Object.fromEntries(Object.entries(set.components).map(([key, file]) => [key, set.files.find((f) => f.path === file)])));
+  if (served.some((m) => m.id === set.name)) throw new InvalidArgumentError('models', `two models are named '${set.name}': rename one of them`);
+  const aliases = entry !== dir && entry !== set.name ? [entry] : [];
+  const variant = modelVariant(family, [set.name, ...aliases, path.basename(denoiser.path)], [denoiser]);
+  const size = set.files.reduce((n, f) => n + f.size, 0);
+  return { id: set.name, path: dir, role: 'checkpoint', family, variant, defaults: familyDefaults(family, variant), size, synthetic, aliases };
 }
 
 /** Gives a Wan model the VAE whose latent it samples (16 channels, 48 for TI2V 5B) and the text encoder, if one is served. */

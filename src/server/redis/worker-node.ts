@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { endState } from '../jobs/local-scheduler.js';
-import type { JobRecord } from '../jobs/job-spec.js';
+import { inputFiles, type JobRecord } from '../jobs/job-spec.js';
 import { crashedMessage, MAX_ATTEMPTS } from '../jobs/scheduler.js';
 import type { ObjectStorage } from '../storage/object-storage.js';
 import type { JobOutcome, WorkerPool } from '../workers/worker-pool.js';
@@ -142,8 +142,7 @@ export class RedisWorkerNode {
     const { storage, spoolDir } = this.#options;
     if (storage.localDir('inputs')) return [];
     const staged: string[] = [];
-    for (const file of [job.spec.initImage, job.spec.maskImage, job.spec.controlImage]) {
-      if (!file) continue;
+    for (const file of inputFiles(job.spec)) {
       const bytes = await storage.read('inputs', file);
       if (!bytes) continue;
       const local = path.join(spoolDir, 'inputs', file);

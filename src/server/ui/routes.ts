@@ -3,8 +3,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { SAMPLERS } from '../../pipeline/samplers.js';
-import { JOB_DEFAULTS } from '../api/shared/job-params.js';
 import type { ServerLimits } from '../config.js';
+import type { ServedModel } from '../models/model-registry.js';
 
 // The page's files: src/server/ui/assets (shipped as they are) and the compiled browser client (lib/client),
 // found from this module, which runs as lib/server/ui/routes.js (or src/server/ui/routes.ts under a TS loader).
@@ -32,12 +32,16 @@ async function sendFile(reply: FastifyReply, dir: string, file: string) {
  * The web playground at `/` (turned off by `serve --no-ui`): one static page and its script, which talks to
  * the v6 API through the browser build of diffusekit/client, served from /ui/client/. No framework, no CDN.
  */
-export async function uiRoutes(app: FastifyInstance, options: { limits: ServerLimits }): Promise<void> {
+export async function uiRoutes(app: FastifyInstance, options: { limits: ServerLimits; models: ServedModel[] }): Promise<void> {
   const hide = { schema: { hide: true } };
   app.get('/', hide, async (_request, reply) => sendFile(reply, ASSETS, 'index.html'));
+  // The form starts at the default (first) checkpoint's own settings (src/models/family-defaults.ts).
+  const model = options.models.find((m) => m.role === 'checkpoint');
   app.get('/ui/config.json', hide, async () => ({
-    samplers: [JOB_DEFAULTS.sampler, ...SAMPLERS],
-    defaults: { width: JOB_DEFAULTS.size, height: JOB_DEFAULTS.size, steps: JOB_DEFAULTS.steps, guidance_scale: JOB_DEFAULTS.guidance, scheduler: JOB_DEFAULTS.sampler },
+    samplers: [...new Set([model?.defaults.sampler ?? 'euler_a', ...SAMPLERS])],
+    defaults: model
+      ? { width: model.defaults.width, height: model.defaults.height, steps: model.defaults.steps, guidance_scale: model.defaults.guidanceScale, scheduler: model.defaults.sampler }
+      : {},
     limits: { maxSide: options.limits.maxSide, maxSteps: options.limits.maxSteps, maxSamples: options.limits.maxSamples },
   }));
   app.get('/ui/client/:file', hide, async (request, reply) => sendFile(reply, CLIENT, (request.params as { file: string }).file));

@@ -118,6 +118,8 @@ export class JobExecutor {
             ...common, initImage: initImage!, maskImage: this.#input(spec.maskImage)!, strength: spec.strength, fit: spec.fit, maskBlur: spec.maskBlur,
             maskedContent: spec.maskedContent, onlyMasked: spec.onlyMaskedPadding === undefined ? undefined : { padding: spec.onlyMaskedPadding },
           });
+        case 'edit':
+          return await pipe.edit({ ...common, images: (spec.refImages ?? []).map((file) => this.#input(file)!) });
         case 'outpaint': {
           const { width: _w, height: _h, ...rest } = common;
           return await pipe.outpaint({ ...rest, initImage: initImage!, extend: spec.extend });

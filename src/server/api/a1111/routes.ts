@@ -11,6 +11,7 @@ import { errorData } from '../error-data.js';
 import { submitJob, type TranslationContext } from '../shared/job-params.js';
 import { httpStatusOfJobError } from '../shared/job-results.js';
 import { CONTROLNET_MODULES, findModel, latentUpscaleModes, loras, modelTitle, samplers, schedulers, sdModels, upscalers } from './catalog.js';
+import { builtinExtras, upscalerByName } from './builtin-upscalers.js';
 import { renderExtras, renderImages, renderProgress, type A1111RenderContext } from './render.js';
 import { a1111Schemas, progressQuery } from './schemas.js';
 import { A1111Settings, type A1111Options, type OptionsStore } from './settings.js';
@@ -122,7 +123,13 @@ export async function a1111Routes(app: FastifyInstance, options: A1111RoutesOpti
 
   app.post('/sdapi/v1/extra-single-image', { schema: { summary: 'Upscale one image (A1111 extras)', tags, body: schemas.extraSingleImage } }, async (request, reply) => {
     const body = request.body as A1111Body;
-    const { job, translation } = await runJob(request, reply, 1, (ctx) => extrasToJob(body, ctx));
+    const upscaler = upscalerByName('upscaler_1', typeof body.upscaler_1 === 'string' && body.upscaler_1.trim() ? body.upscaler_1.trim() : 'None', models);
+    if ('builtin' in upscaler) {
+      const principal = await access.identify(request);
+      const ctx = await context(request, access.keyId(principal));
+      return builtinExtras(body, upscaler.builtin, ctx.images, ctx.limits.maxSide);
+    }
+    const { job, translation } = await runJob(request, reply, 1, (ctx) => extrasToJob(body, upscaler.model, ctx));
     if (job.status === 'cancelled') throw new ApiError(409, 'cancelled', `Job ${job.id} was interrupted`);
     return renderExtras(job, translation.resizeTo, renderContext(request));
   });

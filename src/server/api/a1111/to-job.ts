@@ -2,12 +2,14 @@ import sharp from 'sharp';
 import type { FitMode } from '../../../pipeline/image-input.js';
 import type { MaskedContent } from '../../../pipeline/inpaint-area.js';
 import { A1111_HIRES_UPSCALER_NAMES, HIRES_UPSCALERS, type HiresFixOptions } from '../../../pipeline/options.js';
-import { resolveScheduler } from '../../../pipeline/samplers.js';
+import { A1111_SAMPLER_NAMES, A1111_SCHEDULER_NAMES, resolveScheduler } from '../../../pipeline/samplers.js';
 import { ApiError, badRequest } from '../../errors.js';
 import type { JobSpec } from '../../jobs/job-spec.js';
+import { editsWithReferences } from '../../../models/family-defaults.js';
 import type { ServedModel } from '../../models/model-registry.js';
 import { storeImageBytes, storeImageInput, type StoredImage } from '../../storage/image-inputs.js';
-import { checkPixels, imageTaskSize, JOB_DEFAULTS, randomSeed, removeInputs, samplerChoice, type TranslationContext } from '../shared/job-params.js';
+import { checkPixels, imageTaskSize, JOB_DEFAULTS, randomSeed, removeInputs, samplerOrDefault, type TranslationContext } from '../shared/job-params.js';
+import { upscalerByName } from './builtin-upscalers.js';
 import { CONTROLNET_MODULES, findModel } from './catalog.js';
 import type { ScopedSettings } from './settings.js';
 
@@ -68,8 +70,8 @@ function clipSkip(body: A1111Body, context: A1111Context): number | undefined {
 }
 
 /** sampler_name (or the older sampler_index) and scheduler; "Automatic" leaves the schedule to the sampler. */
-function sampling(body: A1111Body): Pick<JobSpec, 'sampler' | 'scheduler'> {
-  const choice = samplerChoice('sampler_name', str(body.sampler_name) ?? str(body.sampler_index) ?? 'Euler a');
+function sampling(body: A1111Body, model: ServedModel): Pick<JobSpec, 'sampler' | 'scheduler'> {
+  const choice = samplerOrDefault('sampler_name', str(body.sampler_name) ?? str(body.sampler_index), model);
   const scheduler = str(body.scheduler);
   if (scheduler === undefined || scheduler.toLowerCase() === 'automatic') return { sampler: choice.sampler, scheduler: choice.scheduler };
   try {
@@ -87,20 +89,40 @@ function generation(body: A1111Body, context: A1111Context): Omit<JobSpec, 'task
   }
   if (str(body.script_name)) throw new ApiError(422, 'script_not_found', `Script '${String(body.script_name)}' not found: this server has no selectable scripts`);
   const seed = num(body.seed) ?? -1;
+  const checkpoint = checkpointOf(body, context);
+  fillModelDefaults(body, checkpoint);
   return {
-    model: checkpointOf(body, context).id,
+    model: checkpoint.id,
     prompt: String(body.prompt ?? ''),
     negativePrompt: str(body.negative_prompt) ?? '',
     samples,
     steps: body.steps as number,
     guidanceScale: body.cfg_scale as number,
     seed: seed < 0 ? randomSeed() : seed,
-    ...sampling(body),
+    ...sampling(body, checkpoint),
     clipSkip: clipSkip(body, context),
     loras: [], // A1111 names LoRAs in the prompt, <lora:name:weight>: the Pipeline reads those tags itself
     outputFormat: 'png',
     nsfwPrompt: false,
   };
+}
+
+/**
+ * What the request leaves out, from the model (its family's defaults), written into the body: the response's
+ * `parameters` echo shows what was used, as A1111's does. img2img sizes stay unset: they follow the init image.
+ */
+function fillModelDefaults(body: A1111Body, model: ServedModel): void {
+  const { defaults } = model;
+  body.steps ??= defaults.steps;
+  body.cfg_scale ??= defaults.guidanceScale;
+  if (body.init_images === undefined) {
+    body.width ??= defaults.width;
+    body.height ??= defaults.height;
+  }
+  if (str(body.sampler_name) === undefined && str(body.sampler_index) === undefined) {
+    body.sampler_name = A1111_SAMPLER_NAMES[defaults.sampler];
+    if (defaults.scheduler && str(body.scheduler) === undefined) body.scheduler = A1111_SCHEDULER_NAMES[defaults.scheduler];
+  }
 }
 
 /**
@@ -110,10 +132,16 @@ function generation(body: A1111Body, context: A1111Context): Omit<JobSpec, 'task
 function hiresUpscaler(name: string | undefined, context: A1111Context): { upscaler: (typeof HIRES_UPSCALERS)[number] } | { model: string } {
   if (name === undefined) return { upscaler: 'latent' };
   const wanted = name.toLowerCase();
-  const builtIn = HIRES_UPSCALERS.find((u) => A1111_HIRES_UPSCALER_NAMES[u].toLowerCase() === wanted || u === wanted);
-  if (builtIn) return { upscaler: builtIn };
-  const served = findModel(context.models, 'upscaler', name, () => undefined) ?? (/esrgan|^4x|swinir/i.test(name) ? context.models.find((m) => m.role === 'upscaler') : undefined);
-  return served ? { model: served.id } : { upscaler: 'lanczos' };
+  const latent = HIRES_UPSCALERS.find((u) => A1111_HIRES_UPSCALER_NAMES[u].toLowerCase() === wanted || u === wanted);
+  if (latent) return { upscaler: latent };
+  try {
+    const choice = upscalerByName('hr_upscaler', name, context.models);
+    return 'model' in choice ? { model: choice.model.id } : { upscaler: choice.builtin === 'Nearest' ? 'nearest' : 'lanczos' };
+  } catch (err) {
+    // The 400 names the latent modes too: they are valid here.
+    const latentNames = HIRES_UPSCALERS.filter((u) => u.startsWith('latent')).map((u) => A1111_HIRES_UPSCALER_NAMES[u]);
+    throw badRequest(`${(err as Error).message.replace(/\(valid: /, `(valid: ${latentNames.join(', ')}, `)}`, 'upscaler_not_found');
+  }
 }
 
 /** enable_hr and its hr_* fields as the Pipeline's hiresFix; the final size must fit the pixel budget. */
@@ -231,6 +259,11 @@ export function img2imgToJob(body: A1111Body, context: A1111Context): Promise<A1
     }
     const size = imageTaskSize(requested, init, context.limits, { input: 'init_images[0]', size: 'width x height', hint: 'width and height' });
     const maskValue = str(body.mask);
+    const checkpoint = context.models.find((m) => m.id === base.model)!;
+    if (!maskValue && editsWithReferences(checkpoint.family, checkpoint.variant)) {
+      // Forge's way with Kontext-style models: img2img without a mask edits by the prompt, the init image as reference.
+      return { spec: { task: 'edit', ...base, ...size, refImages: [init.file] } };
+    }
     const spec: JobSpec = { task: maskValue ? 'inpaint' : 'img2img', ...base, ...size, initImage: init.file, fit: RESIZE_MODES[body.resize_mode as number] };
     spec.strength = num(body.denoising_strength) ?? (maskValue ? JOB_DEFAULTS.inpaintStrength : JOB_DEFAULTS.img2imgStrength);
     if (maskValue) {
@@ -241,7 +274,6 @@ export function img2imgToJob(body: A1111Body, context: A1111Context): Promise<A1
       spec.maskedContent = INPAINTING_FILLS[(body.inpainting_fill as number | undefined) ?? 1];
       if (body.inpaint_full_res === true || body.inpaint_full_res === 1) spec.onlyMaskedPadding = num(body.inpaint_full_res_padding) ?? 32;
     }
-    const checkpoint = context.models.find((m) => m.id === base.model)!;
     const control = await controlNet(body, context, checkpoint, store, init);
     if (control) {
       Object.assign(spec, control);
@@ -262,16 +294,12 @@ async function preparedMask(mask: StoredImage, init: StoredImage, invert: boolea
   return converted;
 }
 
-/** extra-single-image: an ESRGAN upscale (upscaler_1 names a served upscaler; other names use the first). */
-export function extrasToJob(body: A1111Body, context: A1111Context): Promise<A1111Translation> {
+/** extra-single-image by a served ESRGAN upscaler (built-in ones resize without a job: builtin-upscalers.ts). */
+export function extrasToJob(body: A1111Body, model: ServedModel, context: A1111Context): Promise<A1111Translation> {
   return withStoredImages(context, async (store) => {
     if ((body.gfpgan_visibility as number) > 0 || (body.codeformer_visibility as number) > 0) {
       throw badRequest('gfpgan_visibility / codeformer_visibility: face restoration is not available in this server', 'unsupported');
     }
-    const upscalers = context.models.filter((m) => m.role === 'upscaler');
-    const name = str(body.upscaler_1);
-    const model = (name && findModel(context.models, 'upscaler', name, () => undefined)) || upscalers[0];
-    if (!model) throw badRequest('upscaler_1: this server has no upscaler model', 'model_not_found');
     const input = await store('image', body.image);
     let scale = body.upscaling_resize as number;
     let resizeTo: A1111Translation['resizeTo'];

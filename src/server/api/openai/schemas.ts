@@ -17,7 +17,7 @@ export function openaiSchemas(limits: ServerLimits) {
   const common = {
     model: text(200, 'a served model id (GET /v1/models); OpenAI names such as dall-e-3 or gpt-image-1 mean the default model'),
     n: { type: nullable('integer'), minimum: 1, maximum: limits.maxSamples, description: `images to generate, 1-${limits.maxSamples}` },
-    size: text(20, 'WIDTHxHEIGHT in multiples of 8, e.g. 512x512; "auto" (default): 512x512, or the input image\'s size'),
+    size: text(20, 'WIDTHxHEIGHT in multiples of 8, e.g. 512x512; "auto" (default): the model\'s own size (512x512 for SD 1.x, 1024x1024 for SDXL ...), or the input image\'s size'),
     response_format: choice(['url', 'b64_json'], 'default url'),
     output_format: choice(['png', 'jpeg', 'webp'], 'default png'),
     output_compression: { type: nullable('integer'), minimum: 0, maximum: 100, description: 'accepted and ignored (jpeg and webp are written at quality 92)' },

@@ -3,7 +3,10 @@ import { badRequest } from '../../errors.js';
 import type { JobSpec, JobTask, OutputFormat } from '../../jobs/job-spec.js';
 import { preparePrompt } from '../../jobs/prompt-preparation.js';
 import { storeImageBytes, storeImageInput, type StoredImage } from '../../storage/image-inputs.js';
-import { checkPixels, imageTaskSize, JOB_DEFAULTS, pickModel, randomSeed, removeInputs, samplerChoice, type TranslationContext } from '../shared/job-params.js';
+import { checkPixels, imageTaskSize, JOB_DEFAULTS, pickModel, randomSeed, removeInputs, samplerOrDefault, type TranslationContext } from '../shared/job-params.js';
+import { editsWithReferences } from '../../../models/family-defaults.js';
+import { MAX_REFERENCE_IMAGES } from '../../../pipeline/image-tasks.js';
+import type { ServedModel } from '../../models/model-registry.js';
 import type { QUALITIES, STYLES } from './schemas.js';
 
 /** An OpenAI images request after schema validation (JSON or multipart fields; uploads as Buffers). */
@@ -15,9 +18,10 @@ export type Style = (typeof STYLES)[number];
 
 /**
  * OpenAI's `quality` as sampling steps, and `style` as guidance scale: the one place these presets are
- * decided (the README's "OpenAI images API" section lists them). `steps` and `guidance_scale` override them.
+ * decided (the README's "OpenAI images API" section lists them). `steps` and `guidance_scale` override them;
+ * 'auto' and 'standard' are the model's own step count (`undefined` here).
  */
-export const QUALITY_STEPS: Record<Quality, number> = { low: 12, medium: 20, standard: JOB_DEFAULTS.steps, auto: JOB_DEFAULTS.steps, high: 40, hd: 50 };
+export const QUALITY_STEPS: Record<Quality, number | undefined> = { low: 12, medium: 20, standard: undefined, auto: undefined, high: 40, hd: 50 };
 export const STYLE_GUIDANCE: Record<Style, number> = { natural: 5, vivid: 9 };
 /** Variations are img2img of the image at this strength (extension: `strength`). */
 export const VARIATION_STRENGTH = 0.6;
@@ -59,11 +63,11 @@ export function parseSize(value: unknown, context: TranslationContext): { width:
 }
 
 /** The model of a request: a served checkpoint by id; OpenAI's model names (or none) mean the default one. */
-function model(body: OpenAIBody, context: TranslationContext): string {
+function model(body: OpenAIBody, context: TranslationContext): ServedModel {
   const id = str(body.model);
   const served = context.models.some((m) => m.role === 'checkpoint' && m.id === id);
   const openaiName = id !== undefined && !served && OPENAI_MODEL.test(id);
-  return pickModel(context.models, openaiName ? undefined : id, 'checkpoint', 'model').id;
+  return pickModel(context.models, openaiName ? undefined : id, 'checkpoint', 'model');
 }
 
 /**
@@ -105,15 +109,17 @@ async function translate(endpoint: OpenAIEndpoint, body: OpenAIBody, context: Tr
   const quality = (str(body.quality) ?? 'auto') as Quality;
   const style = str(body.style) as Style | undefined;
   const size = parseSize(body.size, context);
-  const sampler = samplerChoice('sampler', JOB_DEFAULTS.sampler);
+  const checkpoint = model(body, context);
+  const { defaults } = checkpoint;
+  const sampler = samplerOrDefault('sampler', undefined, checkpoint);
   const spec: JobSpec = {
     task: 'txt2img',
-    model: model(body, context),
+    model: checkpoint.id,
     prompt: str(body.prompt) ?? '',
     negativePrompt: str(body.negative_prompt) ?? '',
     samples: num(body.n) ?? 1,
-    steps: num(body.steps) ?? Math.min(QUALITY_STEPS[quality], limits.maxSteps),
-    guidanceScale: num(body.guidance_scale) ?? (style ? STYLE_GUIDANCE[style] : JOB_DEFAULTS.guidance),
+    steps: num(body.steps) ?? Math.min(QUALITY_STEPS[quality] ?? defaults.steps, limits.maxSteps),
+    guidanceScale: num(body.guidance_scale) ?? (style ? STYLE_GUIDANCE[style] : defaults.guidanceScale),
     seed: num(body.seed) ?? randomSeed(),
     sampler: sampler.sampler,
     scheduler: sampler.scheduler,
@@ -130,8 +136,8 @@ async function translate(endpoint: OpenAIEndpoint, body: OpenAIBody, context: Tr
       const prepared = await preparePrompt(spec.prompt, { enhance: true, translate: false }, context.promptModel);
       if (prepared.revised) spec.prompt = request.revised_prompt = prepared.prompt;
     }
-    spec.width = size?.width ?? JOB_DEFAULTS.size;
-    spec.height = size?.height ?? JOB_DEFAULTS.size;
+    spec.width = size?.width ?? defaults.width;
+    spec.height = size?.height ?? defaults.height;
     return { spec, request };
   }
 
@@ -149,10 +155,21 @@ async function translate(endpoint: OpenAIEndpoint, body: OpenAIBody, context: Tr
   Object.assign(spec, imageTaskSize(size ?? {}, init, limits, { input: 'image', size: 'size', hint: 'a size' }));
 
   let task: JobTask = 'img2img';
+  const maskValue = first(body.mask);
+  const hasMask = maskValue !== undefined && maskValue !== null && maskValue !== '';
+  if (endpoint === 'edits' && !hasMask && editsWithReferences(checkpoint.family, checkpoint.variant)) {
+    // An instruction-editing model edits by the prompt, with every uploaded image as a reference (gpt-image-1's way).
+    const values = [body.image ?? body['image[]']].flat();
+    if (values.length > MAX_REFERENCE_IMAGES) throw badRequest(`image: at most ${MAX_REFERENCE_IMAGES} images per edit, got ${values.length}`, 'too_many_images');
+    spec.refImages = [init.file];
+    for (const [i, value] of values.slice(1).entries()) spec.refImages.push((await storeImage(`image[${i + 1}]`, value)).file);
+    delete spec.initImage;
+    spec.task = request.task = 'edit';
+    return { spec, request };
+  }
   if (endpoint === 'edits') {
-    const maskValue = first(body.mask);
     let mask;
-    if (maskValue !== undefined && maskValue !== null && maskValue !== '') {
+    if (hasMask) {
       const upload = await storeImage('mask', maskValue);
       if (upload.width !== init.width || upload.height !== init.height) {
         throw badRequest(`mask is ${upload.width}x${upload.height} but image is ${init.width}x${init.height}: they must be the same size`, 'invalid_mask');

@@ -2,7 +2,7 @@ import { randomInt } from 'node:crypto';
 import { resolveSampler, type SamplerChoice } from '../../../pipeline/samplers.js';
 import type { ServerLimits } from '../../config.js';
 import { badRequest } from '../../errors.js';
-import type { JobRecord } from '../../jobs/job-spec.js';
+import { inputFiles, type JobRecord } from '../../jobs/job-spec.js';
 import type { JobService } from '../../jobs/job-service.js';
 import type { NewJob } from '../../jobs/job-store.js';
 import type { ServedModel } from '../../models/model-registry.js';
@@ -24,8 +24,16 @@ export interface TranslationContext {
   promptModel: PromptModelSettings;
 }
 
-/** The server's defaults for what a request leaves out, in every dialect. */
-export const JOB_DEFAULTS = { size: 512, steps: 30, guidance: 7.5, sampler: 'EulerAncestralDiscreteScheduler', img2imgStrength: 0.7, inpaintStrength: 1 } as const;
+/**
+ * How much of the input image tasks repaint when a request does not say, in every dialect. Size, steps, CFG
+ * and sampler come from the model: `ServedModel.defaults` (family-defaults.ts).
+ */
+export const JOB_DEFAULTS = { img2imgStrength: 0.7, inpaintStrength: 1 } as const;
+
+/** A request's sampler by name (400 if unknown), else the model's own sampler and schedule. */
+export function samplerOrDefault(parameter: string, name: string | undefined, model: ServedModel): SamplerChoice {
+  return name !== undefined ? samplerChoice(parameter, name) : { sampler: model.defaults.sampler, scheduler: model.defaults.scheduler };
+}
 
 /** A seed for a request that gives none, decided at submission so responses can report it. */
 export const randomSeed = (): number => randomInt(0, 2 ** 32);
@@ -93,7 +101,7 @@ export async function submitJob(service: JobService, job: NewJob, storage: Objec
   try {
     return await service.submit(job);
   } catch (err) {
-    removeInputs(storage, [job.spec.initImage, job.spec.maskImage, job.spec.controlImage]);
+    removeInputs(storage, inputFiles(job.spec));
     throw err;
   }
 }

@@ -4,7 +4,7 @@ import { badRequest } from '../../errors.js';
 import type { JobLora, JobSpec, JobTask, OutputFormat } from '../../jobs/job-spec.js';
 import { preparePrompt, type PromptPreparation } from '../../jobs/prompt-preparation.js';
 import { storeImageInput, type ImageInputSettings, type StoredImage } from '../../storage/image-inputs.js';
-import { checkPixels, imageTaskSize as fitImageTaskSize, JOB_DEFAULTS as DEFAULTS, pickModel, randomSeed, removeInputs, samplerChoice, type TranslationContext } from '../shared/job-params.js';
+import { checkPixels, imageTaskSize as fitImageTaskSize, JOB_DEFAULTS as DEFAULTS, pickModel, randomSeed, removeInputs, samplerOrDefault, type TranslationContext } from '../shared/job-params.js';
 
 /** A v6 request body after schema validation (types coerced, unknown fields kept and ignored). */
 export type V6Body = Record<string, unknown>;
@@ -85,8 +85,8 @@ async function translate(task: JobTask, body: V6Body, context: V6Context, storeI
   const prompt = String(body.prompt ?? '');
   const prepared = await preparePrompt(prompt, { enhance: yes(body.enhance_prompt), translate: yes(body.multi_lingual) }, context.promptModel);
   const effectivePrompt = prepared.prompt;
-  const schedulerName = str(body.scheduler) ?? DEFAULTS.sampler;
-  const choice = samplerChoice('scheduler', schedulerName);
+  const choice = samplerOrDefault('scheduler', str(body.scheduler), model);
+  const schedulerName = str(body.scheduler) ?? choice.sampler;
   const loras = parseLoras(body);
   const safety = yes(body.safety_checker);
   // Both prompts are checked: a translation or rewrite must not launder a flagged word.
@@ -98,8 +98,8 @@ async function translate(task: JobTask, body: V6Body, context: V6Context, storeI
     prompt: effectivePrompt,
     negativePrompt: str(body.negative_prompt) ?? '',
     samples: (body.samples as number | undefined) ?? 1,
-    steps: (body.num_inference_steps as number | undefined) ?? DEFAULTS.steps,
-    guidanceScale: (body.guidance_scale as number | undefined) ?? DEFAULTS.guidance,
+    steps: (body.num_inference_steps as number | undefined) ?? model.defaults.steps,
+    guidanceScale: (body.guidance_scale as number | undefined) ?? model.defaults.guidanceScale,
     seed,
     sampler: choice.sampler,
     scheduler: choice.scheduler,
@@ -111,8 +111,8 @@ async function translate(task: JobTask, body: V6Body, context: V6Context, storeI
   };
 
   if (task === 'txt2img') {
-    spec.width = (body.width as number | undefined) ?? DEFAULTS.size;
-    spec.height = (body.height as number | undefined) ?? DEFAULTS.size;
+    spec.width = (body.width as number | undefined) ?? model.defaults.width;
+    spec.height = (body.height as number | undefined) ?? model.defaults.height;
     checkPixels(limits, spec.width, spec.height, 'width x height');
   }
   if (task === 'controlnet') {
@@ -196,23 +196,24 @@ async function translateVideo(task: 'txt2video' | 'img2video', body: V6Body, con
   const safety = yes(body.safety_checker);
   const flaggedTerm = safety ? context.promptFilter.flagged(prompt) ?? context.promptFilter.flagged(original) : undefined;
   const scheduler = str(body.scheduler);
-  const choice = scheduler ? samplerChoice('scheduler', scheduler) : undefined;
+  const choice = samplerOrDefault('scheduler', scheduler, model);
+  const { defaults } = model;
   const loras = parseLoras(body);
   const spec: JobSpec = {
     task,
     model: model.id,
     prompt,
     negativePrompt: str(body.negative_prompt) ?? '',
-    width: (body.width as number | undefined) ?? 832,
-    height: (body.height as number | undefined) ?? 480,
-    frames: (body.num_frames as number | undefined) ?? 33,
+    width: (body.width as number | undefined) ?? defaults.width,
+    height: (body.height as number | undefined) ?? defaults.height,
+    frames: (body.num_frames as number | undefined) ?? defaults.frames ?? 33,
     fps: body.fps as number | undefined,
     samples: 1,
-    steps: (body.num_inference_steps as number | undefined) ?? 20,
-    guidanceScale: (body.guidance_scale as number | undefined) ?? 6,
+    steps: (body.num_inference_steps as number | undefined) ?? defaults.steps,
+    guidanceScale: (body.guidance_scale as number | undefined) ?? defaults.guidanceScale,
     seed: (body.seed as number | null | undefined) ?? randomSeed(),
-    sampler: choice?.sampler,
-    scheduler: choice?.scheduler,
+    sampler: choice.sampler,
+    scheduler: choice.scheduler,
     flowShift: body.flow_shift as number | undefined,
     loras,
     outputFormat: (str(body.output_type) ?? 'mp4') as OutputFormat,
@@ -226,7 +227,7 @@ async function translateVideo(task: 'txt2video' | 'img2video', body: V6Body, con
   }
   const meta: Record<string, unknown> = {
     model_id: model.id, prompt, negative_prompt: spec.negativePrompt, width: spec.width, height: spec.height, num_frames: spec.frames, fps: spec.fps ?? null,
-    num_inference_steps: spec.steps, guidance_scale: spec.guidanceScale, seed: spec.seed, scheduler: scheduler ?? 'euler', flow_shift: spec.flowShift ?? null,
+    num_inference_steps: spec.steps, guidance_scale: spec.guidanceScale, seed: spec.seed, scheduler: scheduler ?? choice.sampler, flow_shift: spec.flowShift ?? null,
     output_type: spec.outputFormat, lora_model: loras.map((l) => l.name).join(',') || null, safety_checker: safety ? 'yes' : 'no',
     ...promptMeta(original, prepared),
   };
