@@ -65,6 +65,7 @@ describe.skipIf(skip)('prebuilt binaries, installed from the packed tarball with
     fs.mkdirSync(bin);
     fs.copyFileSync(process.execPath, path.join(bin, 'node'));
     fs.chmodSync(path.join(bin, 'node'), 0o755);
+    fs.symlinkSync('/bin/sh', path.join(bin, 'sh')); // npm runs install scripts through sh, which every machine has
 
     const tarball = path.join(work, execFileSync('npm', ['pack', '--ignore-scripts', '--silent', '--pack-destination', work], { cwd: root, encoding: 'utf8' }).trim().split('\n').pop()!);
     tarballFiles = execFileSync('tar', ['tzf', tarball], { encoding: 'utf8' }).trim().split('\n');
@@ -77,9 +78,11 @@ describe.skipIf(skip)('prebuilt binaries, installed from the packed tarball with
       'catch (err) { console.log(JSON.stringify({ ok: false, code: err.code, message: err.message })); }',
     ].join('\n'));
     const npmCli = fs.realpathSync(execFileSync('sh', ['-c', 'command -v npm'], { encoding: 'utf8' }).trim());
+    const started = performance.now();
     const install = spawnSync(path.join(bin, 'node'), [npmCli, 'install', '--no-audit', '--no-fund', '--prefer-offline', '--foreground-scripts', tarball], {
       cwd: app, env: bareEnv(), encoding: 'utf8',
     });
+    console.info(`prebuilt: npm install of the tarball (${(fs.statSync(tarball).size / 2 ** 20).toFixed(1)} MiB) took ${((performance.now() - started) / 1000).toFixed(1)} s`);
     installStatus = install.status;
     installLog = `${install.stdout}\n${install.stderr}`;
   }, 600_000);
