@@ -13,6 +13,20 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 const PORTABLE = ['-DGGML_NATIVE=OFF', '-DGGML_BACKEND_DL=ON', '-DGGML_CPU_ALL_VARIANTS=ON', '-DBUILD_SHARED_LIBS=ON', '-DSD_BUILD_SHARED_GGML_LIB=ON'];
 
+/**
+ * In a portable build the engine's sd-cli does not link as released: two engine files call CPU-backend
+ * functions by name, which live in the variant modules. The same glue our addon links
+ * (native/engine/diffusekit_backend_dl.cpp: those functions through ggml's registry) makes it link; it changes
+ * no computation. A CMake file run after the engine's project() adds it once the engine library exists.
+ */
+function backendGlue(buildDir) {
+  const file = path.join(buildDir, 'diffusekit-backend-glue.cmake');
+  const glue = path.join(root, 'native', 'engine', 'diffusekit_backend_dl.cpp').replace(/\\/g, '/');
+  fs.mkdirSync(buildDir, { recursive: true });
+  fs.writeFileSync(file, `cmake_language(DEFER DIRECTORY \${CMAKE_SOURCE_DIR} CALL target_sources stable-diffusion PRIVATE "${glue}")\n`);
+  return file;
+}
+
 /** Path of the baseline sd-cli, built on first use (minutes; ccache makes later builds quick). */
 export async function baselineCli({ quiet = false, portable = false } = {}) {
   const buildDir = path.join(root, 'build', portable ? 'baseline-portable' : 'baseline');
@@ -29,7 +43,7 @@ export async function baselineCli({ quiet = false, portable = false } = {}) {
     }
   })();
   const env = { ...process.env, CCACHE_BASEDIR: root, CCACHE_NOHASHDIR: '1' };
-  const options = ['-DCMAKE_BUILD_TYPE=Release', '-DSD_BUILD_EXAMPLES=ON', ...launcher, ...(portable ? PORTABLE : [])];
+  const options = ['-DCMAKE_BUILD_TYPE=Release', '-DSD_BUILD_EXAMPLES=ON', ...launcher, ...(portable ? [...PORTABLE, `-DCMAKE_PROJECT_stable-diffusion_INCLUDE=${backendGlue(buildDir)}`] : [])];
   execFileSync('cmake', ['-S', source, '-B', buildDir, ...options], { stdio, env });
   // the CPU variant modules are not dependencies of sd-cli: build them along with it
   const targets = portable ? ['sd-cli', 'ggml'] : ['sd-cli'];

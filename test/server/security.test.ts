@@ -383,7 +383,7 @@ describe('without API keys', () => {
     const send = (type: string) => fetch(`${server.url}/api/v6/images/text2img`, { method: 'POST', headers: { 'content-type': type }, body: 'prompt=a cat' });
     const xml = await send('application/xml');
     expect(xml.status).toBe(415);
-    expect(await xml.json()).toEqual({ status: 'error', message: expect.stringMatching(/application\/json/), code: 'FST_ERR_CTP_INVALID_MEDIA_TYPE' });
+    expect(await xml.json()).toEqual({ status: 'error', message: expect.stringMatching(/application\/json/), code: 'unsupported_media_type' });
     const text = await send('text/plain');
     expect(text.status).toBe(400);
     expect(await text.json()).toEqual({ status: 'error', message: 'body must be object', code: 'invalid_request' });
