@@ -38,7 +38,7 @@ beforeAll(async () => {
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 const context = (): TranslationContext => ({
-  models, limits: { ...DEFAULT_LIMITS, maxPixels: 2048 * 2048 }, promptFilter: new PromptFilter([]),
+  models, limits: { ...DEFAULT_LIMITS, maxPixels: 2048 * 2048 }, promptFilter: new PromptFilter([]), promptModel: { model: undefined, timeoutMs: 0 },
   images: { storage: undefined as never, selfOrigins: [], maxBytes: 0, fetchTimeoutMs: 0, allowHosts: [] }, // txt2img stores no images
 });
 const a1111Context = (checkpoint: string): A1111Context => ({
