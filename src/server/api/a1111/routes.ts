@@ -15,7 +15,7 @@ import { builtinExtras, upscalerByName } from './builtin-upscalers.js';
 import { renderExtras, renderImages, renderProgress, type A1111RenderContext } from './render.js';
 import { a1111Schemas, progressQuery } from './schemas.js';
 import { A1111Settings, type A1111Options, type OptionsStore } from './settings.js';
-import { checkpointOf, extrasToJob, img2imgToJob, modelNotFound, txt2imgToJob, type A1111Body, type A1111Context, type A1111Translation } from './to-job.js';
+import { checkpointOf, extrasToJob, img2imgToJob, refuseFaceRestoration, modelNotFound, txt2imgToJob, type A1111Body, type A1111Context, type A1111Translation } from './to-job.js';
 
 export interface A1111RoutesOptions {
   /** This node's database: the checkpoints' hashes. */
@@ -123,6 +123,7 @@ export async function a1111Routes(app: FastifyInstance, options: A1111RoutesOpti
 
   app.post('/sdapi/v1/extra-single-image', { schema: { summary: 'Upscale one image (A1111 extras)', tags, body: schemas.extraSingleImage } }, async (request, reply) => {
     const body = request.body as A1111Body;
+    refuseFaceRestoration(body);
     const upscaler = upscalerByName('upscaler_1', typeof body.upscaler_1 === 'string' && body.upscaler_1.trim() ? body.upscaler_1.trim() : 'None', models);
     if ('builtin' in upscaler) {
       const principal = await access.identify(request);

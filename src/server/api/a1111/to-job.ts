@@ -294,12 +294,16 @@ async function preparedMask(mask: StoredImage, init: StoredImage, invert: boolea
   return converted;
 }
 
+/** extra-single-image asks for what no upscaler here does: face restoration (400, whichever upscaler it names). */
+export function refuseFaceRestoration(body: A1111Body): void {
+  if ((body.gfpgan_visibility as number) > 0 || (body.codeformer_visibility as number) > 0) {
+    throw badRequest('gfpgan_visibility / codeformer_visibility: face restoration is not available in this server', 'unsupported');
+  }
+}
+
 /** extra-single-image by a served ESRGAN upscaler (built-in ones resize without a job: builtin-upscalers.ts). */
 export function extrasToJob(body: A1111Body, model: ServedModel, context: A1111Context): Promise<A1111Translation> {
   return withStoredImages(context, async (store) => {
-    if ((body.gfpgan_visibility as number) > 0 || (body.codeformer_visibility as number) > 0) {
-      throw badRequest('gfpgan_visibility / codeformer_visibility: face restoration is not available in this server', 'unsupported');
-    }
     const input = await store('image', body.image);
     let scale = body.upscaling_resize as number;
     let resizeTo: A1111Translation['resizeTo'];
