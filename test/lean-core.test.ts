@@ -91,15 +91,15 @@ describe('the core without the server, stores and ffmpeg installed', () => {
       };
       console.log(JSON.stringify({
         redis: await outcome({ queue: 'redis', redisUrl: 'redis://127.0.0.1:1' }),
-        s3: await outcome({ storage: 's3', s3: { bucket: 'b', endpoint: 'http://127.0.0.1:1', region: 'us-east-1' } }),
+        s3: await outcome({ queue: 'redis', redisUrl: 'redis://127.0.0.1:1', storage: 's3', s3: { bucket: 'b', endpoint: 'http://127.0.0.1:1', region: 'us-east-1' } }),
       }));
     `);
     expect(stderr).toBe('');
     expect(status).toBe(0);
     expect(result.redis).toMatchObject({ code: 'ERR_MISSING_DEPENDENCY', packageName: expect.stringMatching(/^(bullmq|ioredis)$/) });
     expect(result.redis.message).toContain('The Redis queue (--queue redis) needs the package');
-    expect(result.s3).toMatchObject({ code: 'ERR_MISSING_DEPENDENCY', packageName: '@aws-sdk/client-s3' });
-    expect(result.s3.message).toContain('npm install @aws-sdk/client-s3');
+    expect(result.s3).toMatchObject({ code: 'ERR_MISSING_DEPENDENCY', packageName: expect.stringMatching(/^@aws-sdk\/(client-s3|s3-request-presigner)$/) });
+    expect(result.s3.message).toContain('npm install @aws-sdk/client-s3 @aws-sdk/s3-request-presigner');
   });
 });
 

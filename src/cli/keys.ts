@@ -1,9 +1,10 @@
 import { parseArgs } from 'node:util';
 import { OUTPUT_OPTIONS } from './context.js';
 import type { KeyDirectory } from '../server/auth/authenticate.js';
-import { KeyStore, toKeyJson, type KeyRecord } from '../server/auth/key-store.js';
+import { createdKeyJson, KeyStore, toKeyJson, type KeyRecord } from '../server/auth/key-store.js';
 import { connectRedis } from '../server/redis/connection.js';
 import { RedisKeyStore } from '../server/redis/key-store.js';
+import { parseSecretKey, SecretBox } from '../server/security/secret-box.js';
 import { defaultDataDir } from '../server/data-dir.js';
 import { openDatabase } from '../server/store/database.js';
 import { loadConfig } from './config.js';
@@ -27,7 +28,8 @@ options:
       --data-dir DIR        the server's data directory, as for serve (default $DIFFUSEKIT_DATA_DIR, else
                             the config's dataDir, else the OS's data folder: ~/.local/share/diffusekit on Linux)
       --redis-url URL       the keys of a Redis deployment (serve --queue redis) instead
-                            (default $DIFFUSEKIT_REDIS_URL when set)
+                            (default $DIFFUSEKIT_REDIS_URL when set); webhook secrets are encrypted there
+                            under $DIFFUSEKIT_SECRET_KEY, as serve does
       --json                print JSON instead of text
   -h, --help                this help
 
@@ -53,7 +55,8 @@ async function withStore<T>(values: { 'data-dir'?: string; 'redis-url'?: string 
   if (redisUrl) {
     const redis = connectRedis(redisUrl, { maxRetriesPerRequest: 1 });
     try {
-      return await use(new RedisKeyStore(redis));
+      const secretKey = parseSecretKey(process.env.DIFFUSEKIT_SECRET_KEY || undefined);
+      return await use(new RedisKeyStore(redis, { secrets: secretKey && new SecretBox(secretKey) }));
     } finally {
       redis.disconnect();
     }
@@ -92,7 +95,7 @@ async function create(args: string[]): Promise<void> {
   };
   const { record, key } = await withStore(values, async (keys) => keys.create(options));
   if (values.json) {
-    printJson({ key, ...toKeyJson(record, 0) });
+    printJson(createdKeyJson(record, key));
     return;
   }
   if (values.quiet) {
@@ -107,7 +110,7 @@ async function create(args: string[]): Promise<void> {
   monthly quota   ${limit(record.monthlyQuota, 'images')}
   max concurrent  ${limit(record.maxConcurrent, 'jobs', "the server's default")}
 
-The key is shown only now: the server keeps just its hash.`);
+The key and the webhook secret are shown only now: the server keeps the key's hash and the secret encrypted.`);
 }
 
 function table(rows: string[][]): string {

@@ -36,7 +36,7 @@ Options:
       --no-auth            serve without API keys (local use only)
       --output-access MODE unlisted (default: output URLs carry 128 random bits; whoever has one may read it)
                            or private (signed URLs that expire, or the owner's key): see docs/security.md
-      --signed-url-ttl S   seconds a signed output URL stays valid (private mode; default 3600)
+      --signed-url-ttl S   seconds a signed output URL stays valid (private mode, --s3-presign; default 3600)
       --cors ORIGINS       comma-separated origins browsers may call the API from ('*' for any; default none)
       --header-timeout S   seconds a client has to send the request headers (default 30)
       --request-timeout S  seconds a client has to send the whole request, body included (default 300)
@@ -70,7 +70,11 @@ Scale-out (several processes or machines):
                            which nodes on one machine, or on a shared mount, can share)
       --s3-bucket NAME, --s3-prefix P, --s3-endpoint URL, --s3-region R, --s3-path-style
                            the bucket (credentials: the AWS SDK's usual environment and profiles)
+      --s3-presign         output URLs are the bucket's presigned GET URLs (valid --signed-url-ttl);
+                           clients download from the bucket, whose objects stay private
       --worker-lock S      seconds before a silent worker node's jobs move to another node (default 30)
+                           $DIFFUSEKIT_SECRET_KEY (32 bytes, base64url; the same on every node) encrypts the
+                           keys' webhook secrets in Redis; without it they are kept in clear
       --log                JSON request logs on stdout (the default; API keys redacted; each line has the request id)
       --no-log             no request logs
 
@@ -154,6 +158,7 @@ export async function serveCommand(args: string[]): Promise<void> {
       's3-endpoint': { type: 'string' },
       's3-region': { type: 'string' },
       's3-path-style': { type: 'boolean' },
+      's3-presign': { type: 'boolean' },
       'worker-lock': { type: 'string' },
       log: { type: 'boolean' },
       'output-access': { type: 'string' },
@@ -205,7 +210,7 @@ export async function serveCommand(args: string[]): Promise<void> {
     role: values.role as ServerOptions['role'],
     storage: values.storage as ServerOptions['storage'],
     s3: values['s3-bucket']
-      ? { bucket: values['s3-bucket'], prefix: values['s3-prefix'], endpoint: values['s3-endpoint'], region: values['s3-region'], forcePathStyle: values['s3-path-style'] }
+      ? { bucket: values['s3-bucket'], prefix: values['s3-prefix'], endpoint: values['s3-endpoint'], region: values['s3-region'], forcePathStyle: values['s3-path-style'], presignOutputs: values['s3-presign'] }
       : undefined,
     workerLockMs: values['worker-lock'] === undefined ? undefined : num('worker-lock', values['worker-lock'])! * 1000,
     logger: values['no-log'] ? false : values.log,

@@ -74,6 +74,9 @@ export async function createServer(options: ServerOptions = {}, into?: FastifyIn
     ajv: { customOptions: { allowUnionTypes: true } },
   });
   log = app.log;
+  if (config.queue === 'redis' && !config.secretKey) {
+    app.log.warn('No secretKey ($DIFFUSEKIT_SECRET_KEY): the API keys\' webhook secrets are kept in Redis in clear');
+  }
   let listeningUrl = '';
   installHardening(app, config);
   let started = false;
@@ -82,13 +85,12 @@ export async function createServer(options: ServerOptions = {}, into?: FastifyIn
   if (service) {
     const access = new AccessControl({ authenticator, keys: backend.keys, jobs: service, defaultMaxConcurrent: config.limits.maxConcurrentPerKey, serverWebhookSecret: backend.webhookSecret });
     const webhookStatus = async (id: number) => backend.webhooks.status(String(id));
-    const links = new OutputLinks({ access: config.outputAccess, secret: backend.webhookSecret, ttlSeconds: config.signedUrlSeconds });
+    const presign = config.s3?.presignOutputs && storage.presignedUrl ? (file: string, seconds: number) => storage.presignedUrl!('generations', file, seconds) : undefined;
+    const links = new OutputLinks({ access: config.outputAccess, secret: backend.webhookSecret, ttlSeconds: config.signedUrlSeconds, presign });
     service.on('finished', (job) => {
       if (!job.webhook) return;
-      const body = JSON.stringify(renderV6(job, { ttlSeconds: config.outputTtlSeconds, links }));
-      void access
-        .webhookSecret(job.keyId)
-        .then((secret) => backend.webhooks.enqueue(String(job.id), job.webhook!, body, secret))
+      void Promise.all([renderV6(job, { ttlSeconds: config.outputTtlSeconds, links }), access.webhookSecret(job.keyId)])
+        .then(([body, secret]) => backend.webhooks.enqueue(String(job.id), job.webhook!, JSON.stringify(body), secret))
         .catch((err: unknown) => app.log.error(err));
     });
     const promptFilter = new PromptFilter(config.safetyTerms);

@@ -15,6 +15,7 @@ import type { ServedModel } from './models/model-registry.js';
 import type { RedisWorkerNode } from './redis/worker-node.js';
 import { LocalStorage, type ObjectStorage } from './storage/object-storage.js';
 import { restrictFiles } from './security/file-modes.js';
+import { SecretBox } from './security/secret-box.js';
 import { openDatabase, type Db } from './store/database.js';
 import { importOptional, type OptionalFeature } from '../util/optional-dependency.js';
 import { WebhookDispatcher, type WebhookDeliveryState } from './webhooks/dispatcher.js';
@@ -69,7 +70,7 @@ async function sharedSecret(redis: Redis, keyPrefix: string): Promise<string> {
 }
 
 const REDIS_QUEUE: OptionalFeature = { feature: 'The Redis queue (--queue redis)', packages: ['bullmq', 'ioredis'], install: 'npm install bullmq ioredis (or diffusekit-server, which brings them)' };
-const S3_STORAGE: OptionalFeature = { feature: 'S3 storage (--storage s3)', packages: ['@aws-sdk/client-s3'], install: 'npm install @aws-sdk/client-s3 (or diffusekit-server, which brings it)' };
+const S3_STORAGE: OptionalFeature = { feature: 'S3 storage (--storage s3)', packages: ['@aws-sdk/client-s3', '@aws-sdk/s3-request-presigner'], install: 'npm install @aws-sdk/client-s3 @aws-sdk/s3-request-presigner (or diffusekit-server, which brings them)' };
 
 /** The storage, and what closes it: the S3 client (imported only then) or nothing. */
 async function openStorage(config: ServerConfig): Promise<{ storage: ObjectStorage; close: () => void }> {
@@ -89,8 +90,8 @@ export async function openBackend(config: ServerConfig, models: ServedModel[], e
   // The database is opened in every mode: the A1111 model hashes live there (of this node's files), and with
   // the SQLite queue everything else.
   // The optional packages first (a missing one is reported before anything is opened).
-  const redisModules = config.queue === 'redis' ? await importOptional(() => import('./redis/modules.js'), REDIS_QUEUE) : undefined;
   const { storage, close: closeStorage } = await openStorage(config);
+  const redisModules = config.queue === 'redis' ? await importOptional(() => import('./redis/modules.js'), REDIS_QUEUE) : undefined;
   const db = openDatabase(config.dataDir);
   const spoolDir = path.join(config.dataDir, 'spool');
   const local = storage.localDir('inputs') !== undefined;
@@ -152,7 +153,7 @@ export async function openBackend(config: ServerConfig, models: ServedModel[], e
   return {
     db,
     jobs: store,
-    keys: new RedisKeyStore(redis),
+    keys: new RedisKeyStore(redis, { secrets: config.secretKey && new SecretBox(config.secretKey) }),
     limiter: new RedisRateLimiter(redis),
     scheduler,
     webhooks: new RedisWebhookDispatcher(redis, config.redisUrl!, webhookOptions),

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { parseSecretKey } from './security/secret-box.js';
 import os from 'node:os';
 import path from 'node:path';
 import { physicalCoreCount } from '../engine/info.js';
@@ -111,7 +112,17 @@ export interface ServerOptions {
   role?: 'all' | 'api' | 'worker';
   /** Where inputs and outputs are kept: 'local' (default: dataDir, or a folder every node mounts) or 's3'. */
   storage?: 'local' | 's3';
-  s3?: { bucket: string; prefix?: string; endpoint?: string; region?: string; forcePathStyle?: boolean };
+  /**
+   * The bucket for storage 's3'. Objects are written private; `presignOutputs`: responses carry the bucket's own
+   * presigned GET URLs (valid `signedUrlSeconds`) so clients download from the bucket, not through the server.
+   */
+  s3?: { bucket: string; prefix?: string; endpoint?: string; region?: string; forcePathStyle?: boolean; presignOutputs?: boolean };
+  /**
+   * Redis deployments: the key (32 bytes, base64url; `openssl rand -base64 32 | tr '+/' '-_' | tr -d =`) the API
+   * keys' webhook secrets are encrypted with in Redis, the same on every node. Default $DIFFUSEKIT_SECRET_KEY.
+   * Without one they are kept in Redis in clear, and the server says so at start.
+   */
+  secretKey?: string;
   /** Redis deployments: how long a silent worker node keeps its jobs before they move to another node. Default 30 s. */
   workerLockMs?: number;
   /** Behind a reverse proxy: take the client's scheme and host from X-Forwarded-Proto/-Host (for output URLs). Default false. */
@@ -120,7 +131,7 @@ export interface ServerOptions {
   logger?: boolean;
   /** Who may read output files: 'unlisted' (default: whoever has the unguessable URL) or 'private' (signed, expiring URLs or the owner's key). */
   outputAccess?: OutputAccess;
-  /** 'private' outputs: how long a signed URL stays valid. Default 3600 s. */
+  /** 'private' outputs (and presigned S3 URLs): how long a signed URL stays valid. Default 3600 s. */
   signedUrlSeconds?: number;
   /** Origins allowed to call the API from a browser ('*' for any). Default none (no CORS headers). */
   cors?: string[];
@@ -165,7 +176,7 @@ export const DEFAULT_LIMITS: ServerLimits = {
 
 export const DEFAULT_SAFETY_TERMS = ['nsfw', 'nude', 'nudity', 'naked', 'porn', 'pornographic', 'explicit', 'sex', 'sexual', 'gore', 'topless'];
 
-export type ServerConfig = Required<Omit<ServerOptions, 'adminKey' | 'publicUrl' | 'loraDir' | 'embeddingDir' | 'limits' | 'redisUrl' | 's3' | 'safetyClassifier' | 'http' | 'nsfwClassifier' | 'promptModel' | 'promptEnhancerUrl' | 'promptEnhancerModel' | 'promptEnhancerKey'>> & {
+export type ServerConfig = Required<Omit<ServerOptions, 'adminKey' | 'publicUrl' | 'loraDir' | 'embeddingDir' | 'limits' | 'redisUrl' | 's3' | 'safetyClassifier' | 'http' | 'nsfwClassifier' | 'promptModel' | 'promptEnhancerUrl' | 'promptEnhancerModel' | 'promptEnhancerKey' | 'secretKey'>> & {
   http: HttpLimits;
   safetyClassifier?: ResolvedClassifierOptions;
   nsfwClassifier?: ResolvedNsfwOptions;
@@ -175,6 +186,7 @@ export type ServerConfig = Required<Omit<ServerOptions, 'adminKey' | 'publicUrl'
   promptEnhancerKey?: string;
   redisUrl?: string;
   s3?: ServerOptions['s3'];
+  secretKey?: Buffer;
   adminKey?: string;
   publicUrl?: string;
   loraDir?: string;
@@ -239,6 +251,10 @@ export function resolveServerConfig(options: ServerOptions = {}, env: NodeJS.Pro
   const storage = options.storage ?? 'local';
   if (storage !== 'local' && storage !== 's3') throw invalidParameter('storage', "'local' or 's3'", storage);
   if (storage === 's3' && !(isPlainObject(options.s3) && isString(options.s3.bucket))) throw invalidParameter('s3', '{ bucket, ... } (storage is s3)', options.s3);
+  // Only a Redis worker node stages files between the bucket and the engine; one machine keeps them in dataDir.
+  if (storage === 's3' && queue !== 'redis') throw invalidParameter('storage', "'local' unless queue is 'redis' (S3 storage is for nodes sharing a Redis queue)", storage);
+  const presignOutputs = (options.s3 as { presignOutputs?: unknown } | undefined)?.presignOutputs;
+  if (presignOutputs !== undefined && typeof presignOutputs !== 'boolean') throw invalidParameter('s3.presignOutputs', 'boolean', presignOutputs);
   const outputAccess = options.outputAccess ?? 'unlisted';
   if (outputAccess !== 'unlisted' && outputAccess !== 'private') throw invalidParameter('outputAccess', "'unlisted' or 'private'", outputAccess);
   const cors = options.cors ?? [];
@@ -291,6 +307,7 @@ export function resolveServerConfig(options: ServerOptions = {}, env: NodeJS.Pro
     role,
     storage,
     s3: options.s3 as ServerOptions['s3'],
+    secretKey: parseSecretKey(options.secretKey ?? (env.DIFFUSEKIT_SECRET_KEY || undefined)),
     workerLockMs: integerIn('workerLockMs', options.workerLockMs, 1000, 3_600_000, 30_000),
     trustProxy: optionalBoolean('trustProxy', options.trustProxy) ?? false,
     logger: optionalBoolean('logger', options.logger) ?? env.NODE_ENV !== 'test',

@@ -266,6 +266,8 @@ describe('key management routes', () => {
     const listed = await server.inject({ method: 'GET', url: '/api/v6/keys/list', headers: bearer });
     expect(listed.json()).toMatchObject({ status: 'success', keys: [{ id: body.id, name: 'alice' }] });
     expect(listed.json().keys[0]).not.toHaveProperty('key');
+    expect(listed.json().keys[0]).not.toHaveProperty('webhook_secret');
+    expect(listed.body).not.toContain(body.webhook_secret);
     const posted = await server.inject({ method: 'POST', url: '/api/v6/keys/list', payload: { key: ADMIN_KEY } });
     expect(posted.json().keys).toHaveLength(1);
 
@@ -352,7 +354,10 @@ describe('diffusekit keys', () => {
     expect(lines[1]).toMatch(new RegExp(`^${json.id} +alice +${json.prefix}\\.\\.\\. +2 +0 / 100 +4 .* active$`));
     expect(lines[2]).toMatch(/ bob .* default .* active$/);
     expect(listed.stdout).not.toContain(json.key);
-    expect(JSON.parse(run('list', '--json', '--data-dir', dir).stdout).keys.map((k: { name: string }) => k.name)).toEqual(['alice', 'bob']);
+    const listedJson = run('list', '--json', '--data-dir', dir).stdout;
+    expect(JSON.parse(listedJson).keys.map((k: { name: string }) => k.name)).toEqual(['alice', 'bob']);
+    // The webhook secret, like the key, is shown by create only.
+    for (const output of [listed.stdout, listedJson]) expect(output).not.toContain(json.webhook_secret);
 
     const quiet = run('create', '--name', 'carol', '--quiet', '--data-dir', dir);
     expect([quiet.status, quiet.stderr]).toEqual([0, '']);

@@ -4,6 +4,10 @@ import { connectRedis } from '../../src/server/redis/connection.js';
 import { RedisJobStore } from '../../src/server/redis/job-store.js';
 import { RedisKeyStore } from '../../src/server/redis/key-store.js';
 import { RedisRateLimiter } from '../../src/server/redis/rate-limiter.js';
+import { SecretBox } from '../../src/server/security/secret-box.js';
+import { InvalidArgumentError } from '../../src/errors.js';
+import { randomBytes } from 'node:crypto';
+import { resolveServerConfig } from '../../src/server/config.js';
 import type { JobSpec } from '../../src/server/jobs/job-spec.js';
 import { startRedis, type RedisServer } from './redis-helpers.js';
 
@@ -73,6 +77,33 @@ describe('Redis stores', () => {
     expect((await keys.create({ name: 'app' })).record.id).not.toBe(record.id);
     expect((await keys.list()).map((k) => k.name)).toEqual(['app', 'app']);
     expect(await keys.verify('dk_not-a-key')).toBeUndefined();
+  });
+
+  it('RedisKeyStore with a secret key: webhook secrets sealed in Redis, opened by nodes with the same key only', async () => {
+    const secretKey = randomBytes(32);
+    const keys = new RedisKeyStore(redis, { secrets: new SecretBox(secretKey) });
+    const { record } = await keys.create({ name: 'hooks' });
+    expect(record.webhookSecret).toMatch(/^whsec_/);
+    const stored = await redis.hget(`dk:key:${record.id}`, 'webhookSecret');
+    expect(stored).toMatch(/^enc:v1:/);
+    expect(JSON.stringify(await redis.hgetall(`dk:key:${record.id}`))).not.toContain(record.webhookSecret);
+    // Another node with the same key reads it; one without a key gets a typed error, not the sealed text.
+    expect((await new RedisKeyStore(redis, { secrets: new SecretBox(Buffer.from(secretKey)) }).get(record.id))?.webhookSecret).toBe(record.webhookSecret);
+    await expect(new RedisKeyStore(redis).get(record.id)).rejects.toThrow(InvalidArgumentError);
+    // Without a key (the default) the secret is kept as it is.
+    const plain = new RedisKeyStore(redis);
+    const other = await plain.create({ name: 'plain' });
+    expect(await redis.hget(`dk:key:${other.record.id}`, 'webhookSecret')).toBe(other.record.webhookSecret);
+  });
+
+  it('the secret key: from the options or $DIFFUSEKIT_SECRET_KEY, 32 bytes as base64url, else a typed error', () => {
+    const key = randomBytes(32);
+    expect(resolveServerConfig({ secretKey: key.toString('base64url') }, {}).secretKey).toEqual(key);
+    expect(resolveServerConfig({}, { DIFFUSEKIT_SECRET_KEY: key.toString('base64url') }).secretKey).toEqual(key);
+    expect(resolveServerConfig({}, {}).secretKey).toBeUndefined();
+    for (const bad of ['short', randomBytes(16).toString('base64url'), `${key.toString('base64url')}!`, 42]) {
+      expect(() => resolveServerConfig({ secretKey: bad as string }, {})).toThrow(InvalidArgumentError);
+    }
   });
 
   it('RedisRateLimiter: a shared bucket of max(1, ceil(rate)) requests', async () => {

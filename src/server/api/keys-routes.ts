@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { InvalidArgumentError } from '../../errors.js';
 import { ApiError, badRequest } from '../errors.js';
 import { credentialsOf, type Authenticator, type KeyDirectory } from '../auth/authenticate.js';
-import { toKeyJson, type KeyRecord } from '../auth/key-store.js';
+import { createdKeyJson, toKeyJson, type KeyRecord } from '../auth/key-store.js';
 
 export interface KeysRoutesOptions {
   keys: KeyDirectory;
@@ -31,7 +31,6 @@ const keyJsonSchema = {
     id: { type: 'string' },
     name: { type: 'string' },
     prefix: { type: 'string', description: 'The first characters of the key, to tell keys apart' },
-    webhook_secret: { type: 'string', description: "Signs this key's webhooks (HMAC-SHA256)" },
     rate_limit: { type: ['number', 'null'], description: 'Requests per second; null: unlimited' },
     monthly_quota: { type: ['integer', 'null'], description: 'Images per calendar month (UTC); null: unlimited' },
     max_concurrent: { type: ['integer', 'null'], description: "Jobs queued plus running at once; null: the server's default" },
@@ -40,7 +39,7 @@ const keyJsonSchema = {
     last_used_at: { type: ['string', 'null'], format: 'date-time' },
     images_this_month: { type: 'integer' },
   },
-  required: ['id', 'name', 'prefix', 'webhook_secret', 'rate_limit', 'monthly_quota', 'max_concurrent', 'created_at', 'revoked_at', 'last_used_at', 'images_this_month'],
+  required: ['id', 'name', 'prefix', 'rate_limit', 'monthly_quota', 'max_concurrent', 'created_at', 'revoked_at', 'last_used_at', 'images_this_month'],
 } as const;
 
 export const createSchema = {
@@ -64,9 +63,10 @@ export const createSchema = {
       properties: {
         status: { type: 'string', enum: ['success'] },
         key: { type: 'string', description: 'The new key; shown this once, the server keeps only its hash' },
+        webhook_secret: { type: 'string', description: "Signs this key's webhooks (HMAC-SHA256); shown this once, stored encrypted" },
         ...keyJsonSchema.properties,
       },
-      required: ['status', 'key', ...keyJsonSchema.required],
+      required: ['status', 'key', 'webhook_secret', ...keyJsonSchema.required],
     },
   },
 } as const;
@@ -124,7 +124,7 @@ export async function keysRoutes(app: FastifyInstance, { keys, authenticator }: 
     if (existing && existing.revokedAt === null) throw new ApiError(409, 'conflict', `An API key named "${name}" already exists`);
     try {
       const { record, key } = await keys.create({ name, rateLimit: rate_limit, monthlyQuota: monthly_quota, maxConcurrent: max_concurrent });
-      return { status: 'success', key, ...toKeyJson(record, 0) };
+      return { status: 'success', ...createdKeyJson(record, key) };
     } catch (err) {
       throw asApiError(err);
     }

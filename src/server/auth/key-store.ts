@@ -39,12 +39,14 @@ export interface KeyStoreOptions {
   secrets?: SecretBox;
 }
 
-/** How a key looks in API responses and `keys ... --json` (snake_case, like the rest of the v6 API). */
+/**
+ * How a key looks in API responses and `keys ... --json` (snake_case, like the rest of the v6 API). The webhook
+ * secret is not part of it: like the key, it is shown once, by create (`createdKeyJson`).
+ */
 export interface KeyJson {
   id: string;
   name: string;
   prefix: string;
-  webhook_secret: string;
   rate_limit: number | null;
   monthly_quota: number | null;
   max_concurrent: number | null;
@@ -59,7 +61,6 @@ export function toKeyJson(record: KeyRecord, imagesThisMonth: number): KeyJson {
     id: record.id,
     name: record.name,
     prefix: record.prefix,
-    webhook_secret: record.webhookSecret,
     rate_limit: record.rateLimit,
     monthly_quota: record.monthlyQuota,
     max_concurrent: record.maxConcurrent,
@@ -68,6 +69,11 @@ export function toKeyJson(record: KeyRecord, imagesThisMonth: number): KeyJson {
     last_used_at: record.lastUsedAt,
     images_this_month: imagesThisMonth,
   };
+}
+
+/** What create answers: the new key and its webhook secret, shown this once, with the record. */
+export function createdKeyJson(record: KeyRecord, key: string): KeyJson & { key: string; webhook_secret: string } {
+  return { key, webhook_secret: record.webhookSecret, ...toKeyJson(record, 0) };
 }
 
 /** Quotas count per calendar month in UTC, so every server agrees on when a month ends. */

@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import { InvalidArgumentError } from '../../errors.js';
 import { integerIn, invalidParameter, isString } from '../../util/is.js';
 import { hashKey, ID_PREFIX, LAST_USED_RESOLUTION_MS, looksLikeKey, nameTaken, newKey, usageMonth, type CreateKeyOptions, type KeyRecord } from '../auth/key-store.js';
+import { SecretBox } from '../security/secret-box.js';
 import { KEY_PREFIX } from './connection.js';
 
 const K = {
@@ -14,13 +15,14 @@ const K = {
 };
 
 // A record is a hash of the KeyRecord's fields; '' stands for null (Redis hashes have no null).
-function toHash(record: KeyRecord, hash: string): Record<string, string> {
+// The webhook secret is sealed when the deployment has a secret key (ServerOptions.secretKey).
+function toHash(record: KeyRecord, hash: string, secrets: SecretBox | undefined): Record<string, string> {
   return {
     id: record.id,
     name: record.name,
     hash,
     prefix: record.prefix,
-    webhookSecret: record.webhookSecret,
+    webhookSecret: secrets ? secrets.seal(record.webhookSecret) : record.webhookSecret,
     rateLimit: record.rateLimit === null ? '' : String(record.rateLimit),
     monthlyQuota: record.monthlyQuota === null ? '' : String(record.monthlyQuota),
     maxConcurrent: record.maxConcurrent === null ? '' : String(record.maxConcurrent),
@@ -33,13 +35,13 @@ function toHash(record: KeyRecord, hash: string): Record<string, string> {
 const orNull = (v: string | undefined) => (v ? v : null);
 const numberOrNull = (v: string | undefined) => (v ? Number(v) : null);
 
-function fromHash(h: Record<string, string>): KeyRecord | undefined {
+function fromHash(h: Record<string, string>, secrets: SecretBox | undefined): KeyRecord | undefined {
   if (!h.id) return undefined;
   return {
     id: h.id,
     name: h.name,
     prefix: h.prefix,
-    webhookSecret: h.webhookSecret,
+    webhookSecret: openSecret(h.webhookSecret, secrets),
     rateLimit: numberOrNull(h.rateLimit),
     monthlyQuota: numberOrNull(h.monthlyQuota),
     maxConcurrent: numberOrNull(h.maxConcurrent),
@@ -49,6 +51,12 @@ function fromHash(h: Record<string, string>): KeyRecord | undefined {
   };
 }
 
+function openSecret(stored: string, secrets: SecretBox | undefined): string {
+  if (secrets) return secrets.open(stored);
+  if (SecretBox.isSealed(stored)) throw new InvalidArgumentError('secretKey', 'The webhook secrets in Redis are encrypted: give every node the same secretKey ($DIFFUSEKIT_SECRET_KEY)');
+  return stored;
+}
+
 /**
  * The API keys of a Redis deployment, shared by every API node: the same records and rules as the SQLite
  * KeyStore (hashed keys, one live key per name, monthly usage per UTC month), with async methods.
@@ -56,10 +64,13 @@ function fromHash(h: Record<string, string>): KeyRecord | undefined {
 export class RedisKeyStore {
   readonly #redis: Redis;
   readonly #now: () => Date;
+  readonly #secrets: SecretBox | undefined;
 
-  constructor(redis: Redis, options: { now?: () => Date } = {}) {
+  /** `secrets`: seals the webhook secrets at rest (every node must have the same key); without it they are kept in clear. */
+  constructor(redis: Redis, options: { now?: () => Date; secrets?: SecretBox } = {}) {
     this.#redis = redis;
     this.#now = options.now ?? (() => new Date());
+    this.#secrets = options.secrets;
   }
 
   async create(options: CreateKeyOptions): Promise<{ record: KeyRecord; key: string }> {
@@ -69,7 +80,7 @@ export class RedisKeyStore {
     const hash = hashKey(key);
     await this.#redis
       .multi()
-      .hset(K.record(record.id), toHash(record, hash))
+      .hset(K.record(record.id), toHash(record, hash, this.#secrets))
       .set(K.byHash(hash), record.id)
       .zadd(K.ids, Date.parse(record.createdAt), record.id)
       .exec();
@@ -83,7 +94,7 @@ export class RedisKeyStore {
   }
 
   async get(id: string): Promise<KeyRecord | undefined> {
-    return fromHash(await this.#redis.hgetall(K.record(id)));
+    return fromHash(await this.#redis.hgetall(K.record(id)), this.#secrets);
   }
 
   async resolve(idOrName: string): Promise<KeyRecord | undefined> {

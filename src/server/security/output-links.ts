@@ -20,17 +20,30 @@ export function jobIdOfOutput(file: string): number | undefined {
 
 export type LinkCheck = 'valid' | 'expired' | 'invalid' | 'unsigned';
 
+/** A bucket's own presigned GET URL of an output, expiring after `seconds` (S3 storage with presigning on). */
+export type OutputPresigner = (file: string, seconds: number) => Promise<string>;
+
 /** Builds output URLs for responses and checks the signatures of those it signed. */
 export class OutputLinks {
   readonly access: OutputAccess;
   readonly #key: Buffer;
   readonly #ttlSeconds: number;
+  readonly #presign: OutputPresigner | undefined;
 
-  /** `secret`: the server's (shared across API nodes) secret; the signing key is derived from it. */
-  constructor(options: { access: OutputAccess; secret: string; ttlSeconds: number }) {
+  /**
+   * `secret`: the server's (shared across API nodes) secret; the signing key is derived from it.
+   * `presign`: hand out the bucket's presigned URLs instead (clients then download from the bucket itself).
+   */
+  constructor(options: { access: OutputAccess; secret: string; ttlSeconds: number; presign?: OutputPresigner }) {
     this.access = options.access;
     this.#key = createHmac('sha256', options.secret).update('diffusekit output links v1').digest();
     this.#ttlSeconds = options.ttlSeconds;
+    this.#presign = options.presign;
+  }
+
+  /** The URL a response carries for one output: the bucket's presigned URL when presigning, else `url()`. */
+  async link(job: Pick<JobRecord, 'baseUrl'>, file: string): Promise<string> {
+    return this.#presign ? this.#presign(file, this.#ttlSeconds) : this.url(job, file);
   }
 
   /** The URL of one output of `job`, signed to expire `ttlSeconds` from now in 'private' mode. */

@@ -1,11 +1,21 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { invalidParameter, isString } from '../../util/is.js';
 import { PRIVATE_FILE_MODE, restrictFiles } from './file-modes.js';
 
 /** The file, beside the database, that holds the key secrets at rest are encrypted with. */
 export const SECRET_KEY_FILE = 'secret-key';
 const PREFIX = 'enc:v1:';
+
+/** A secret key given as text (ServerOptions.secretKey, $DIFFUSEKIT_SECRET_KEY): 32 bytes as base64url. */
+export function parseSecretKey(value: unknown): Buffer | undefined {
+  if (value === undefined) return undefined;
+  const text = isString(value) ? value.trim() : '';
+  const key = /^[\w-]{43}=?$/.test(text) ? Buffer.from(text, 'base64url') : undefined;
+  if (key?.length !== 32) throw invalidParameter('secretKey', '32 bytes as base64url (43 characters; $DIFFUSEKIT_SECRET_KEY)', isString(value) ? `${value.length} characters` : value);
+  return key;
+}
 
 /**
  * Secrets the server must read back (the keys' webhook secrets: it signs with them) stored encrypted,

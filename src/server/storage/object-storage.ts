@@ -24,6 +24,8 @@ export interface ObjectStorage {
   get(area: StorageArea, file: string): Promise<StoredObject | undefined>;
   read(area: StorageArea, file: string): Promise<Buffer | undefined>;
   remove(area: StorageArea, file: string): Promise<void>;
+  /** A URL that reads the object directly from the store for `seconds` (S3: presigned), when the store has them. */
+  presignedUrl?(area: StorageArea, file: string, seconds: number): Promise<string>;
 }
 
 const CONTENT_TYPES: Record<string, string> = {

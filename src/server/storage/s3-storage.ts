@@ -1,4 +1,5 @@
 import { DeleteObjectCommand, GetObjectCommand, NoSuchKey, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { Readable } from 'node:stream';
 import { contentTypeOf, safeFileName, type ObjectStorage, type StorageArea, type StoredObject } from './object-storage.js';
 
@@ -13,6 +14,8 @@ export interface S3StorageOptions {
   forcePathStyle?: boolean;
   /** Default: the AWS SDK's chain (environment, profile, instance role). */
   credentials?: { accessKeyId: string; secretAccessKey: string };
+  /** Output URLs are this bucket's presigned GET URLs (see ServerOptions.s3). */
+  presignOutputs?: boolean;
 }
 
 /** Inputs and outputs in an S3 bucket, through the AWS SDK: any number of nodes share it. */
@@ -41,8 +44,14 @@ export class S3Storage implements ObjectStorage {
     return `${this.#prefix}${area}/${safeFileName(file)}`;
   }
 
+  // No ACL: objects stay private (the bucket's policy decides); readers go through the server or a presigned URL.
   async put(area: StorageArea, file: string, bytes: Buffer): Promise<void> {
     await this.#client.send(new PutObjectCommand({ Bucket: this.#bucket, Key: this.#key(area, file), Body: bytes, ContentType: contentTypeOf(file) }));
+  }
+
+  /** A presigned GET URL (SigV4 query authentication) of one object, valid for `seconds`. */
+  presignedUrl(area: StorageArea, file: string, seconds: number): Promise<string> {
+    return getSignedUrl(this.#client, new GetObjectCommand({ Bucket: this.#bucket, Key: this.#key(area, file) }), { expiresIn: seconds });
   }
 
   async get(area: StorageArea, file: string): Promise<StoredObject | undefined> {

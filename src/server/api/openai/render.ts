@@ -18,7 +18,7 @@ export async function renderImages(job: JobRecord, storage: ObjectStorage, links
       const image =
         request.response_format === 'b64_json'
           ? { b64_json: (await readOutput(storage, output.file)).toString('base64') }
-          : { url: links.url(job, output.file) };
+          : { url: await links.link(job, output.file) };
       return request.revised_prompt === undefined ? image : { ...image, revised_prompt: request.revised_prompt };
     }),
   );

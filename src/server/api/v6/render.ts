@@ -73,7 +73,7 @@ export interface V6JobList {
  * The v6 response body for a job in its current state: success (outputs), processing (eta and
  * future links), or error. Routes and webhooks send exactly this.
  */
-export function renderV6(job: JobRecord, context: V6JobState): V6JobResponse {
+export async function renderV6(job: JobRecord, context: V6JobState): Promise<V6JobResponse> {
   const meta: V6JobCommon['meta'] = { ...((job.request.meta as Record<string, unknown> | undefined) ?? {}) };
   const webhook = job.webhook ? { webhook_status: context.webhookStatus ?? 'pending', ...(context.webhookError ? { webhook_error: context.webhookError } : {}) } : {};
   const common = { id: job.id, track_id: job.trackId, ...webhook };
@@ -86,7 +86,7 @@ export function renderV6(job: JobRecord, context: V6JobState): V6JobResponse {
     if (job.expired) {
       return { status: 'error', ...common, message: `The outputs of job ${job.id} expired ${context.ttlSeconds / 3600} hours after it finished`, expired: true, meta };
     }
-    const urls = job.outputs.map((o) => context.links.url(job, o.file));
+    const urls = await Promise.all(job.outputs.map((o) => context.links.link(job, o.file)));
     return {
       status: 'success',
       ...common,
@@ -99,6 +99,7 @@ export function renderV6(job: JobRecord, context: V6JobState): V6JobResponse {
   }
   if (job.status === 'queued' || job.status === 'running') {
     const progress = context.progress;
+    const futureLinks = await Promise.all(outputFileNames(job.id, job.spec).map((file) => context.links.link(job, file)));
     return {
       status: 'processing',
       ...common,
@@ -106,7 +107,7 @@ export function renderV6(job: JobRecord, context: V6JobState): V6JobResponse {
       eta: context.eta ?? 1,
       fetch_result: `${job.baseUrl}/api/v6/${isVideoTask(job.task) ? 'video' : 'images'}/fetch/${job.id}`,
       output: [] as [],
-      future_links: outputFileNames(job.id, job.spec).map((file) => context.links.url(job, file)),
+      future_links: futureLinks,
       ...(progress ? { progress } : {}),
       meta,
     };
