@@ -5,6 +5,7 @@ import { DiffusekitError } from '../errors.js';
 import type { ModelComponents } from '../models/components.js';
 import { type BackendLoader, type CpuVariantReport, loadCpuVariant } from './backends.js';
 import type { DeviceHost } from './devices.js';
+import { checkedLoader } from './module-file.js';
 
 // Types of the addon in native/: plain objects in, plain objects out.
 
@@ -216,7 +217,7 @@ export function nativeBinding(): NativeBinding {
       );
     }
     cpuVariant = loaded.engineInfo().dynamicBackends
-      ? loadCpuVariant(loaded, path.dirname(file))
+      ? loadCpuVariant(checkedLoader(loaded), path.dirname(file))
       : { name: 'native', reason: 'built from source for this machine (one CPU backend linked into the addon)', mode: 'linked', candidates: [] };
     binding = loaded;
     addonDir = path.dirname(file);
@@ -233,5 +234,5 @@ export function cpuVariantReport(): CpuVariantReport {
 /** What device discovery (src/engine/devices.ts) needs of the loaded addon (loads it). */
 export function deviceHost(): DeviceHost {
   const loaded = nativeBinding();
-  return { loader: loaded, addonDir: addonDir!, dynamicBackends: loaded.engineInfo().dynamicBackends };
+  return { loader: { ...checkedLoader(loaded), backendDevices: () => loaded.backendDevices() }, addonDir: addonDir!, dynamicBackends: loaded.engineInfo().dynamicBackends };
 }
