@@ -4,6 +4,7 @@ import type { JobRecord } from '../jobs/job-spec.js';
 import type { JobService } from '../jobs/job-service.js';
 import type { JobPreview } from '../workers/protocol.js';
 import type { V6JobResponse } from './v6/render.js';
+import { eventStreamResponse, v6Responses } from './v6/schemas.js';
 
 export interface EventRoutesOptions {
   service: JobService;
@@ -37,6 +38,7 @@ export async function eventRoutes(app: FastifyInstance, { service, findJob, rend
     tags: ['jobs'],
     params: { type: 'object', properties: { id: { type: 'integer', minimum: 1 } }, required: ['id'] },
     querystring: { type: 'object', properties: { key: { type: 'string', maxLength: 200, description: 'API key (EventSource cannot send Authorization)' } } },
+    response: v6Responses(eventStreamResponse),
   } as const;
   for (const group of ['images', 'video']) {
     app.get(`/api/v6/${group}/events/:id`, { schema }, async (request, reply) => {

@@ -3,6 +3,7 @@ import { InvalidArgumentError } from '../../errors.js';
 import { ApiError, badRequest } from '../errors.js';
 import { credentialsOf, type Authenticator, type KeyDirectory } from '../auth/authenticate.js';
 import { createdKeyJson, toKeyJson, type KeyRecord } from '../auth/key-store.js';
+import { v6Responses } from './v6/schemas.js';
 
 export interface KeysRoutesOptions {
   keys: KeyDirectory;
@@ -57,30 +58,26 @@ export const createSchema = {
     required: ['name'],
     additionalProperties: false,
   },
-  response: {
-    200: {
-      type: 'object',
-      properties: {
-        status: { type: 'string', enum: ['success'] },
-        key: { type: 'string', description: 'The new key; shown this once, the server keeps only its hash' },
-        webhook_secret: { type: 'string', description: "Signs this key's webhooks (HMAC-SHA256); shown this once, stored encrypted" },
-        ...keyJsonSchema.properties,
-      },
-      required: ['status', 'key', 'webhook_secret', ...keyJsonSchema.required],
-    },
-  },
-} as const;
-
-export const listResponse = {
-  200: {
+  response: v6Responses({
     type: 'object',
     properties: {
       status: { type: 'string', enum: ['success'] },
-      keys: { type: 'array', items: keyJsonSchema },
+      key: { type: 'string', description: 'The new key; shown this once, the server keeps only its hash' },
+      webhook_secret: { type: 'string', description: "Signs this key's webhooks (HMAC-SHA256); shown this once, stored encrypted" },
+      ...keyJsonSchema.properties,
     },
-    required: ['status', 'keys'],
-  },
+    required: ['status', 'key', 'webhook_secret', ...keyJsonSchema.required],
+  }),
 } as const;
+
+export const listResponse = v6Responses({
+  type: 'object',
+  properties: {
+    status: { type: 'string', enum: ['success'] },
+    keys: { type: 'array', items: keyJsonSchema },
+  },
+  required: ['status', 'keys'],
+});
 
 export const revokeSchema = {
   tags: ['keys'],
@@ -91,17 +88,15 @@ export const revokeSchema = {
     oneOf: [{ required: ['id'] }, { required: ['name'] }],
     additionalProperties: false,
   },
-  response: {
-    200: {
-      type: 'object',
-      properties: {
-        status: { type: 'string', enum: ['success'] },
-        already_revoked: { type: 'boolean' },
-        ...keyJsonSchema.properties,
-      },
-      required: ['status', 'already_revoked', ...keyJsonSchema.required],
+  response: v6Responses({
+    type: 'object',
+    properties: {
+      status: { type: 'string', enum: ['success'] },
+      already_revoked: { type: 'boolean' },
+      ...keyJsonSchema.properties,
     },
-  },
+    required: ['status', 'already_revoked', ...keyJsonSchema.required],
+  }),
 } as const;
 
 // The store speaks the library's validation vocabulary; the API speaks HTTP.

@@ -2,11 +2,18 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ApiError } from '../errors.js';
 import type { JobService } from '../jobs/job-service.js';
 import { jobIdOfOutput, type OutputLinks } from '../security/output-links.js';
-import type { ObjectStorage } from '../storage/object-storage.js';
+import { CONTENT_TYPES, type ObjectStorage } from '../storage/object-storage.js';
 import type { AccessControl } from './access.js';
+import { v6Responses } from './v6/schemas.js';
 
 // A plain file name: a word character first, so '.', '..' and hidden names never reach the storage.
 const FILE = /^\w[\w.-]*$/;
+
+/** An output file's bytes, in whichever of the stored types it is: not JSON, so nothing is serialized through it. */
+const outputFile = {
+  description: 'The file (an image, or a video of a video job)',
+  content: Object.fromEntries([...new Set(Object.values(CONTENT_TYPES))].map((type) => [type, { schema: { type: 'string', format: 'binary' } }])),
+};
 
 export interface OutputRoutesOptions {
   storage: ObjectStorage;
@@ -44,6 +51,7 @@ export async function outputRoutes(app: FastifyInstance, options: OutputRoutesOp
         tags: ['outputs'],
         params: { type: 'object', properties: { file: { type: 'string', pattern: FILE.source, maxLength: 200 } }, required: ['file'] },
         querystring: { type: 'object', properties: { expires: { type: 'string', maxLength: 20 }, signature: { type: 'string', maxLength: 100 } } },
+        response: v6Responses(outputFile),
       },
     },
     async (request, reply) => {

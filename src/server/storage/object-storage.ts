@@ -28,7 +28,8 @@ export interface ObjectStorage {
   presignedUrl?(area: StorageArea, file: string, seconds: number): Promise<string>;
 }
 
-const CONTENT_TYPES: Record<string, string> = {
+/** The content types of stored files, by extension. */
+export const CONTENT_TYPES: Record<string, string> = {
   '.png': 'image/png',
   '.jpg': 'image/jpeg',
   '.jpeg': 'image/jpeg',

@@ -13,7 +13,31 @@ import { httpStatusOfJobError } from '../shared/job-results.js';
 import { CONTROLNET_MODULES, findModel, latentUpscaleModes, loras, modelTitle, samplers, schedulers, sdModels, upscalers } from './catalog.js';
 import { builtinExtras, upscalerByName } from './builtin-upscalers.js';
 import { renderExtras, renderImages, renderProgress, type A1111RenderContext } from './render.js';
-import { a1111Schemas, progressQuery } from './schemas.js';
+import {
+  a1111Responses,
+  a1111Schemas,
+  cmdFlagsResponse,
+  controlnetModelListResponse,
+  controlnetModuleListResponse,
+  controlnetVersionResponse,
+  emptyResponse,
+  extrasResponse,
+  faceRestorersResponse,
+  imagesResponse,
+  latentUpscaleModesResponse,
+  lorasResponse,
+  memoryResponse,
+  nullResponse,
+  optionsResponse,
+  progressQuery,
+  progressResponse,
+  promptStylesResponse,
+  samplersResponse,
+  schedulersResponse,
+  sdModelsResponse,
+  sdVaeResponse,
+  upscalersResponse,
+} from './schemas.js';
 import { A1111Settings, type A1111Options, type OptionsStore } from './settings.js';
 import { checkpointOf, extrasToJob, img2imgToJob, refuseFaceRestoration, modelNotFound, txt2imgToJob, type A1111Body, type A1111Context, type A1111Translation } from './to-job.js';
 
@@ -108,20 +132,20 @@ export async function a1111Routes(app: FastifyInstance, options: A1111RoutesOpti
 
   const imageCount = (body: A1111Body) => (body.batch_size as number) * (body.n_iter as number);
 
-  app.post('/sdapi/v1/txt2img', { schema: { summary: 'Text to image (A1111)', tags, body: schemas.txt2img } }, async (request, reply) => {
+  app.post('/sdapi/v1/txt2img', { schema: { summary: 'Text to image (A1111)', tags, body: schemas.txt2img, response: a1111Responses(imagesResponse) } }, async (request, reply) => {
     const body = request.body as A1111Body;
     const { job } = await runJob(request, reply, imageCount(body), (ctx) => txt2imgToJob(body, ctx));
     return renderImages(job, body, renderContext(request));
   });
 
-  app.post('/sdapi/v1/img2img', { schema: { summary: 'Image to image or inpainting (A1111)', tags, body: schemas.img2img } }, async (request, reply) => {
+  app.post('/sdapi/v1/img2img', { schema: { summary: 'Image to image or inpainting (A1111)', tags, body: schemas.img2img, response: a1111Responses(imagesResponse) } }, async (request, reply) => {
     const body = request.body as A1111Body;
     const { job } = await runJob(request, reply, imageCount(body), (ctx) => img2imgToJob(body, ctx));
     const parameters = body.include_init_images ? body : { ...body, init_images: null, mask: null };
     return renderImages(job, parameters, renderContext(request));
   });
 
-  app.post('/sdapi/v1/extra-single-image', { schema: { summary: 'Upscale one image (A1111 extras)', tags, body: schemas.extraSingleImage } }, async (request, reply) => {
+  app.post('/sdapi/v1/extra-single-image', { schema: { summary: 'Upscale one image (A1111 extras)', tags, body: schemas.extraSingleImage, response: a1111Responses(extrasResponse) } }, async (request, reply) => {
     const body = request.body as A1111Body;
     refuseFaceRestoration(body);
     const upscaler = upscalerByName('upscaler_1', typeof body.upscaler_1 === 'string' && body.upscaler_1.trim() ? body.upscaler_1.trim() : 'None', models);
@@ -141,7 +165,7 @@ export async function a1111Routes(app: FastifyInstance, options: A1111RoutesOpti
     return { principal, jobs: (await service.running()).filter((job) => access.canSee(principal, job)).sort((a, b) => a.id - b.id) };
   };
 
-  app.get('/sdapi/v1/progress', { schema: { summary: 'Progress of the running job, with a preview image', tags, querystring: progressQuery } }, async (request) => {
+  app.get('/sdapi/v1/progress', { schema: { summary: 'Progress of the running job, with a preview image', tags, querystring: progressQuery, response: a1111Responses(progressResponse) } }, async (request) => {
     const { principal, jobs } = await runningJobs(request);
     const keyId = access.keyId(principal);
     const counts = await service.counts();
@@ -156,30 +180,30 @@ export async function a1111Routes(app: FastifyInstance, options: A1111RoutesOpti
   const interrupt = async (request: FastifyRequest) => {
     for (const job of (await runningJobs(request)).jobs) await service.cancel(job.id);
   };
-  app.post('/sdapi/v1/interrupt', { schema: { summary: "Stop the caller's running jobs", tags } }, async (request) => {
+  app.post('/sdapi/v1/interrupt', { schema: { summary: "Stop the caller's running jobs", tags, response: a1111Responses(emptyResponse) } }, async (request) => {
     await interrupt(request);
     return {};
   });
-  app.post('/sdapi/v1/skip', { schema: { summary: 'Same as interrupt', tags } }, async (request) => {
+  app.post('/sdapi/v1/skip', { schema: { summary: 'Same as interrupt', tags, response: a1111Responses(emptyResponse) } }, async (request) => {
     await interrupt(request);
     return {};
   });
 
-  const list = (url: string, summary: string, make: (request: FastifyRequest) => unknown) =>
-    app.get(url, { schema: { summary, tags } }, async (request) => {
+  const list = (url: string, summary: string, response: object, make: (request: FastifyRequest) => unknown) =>
+    app.get(url, { schema: { summary, tags, response: a1111Responses(response) } }, async (request) => {
       await access.identify(request);
       return make(request);
     });
-  list('/sdapi/v1/sd-models', 'Checkpoints (titles carry the sha256 once computed)', () => sdModels(models, sha256));
-  list('/sdapi/v1/samplers', 'Samplers in A1111 spelling', samplers);
-  list('/sdapi/v1/schedulers', 'Schedules', schedulers);
-  list('/sdapi/v1/upscalers', 'Upscalers: None, Lanczos, Nearest and the served ESRGAN models', () => upscalers(models));
-  list('/sdapi/v1/latent-upscale-modes', 'Latent upscalers for the hires fix', latentUpscaleModes);
-  list('/sdapi/v1/loras', 'LoRA files of the LoRA folder', () => loras(config.loraDir));
-  list('/sdapi/v1/sd-vae', 'None: VAEs come with the checkpoint', () => []);
-  list('/sdapi/v1/prompt-styles', 'None', () => []);
-  list('/sdapi/v1/face-restorers', 'None', () => []);
-  list('/sdapi/v1/cmd-flags', 'What this server runs with, in A1111 flag names', () => ({
+  list('/sdapi/v1/sd-models', 'Checkpoints (titles carry the sha256 once computed)', sdModelsResponse, () => sdModels(models, sha256));
+  list('/sdapi/v1/samplers', 'Samplers in A1111 spelling', samplersResponse, samplers);
+  list('/sdapi/v1/schedulers', 'Schedules', schedulersResponse, schedulers);
+  list('/sdapi/v1/upscalers', 'Upscalers: None, Lanczos, Nearest and the served ESRGAN models', upscalersResponse, () => upscalers(models));
+  list('/sdapi/v1/latent-upscale-modes', 'Latent upscalers for the hires fix', latentUpscaleModesResponse, latentUpscaleModes);
+  list('/sdapi/v1/loras', 'LoRA files of the LoRA folder', lorasResponse, () => loras(config.loraDir));
+  list('/sdapi/v1/sd-vae', 'None: VAEs come with the checkpoint', sdVaeResponse, () => []);
+  list('/sdapi/v1/prompt-styles', 'None', promptStylesResponse, () => []);
+  list('/sdapi/v1/face-restorers', 'None', faceRestorersResponse, () => []);
+  list('/sdapi/v1/cmd-flags', 'What this server runs with, in A1111 flag names', cmdFlagsResponse, () => ({
     api: true,
     nowebui: true,
     listen: config.host !== '127.0.0.1' && config.host !== 'localhost',
@@ -188,21 +212,21 @@ export async function a1111Routes(app: FastifyInstance, options: A1111RoutesOpti
     lora_dir: config.loraDir ?? null,
     embeddings_dir: config.embeddingDir ?? null,
   }));
-  list('/sdapi/v1/memory', 'Memory of this machine', () => {
+  list('/sdapi/v1/memory', 'Memory of this machine', memoryResponse, () => {
     const [total, free] = [os.totalmem(), os.freemem()];
     return { ram: { free, used: total - free, total }, cuda: { error: 'not reported by diffusekit' } };
   });
-  list('/controlnet/version', 'sd-webui-controlnet API version', () => ({ version: 2 }));
-  list('/controlnet/model_list', 'Served ControlNet models', () => ({ model_list: models.filter((m) => m.role === 'controlnet').map((m) => m.id) }));
-  list('/controlnet/module_list', 'ControlNet preprocessors', () => ({ module_list: [...CONTROLNET_MODULES], module_detail: {} }));
+  list('/controlnet/version', 'sd-webui-controlnet API version', controlnetVersionResponse, () => ({ version: 2 }));
+  list('/controlnet/model_list', 'Served ControlNet models', controlnetModelListResponse, () => ({ model_list: models.filter((m) => m.role === 'controlnet').map((m) => m.id) }));
+  list('/controlnet/module_list', 'ControlNet preprocessors', controlnetModuleListResponse, () => ({ module_list: [...CONTROLNET_MODULES], module_detail: {} }));
   for (const url of ['/sdapi/v1/refresh-checkpoints', '/sdapi/v1/refresh-loras']) {
-    app.post(url, { schema: { summary: 'Nothing to do: models are fixed at start; the LoRA folder is read on each use', tags } }, async (request) => {
+    app.post(url, { schema: { summary: 'Nothing to do: models are fixed at start; the LoRA folder is read on each use', tags, response: a1111Responses(emptyResponse) } }, async (request) => {
       await access.identify(request);
       return {};
     });
   }
 
-  app.get('/sdapi/v1/options', { schema: { summary: 'Settings: sd_model_checkpoint, CLIP_stop_at_last_layers', tags } }, async (request) => {
+  app.get('/sdapi/v1/options', { schema: { summary: 'Settings: sd_model_checkpoint, CLIP_stop_at_last_layers', tags, response: a1111Responses(optionsResponse) } }, async (request) => {
     const principal = await access.identify(request);
     const ctx = await context(request, access.keyId(principal));
     const model = checkpointOf({}, ctx);
@@ -222,7 +246,7 @@ export async function a1111Routes(app: FastifyInstance, options: A1111RoutesOpti
 
   // A key's options are its own (the admin's and --no-auth's are the server's, every key's default), so one
   // client switching models does not switch them for the others.
-  app.post('/sdapi/v1/options', { schema: { summary: 'Change settings (persisted)', tags, body: schemas.options } }, async (request) => {
+  app.post('/sdapi/v1/options', { schema: { summary: 'Change settings (persisted)', tags, body: schemas.options, response: a1111Responses(nullResponse) } }, async (request) => {
     const principal = await access.identify(request);
     const body = request.body as Record<string, unknown>;
     const changes: Partial<A1111Options> = {};

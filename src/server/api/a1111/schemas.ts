@@ -92,3 +92,112 @@ export const progressQuery = {
   properties: { skip_current_image: { type: 'boolean', default: false } },
   additionalProperties: true,
 } as const;
+
+// JSON schemas of the sdapi/v1 responses, in A1111's shapes (render.ts, catalog.ts). Fastify serializes each answer
+// through its schema, which drops any field not declared here: every field sent is declared, and the objects whose
+// keys are open-ended (the `parameters` echo of a request, options, flags, metadata) keep all of theirs.
+
+const str = { type: 'string' } as const;
+const strOrNull = { type: ['string', 'null'] } as const;
+const bool = { type: 'boolean' } as const;
+const int = { type: 'integer' } as const;
+const open = (description: string, properties: Record<string, unknown> = {}) => ({ type: 'object', properties, additionalProperties: true, description }) as const;
+const object = <const P extends Record<string, unknown>>(properties: P) => ({ type: 'object', properties }) as const;
+const list = <const I>(items: I) => ({ type: 'array', items }) as const;
+
+/** Errors as A1111 (FastAPI) sends them: `{ error, detail, body, errors }`; a 422's detail lists what failed validation. */
+export const errorResponse = {
+  type: 'object',
+  properties: {
+    error: { type: 'string', description: 'a stable error code (validation_error for a 422)' },
+    detail: {
+      anyOf: [
+        { type: 'string' },
+        list({ type: 'object', properties: { loc: list({ type: ['string', 'integer'] }), msg: str, type: str } }),
+      ],
+      description: 'the message; for a 422, a list of { loc, msg, type } as FastAPI gives',
+    },
+    body: str,
+    errors: str,
+  },
+  required: ['error', 'detail'],
+} as const;
+
+/** txt2img and img2img: base64 PNGs, the request echo and `info`, a JSON string. */
+export const imagesResponse = object({
+  images: list({ type: 'string', description: 'a base64 PNG (with its infotext)' }),
+  parameters: open('the request, with the defaults filled in'),
+  info: { type: 'string', description: 'a JSON object as a string: prompt, all_seeds, infotexts ...' },
+});
+
+/** extra-single-image: the upscaled base64 PNG and a line of HTML. */
+export const extrasResponse = object({ image: { type: 'string', description: 'a base64 PNG' }, html_info: str });
+
+const progressState = object({
+  skipped: bool,
+  interrupted: bool,
+  stopping_generation: bool,
+  job: str,
+  job_count: int,
+  job_timestamp: str,
+  job_no: int,
+  sampling_step: int,
+  sampling_steps: int,
+});
+
+export const progressResponse = object({
+  progress: { type: 'number', description: 'fraction done, 0 to 1' },
+  eta_relative: { type: 'number', description: 'seconds' },
+  state: progressState,
+  current_image: { type: ['string', 'null'], description: 'a base64 PNG of the latent' },
+  textinfo: strOrNull,
+});
+
+/** interrupt, skip, the refresh calls: `{}`. */
+export const emptyResponse = { type: 'object', description: 'Nothing: {}' } as const;
+
+export const sdModelsResponse = list(object({ title: str, model_name: str, hash: strOrNull, sha256: strOrNull, filename: str, config: strOrNull }));
+export const samplersResponse = list(object({ name: str, aliases: list(str), options: open('sampler options') }));
+export const schedulersResponse = list(object({ name: str, label: str, aliases: { type: ['array', 'null'], items: str }, default_rho: { type: 'number' }, need_inner_model: bool }));
+export const upscalersResponse = list(object({ name: str, model_name: strOrNull, model_path: strOrNull, model_url: strOrNull, scale: { type: 'number' } }));
+export const latentUpscaleModesResponse = list(object({ name: str }));
+export const lorasResponse = list(object({ name: str, alias: str, path: str, metadata: open('the safetensors training metadata') }));
+/** The lists this server leaves empty, in A1111's item shapes. */
+export const sdVaeResponse = list(object({ model_name: str, filename: str }));
+export const promptStylesResponse = list(object({ name: str, prompt: strOrNull, negative_prompt: strOrNull }));
+export const faceRestorersResponse = list(object({ name: str, cmd_dir: strOrNull }));
+
+export const cmdFlagsResponse = open('the server\'s settings in A1111 flag names', {
+  api: bool,
+  nowebui: bool,
+  listen: bool,
+  port: int,
+  api_auth: strOrNull,
+  lora_dir: strOrNull,
+  embeddings_dir: strOrNull,
+});
+
+const bytes = { type: 'number', description: 'bytes' } as const;
+export const memoryResponse = object({ ram: object({ free: bytes, used: bytes, total: bytes }), cuda: open('GPU memory (not reported)', { error: str }) });
+
+export const controlnetVersionResponse = object({ version: int });
+export const controlnetModelListResponse = object({ model_list: list(str) });
+export const controlnetModuleListResponse = object({ module_list: list(str), module_detail: open('per module') });
+
+export const optionsResponse = open('the settings', {
+  sd_model_checkpoint: str,
+  sd_checkpoint_hash: strOrNull,
+  CLIP_stop_at_last_layers: int,
+  sd_vae: str,
+  sd_lora: str,
+  samples_format: str,
+  live_previews_enable: bool,
+  show_progress_type: str,
+  show_progress_every_n_steps: int,
+});
+
+/** POST options: null, as A1111 answers (`type` as a list: @fastify/swagger documents a plain 'null' as no body at all). */
+export const nullResponse = { type: ['null'], description: 'null' } as const;
+
+/** The response schemas of an A1111 route answering `ok`; errors in A1111's shape. */
+export const a1111Responses = <const T>(ok: T) => ({ 200: ok, '4xx': errorResponse, '5xx': errorResponse }) as const;

@@ -11,7 +11,7 @@ import type { AccessControl } from '../access.js';
 import { errorData } from '../error-data.js';
 import { submitJob, type TranslationContext } from '../shared/job-params.js';
 import { jobError, renderError, renderImages } from './render.js';
-import { errorResponse, imagesResponse, modelListResponse, modelParams, modelResponse, openaiSchemas } from './schemas.js';
+import { imagesResponse, modelListResponse, modelParams, modelResponse, openaiResponses, openaiSchemas } from './schemas.js';
 import { openaiToJob, type OpenAIBody, type OpenAIEndpoint } from './to-job.js';
 
 export interface OpenAIRoutesOptions {
@@ -109,7 +109,7 @@ async function openaiV1(app: FastifyInstance, options: OpenAIRoutesOptions): Pro
           tags: ['openai'],
           ...(endpoint === 'generations' ? {} : { consumes: ['multipart/form-data'] }),
           body: schemas[endpoint],
-          response: { 200: imagesResponse, '4xx': errorResponse, '5xx': errorResponse },
+          response: openaiResponses(imagesResponse),
         },
       },
       async (request, reply) => {
@@ -140,12 +140,12 @@ async function openaiV1(app: FastifyInstance, options: OpenAIRoutesOptions): Pro
   const modelObject = (model: ServedModel) => ({ id: model.id, object: 'model', created: created(model), owned_by: 'diffusekit' });
   const checkpoints = () => options.models.filter((m) => m.role === 'checkpoint');
 
-  app.get('/models', { schema: { summary: 'The models image requests may name', tags: ['openai'], response: { 200: modelListResponse, '4xx': errorResponse } } }, async (request) => {
+  app.get('/models', { schema: { summary: 'The models image requests may name', tags: ['openai'], response: openaiResponses(modelListResponse) } }, async (request) => {
     await access.identify(request);
     return { object: 'list', data: checkpoints().map(modelObject) };
   });
 
-  app.get('/models/:id', { schema: { summary: 'One model', tags: ['openai'], params: modelParams, response: { 200: modelResponse, '4xx': errorResponse } } }, async (request) => {
+  app.get('/models/:id', { schema: { summary: 'One model', tags: ['openai'], params: modelParams, response: openaiResponses(modelResponse) } }, async (request) => {
     await access.identify(request);
     const { id } = request.params as { id: string };
     const model = checkpoints().find((m) => m.id === id);

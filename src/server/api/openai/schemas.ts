@@ -104,3 +104,6 @@ export const errorResponse = {
     },
   },
 } as const;
+
+/** The response schemas of an OpenAI route answering `ok`; errors in OpenAI's shape. */
+export const openaiResponses = <const T>(ok: T) => ({ 200: ok, '4xx': errorResponse, '5xx': errorResponse }) as const;

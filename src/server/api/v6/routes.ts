@@ -11,7 +11,7 @@ import type { AccessControl } from '../access.js';
 import { errorData } from '../error-data.js';
 import { eventRoutes } from '../events.js';
 import { httpStatusOfJobError, renderV6, type V6JobList } from './render.js';
-import { idParams, v6Schemas } from './schemas.js';
+import { idParams, jobErrorResponse, jobListResponse, jobResponse, systemLoadResponse, v6Responses, v6Schemas } from './schemas.js';
 import { submitJob } from '../shared/job-params.js';
 import { v6ToJob, type V6Body, type V6Context } from './to-job.js';
 import { systemLoad } from './system-load.js';
@@ -58,6 +58,7 @@ export function v6ErrorHandler(error: unknown, request: FastifyRequest, reply: F
 export async function v6Routes(app: FastifyInstance, options: V6RoutesOptions): Promise<void> {
   const { service, access } = options;
   const schemas = v6Schemas(options.limits);
+  const jobResponses = v6Responses(jobResponse, jobErrorResponse);
 
   app.setErrorHandler(v6ErrorHandler);
 
@@ -83,7 +84,7 @@ export async function v6Routes(app: FastifyInstance, options: V6RoutesOptions): 
 
   const endpoints = [...IMAGE_ENDPOINTS.map((e) => ['images', ...e] as const), ...VIDEO_ENDPOINTS.map((e) => ['video', ...e] as const)];
   for (const [group, endpoint, task, summary] of endpoints) {
-    app.post(`/api/v6/${group}/${endpoint}`, { schema: { summary, tags: [group], body: schemas[endpoint as keyof typeof schemas] } }, async (request, reply) => {
+    app.post(`/api/v6/${group}/${endpoint}`, { schema: { summary, tags: [group], body: schemas[endpoint as keyof typeof schemas], response: jobResponses } }, async (request, reply) => {
       const body = request.body as V6Body;
       const principal = await access.identify(request);
       const images = task === 'upscale' ? 1 : ((body.samples as number | undefined) ?? 1);
@@ -122,7 +123,13 @@ export async function v6Routes(app: FastifyInstance, options: V6RoutesOptions): 
       app.route({
         method,
         url: `/api/v6/${group}/fetch/:id`,
-        schema: { summary: 'The current state of a job (image or video: both paths answer for any job)', tags: ['jobs'], params: idParams, ...(method === 'POST' ? { body: schemas.fetch } : {}) },
+        schema: {
+          summary: 'The current state of a job (image or video: both paths answer for any job)',
+          tags: ['jobs'],
+          params: idParams,
+          ...(method === 'POST' ? { body: schemas.fetch } : {}),
+          response: jobResponses,
+        },
         handler: async (request, reply) => sendJob(reply, (await findJob(request)).id, false),
       });
     }
@@ -140,6 +147,7 @@ export async function v6Routes(app: FastifyInstance, options: V6RoutesOptions): 
         summary: "The caller's newest jobs, newest first, as fetch answers them",
         tags: ['jobs'],
         ...(method === 'POST' ? { body: { type: 'object', properties: { key: schemas.fetch.properties.key, limit } } } : { querystring: { type: 'object', properties: { limit } } }),
+        response: v6Responses(jobListResponse),
       },
       handler: async (request): Promise<V6JobList> => {
         const principal = await access.identify(request);
@@ -150,7 +158,7 @@ export async function v6Routes(app: FastifyInstance, options: V6RoutesOptions): 
     });
   }
 
-  app.post('/api/v6/images/cancel/:id', { schema: { summary: 'Cancel a queued or running job', tags: ['jobs'], params: idParams, body: schemas.fetch } }, async (request, reply) => {
+  app.post('/api/v6/images/cancel/:id', { schema: { summary: 'Cancel a queued or running job', tags: ['jobs'], params: idParams, body: schemas.fetch, response: jobResponses } }, async (request, reply) => {
     const job = await findJob(request);
     await service.cancel(job.id);
     // A running job stops within a step: wait briefly so the answer usually shows the final state.
@@ -162,7 +170,12 @@ export async function v6Routes(app: FastifyInstance, options: V6RoutesOptions): 
     app.route({
       method,
       url: '/api/v6/system_load',
-      schema: { summary: 'Queue, workers, loaded models, recent timings and memory', tags: ['system'], ...(method === 'POST' ? { body: schemas.fetch } : {}) },
+      schema: {
+        summary: 'Queue, workers, loaded models, recent timings and memory',
+        tags: ['system'],
+        ...(method === 'POST' ? { body: schemas.fetch } : {}),
+        response: v6Responses(systemLoadResponse),
+      },
       handler: async (request) => {
         const principal = await access.identify(request);
         return systemLoad(service, options.models, principal.kind !== 'key');

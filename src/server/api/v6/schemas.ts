@@ -108,3 +108,147 @@ export const idParams = {
   properties: { id: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER } },
   required: ['id'],
 } as const;
+
+// JSON schemas of the v6 responses. Fastify serializes each answer through its schema, which drops any field not
+// declared here: every field render.ts (and system-load.ts) sends is declared, and `meta`, whose keys are the
+// request's own, keeps all of them.
+
+const urls = (description: string) => ({ type: 'array', items: { type: 'string' }, description }) as const;
+
+/** The v6 error body (a refused request, a failure of the server): `{ status: 'error', message, code }`. */
+export const errorResponse = {
+  type: 'object',
+  description: 'An error: { status: "error", message, code }',
+  properties: {
+    status: { type: 'string', enum: ['error'] },
+    message: { type: 'string' },
+    code: { type: 'string', description: 'a stable machine-readable code (invalid_request, job_not_found, rate_limited ...)' },
+  },
+  required: ['status', 'message'],
+} as const;
+
+/** What every job answer carries. */
+const jobProperties = {
+  id: { type: 'integer', description: 'the job id' },
+  track_id: { type: ['string', 'null'], description: "the request's track_id" },
+  webhook_status: { type: 'string', enum: ['pending', 'delivered', 'failed'], description: 'only for jobs with a webhook' },
+  webhook_error: { type: 'string', description: 'why the last delivery try failed, while it is retried or once it has failed' },
+} as const;
+
+/** What a job answer of status error adds. */
+const failureProperties = {
+  message: { type: 'string', description: 'status error: why the job failed, was cancelled or expired' },
+  code: { type: 'string', description: "status error: the job's error code (cancelled, ERR_INVALID_ARG ...)" },
+  cancelled: { type: 'boolean', enum: [true], description: 'status error: the job was cancelled' },
+  expired: { type: 'boolean', enum: [true], description: 'status error: its outputs have expired' },
+} as const;
+
+const meta = {
+  type: 'object',
+  additionalProperties: true,
+  description: "the request's parameters as the job runs them; when done also width, height and seeds (videos: num_frames, fps)",
+} as const;
+
+/**
+ * A job in its current state, as fetch, the job routes, webhooks and the event stream's `state` events send it:
+ * success (output URLs), processing (eta, fetch_result and future links) or error (message).
+ */
+export const jobResponse = {
+  type: 'object',
+  description: 'A job: status success (output), processing (eta, fetch_result, future_links) or error (message)',
+  properties: {
+    status: { type: 'string', enum: ['success', 'processing', 'error'] },
+    ...jobProperties,
+    generationTime: { type: 'number', description: 'status success: seconds the job ran' },
+    output: urls('the output URLs (empty while processing)'),
+    proxy_links: urls('status success: the same URLs'),
+    nsfw_content_detected: { type: 'array', items: { type: 'boolean' }, description: 'status success: one per output' },
+    tip: { type: 'string', description: 'status processing' },
+    eta: { type: 'number', description: 'status processing: seconds until it is expected to be done' },
+    fetch_result: { type: 'string', description: 'status processing: where to fetch the job' },
+    future_links: urls('status processing: where the outputs will be'),
+    progress: {
+      type: 'object',
+      description: 'status processing, once running',
+      properties: { phase: { type: 'string' }, step: { type: 'integer' }, steps: { type: 'integer' }, image: { type: 'integer' }, images: { type: 'integer' } },
+      required: ['phase', 'step', 'steps', 'image', 'images'],
+    },
+    ...failureProperties,
+    meta,
+  },
+  required: ['status', 'id', 'track_id', 'meta'],
+} as const;
+
+/** The 4xx/5xx answer of a job route: a refused request, or (with its id and meta) a job that failed or expired. */
+export const jobErrorResponse = {
+  type: 'object',
+  description: 'A refused request (status, message, code), or a job that failed or whose outputs expired (also id, track_id, meta ...)',
+  properties: {
+    status: errorResponse.properties.status,
+    ...jobProperties,
+    ...failureProperties,
+    message: { type: 'string', description: 'why the request was refused, or why the job failed or expired' },
+    meta,
+  },
+  required: ['status', 'message'],
+} as const;
+
+/** The answer of /api/v6/images/jobs. */
+export const jobListResponse = {
+  type: 'object',
+  properties: { status: { type: 'string', enum: ['success'] }, jobs: { type: 'array', items: jobResponse, description: 'newest first' } },
+  required: ['status', 'jobs'],
+} as const;
+
+/** The answer of /api/v6/system_load (system-load.ts). */
+export const systemLoadResponse = {
+  type: 'object',
+  properties: {
+    status: { type: 'string', enum: ['success'] },
+    queue_num: { type: 'integer', description: 'jobs queued' },
+    queue_time: { type: 'number', description: 'expected seconds of wait for a new job' },
+    running: { type: 'integer', description: 'jobs running' },
+    average_seconds_last_hour: {
+      type: 'object',
+      description: 'per task (txt2img, img2img ...): mean seconds and jobs of the last hour',
+      additionalProperties: { type: 'object', properties: { seconds: { type: 'number' }, jobs: { type: 'integer' } } },
+    },
+    workers: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          id: { type: 'integer' },
+          pid: { type: 'integer' },
+          state: { type: 'string', enum: ['starting', 'idle', 'busy', 'stopped'] },
+          job: { type: ['integer', 'null'], description: 'the running job (admin and --no-auth callers only)' },
+          models: { type: 'array', items: { type: 'string' }, description: 'models loaded' },
+          restarts: { type: 'integer' },
+          node: { type: 'string', description: 'the worker node (shared Redis queue)' },
+        },
+      },
+    },
+    models: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: { id: { type: 'string' }, role: { type: 'string' }, family: { type: 'string' }, size: { type: 'number', description: 'bytes' }, synthetic: { type: 'boolean' } },
+      },
+    },
+    memory: {
+      type: 'object',
+      properties: { total_mib: { type: 'integer' }, free_mib: { type: 'integer' }, server_rss_mib: { type: 'integer' } },
+    },
+    load_average: { type: 'array', items: { type: 'number' } },
+  },
+  required: ['status', 'queue_num', 'queue_time', 'running'],
+} as const;
+
+/** A job's life as server-sent events (events.ts): not JSON, so nothing is serialized through it. */
+export const eventStreamResponse = {
+  description: 'Server-sent events: `state` (the fetch answer) first and last, `progress` ({ phase, step, steps, image, images }), `preview` ({ width, height, image: a PNG data URL })',
+  content: { 'text/event-stream': { schema: { type: 'string' } } },
+} as const;
+
+/** The response schemas of a v6 route answering `ok` (errors: `error`, the v6 error body unless said). */
+export const v6Responses = <const T, const E extends object = typeof errorResponse>(ok: T, error: E = errorResponse as E) => ({ 200: ok, '4xx': error, '5xx': error }) as const;
