@@ -18,15 +18,16 @@ class Text2ImgRequest(_Text2ImgRequestRequired, total=False):
     track_id: Union[str, int, None]  # echoed in responses and webhooks
     output_format: Literal["png", "jpeg", "jpg", "webp"]  # default png
     negative_prompt: Union[str, None]  # what to avoid
-    width: int  # multiple of 8; default 512 (image tasks: the input size)
-    height: int  # multiple of 8; default 512 (image tasks: the input size)
+    width: int  # multiple of 8; default the model's (512 for SD 1.x, 1024 for SDXL, 512 for turbo ...; image tasks: the input size)
+    height: int  # multiple of 8; default the model's (image tasks: the input size)
     samples: int  # images per request
-    num_inference_steps: int  # default 30
-    guidance_scale: float  # default 7.5
+    num_inference_steps: int  # default the model's (20 for SD 1.x, 30 for SDXL, 1 for turbo models, 4 for FLUX.1 schnell ...)
+    guidance_scale: float  # default the model's (7 for SD 1.x/SDXL, 1 for distilled models)
     seed: Union[int, None]  # null = random
-    scheduler: str  # diffusers scheduler, A1111 or engine sampler name; default EulerAncestralDiscreteScheduler
+    scheduler: str  # diffusers scheduler, A1111 or engine sampler name; default the model's (euler_a for SD 1.x/SDXL, euler for flow models)
     safety_checker: Literal["yes", "no", "true", "false"]  # "yes" or "no" (booleans accepted)
-    enhance_prompt: Literal["yes", "no", "true", "false"]  # "yes" or "no" (booleans accepted)
+    enhance_prompt: Literal["yes", "no", "true", "false"]  # "yes": the server's prompt language model rewrites the prompt in detail (meta.enhance_prompt says what happened)
+    multi_lingual: Literal["yes", "no", "true", "false"]  # "yes": a prompt not in English is translated to English first (meta.multi_lingual says what happened)
     lora_model: Union[str, None]  # LoRA ids, comma-separated
     lora_strength: Union[str, float, None]  # strengths, comma-separated, one per LoRA (default 1)
     clip_skip: int
@@ -43,15 +44,16 @@ class Img2ImgRequest(_Img2ImgRequestRequired, total=False):
     track_id: Union[str, int, None]  # echoed in responses and webhooks
     output_format: Literal["png", "jpeg", "jpg", "webp"]  # default png
     negative_prompt: Union[str, None]  # what to avoid
-    width: int  # multiple of 8; default 512 (image tasks: the input size)
-    height: int  # multiple of 8; default 512 (image tasks: the input size)
+    width: int  # multiple of 8; default the model's (512 for SD 1.x, 1024 for SDXL, 512 for turbo ...; image tasks: the input size)
+    height: int  # multiple of 8; default the model's (image tasks: the input size)
     samples: int  # images per request
-    num_inference_steps: int  # default 30
-    guidance_scale: float  # default 7.5
+    num_inference_steps: int  # default the model's (20 for SD 1.x, 30 for SDXL, 1 for turbo models, 4 for FLUX.1 schnell ...)
+    guidance_scale: float  # default the model's (7 for SD 1.x/SDXL, 1 for distilled models)
     seed: Union[int, None]  # null = random
-    scheduler: str  # diffusers scheduler, A1111 or engine sampler name; default EulerAncestralDiscreteScheduler
+    scheduler: str  # diffusers scheduler, A1111 or engine sampler name; default the model's (euler_a for SD 1.x/SDXL, euler for flow models)
     safety_checker: Literal["yes", "no", "true", "false"]  # "yes" or "no" (booleans accepted)
-    enhance_prompt: Literal["yes", "no", "true", "false"]  # "yes" or "no" (booleans accepted)
+    enhance_prompt: Literal["yes", "no", "true", "false"]  # "yes": the server's prompt language model rewrites the prompt in detail (meta.enhance_prompt says what happened)
+    multi_lingual: Literal["yes", "no", "true", "false"]  # "yes": a prompt not in English is translated to English first (meta.multi_lingual says what happened)
     lora_model: Union[str, None]  # LoRA ids, comma-separated
     lora_strength: Union[str, float, None]  # strengths, comma-separated, one per LoRA (default 1)
     clip_skip: int
@@ -70,15 +72,16 @@ class InpaintRequest(_InpaintRequestRequired, total=False):
     track_id: Union[str, int, None]  # echoed in responses and webhooks
     output_format: Literal["png", "jpeg", "jpg", "webp"]  # default png
     negative_prompt: Union[str, None]  # what to avoid
-    width: int  # multiple of 8; default 512 (image tasks: the input size)
-    height: int  # multiple of 8; default 512 (image tasks: the input size)
+    width: int  # multiple of 8; default the model's (512 for SD 1.x, 1024 for SDXL, 512 for turbo ...; image tasks: the input size)
+    height: int  # multiple of 8; default the model's (image tasks: the input size)
     samples: int  # images per request
-    num_inference_steps: int  # default 30
-    guidance_scale: float  # default 7.5
+    num_inference_steps: int  # default the model's (20 for SD 1.x, 30 for SDXL, 1 for turbo models, 4 for FLUX.1 schnell ...)
+    guidance_scale: float  # default the model's (7 for SD 1.x/SDXL, 1 for distilled models)
     seed: Union[int, None]  # null = random
-    scheduler: str  # diffusers scheduler, A1111 or engine sampler name; default EulerAncestralDiscreteScheduler
+    scheduler: str  # diffusers scheduler, A1111 or engine sampler name; default the model's (euler_a for SD 1.x/SDXL, euler for flow models)
     safety_checker: Literal["yes", "no", "true", "false"]  # "yes" or "no" (booleans accepted)
-    enhance_prompt: Literal["yes", "no", "true", "false"]  # "yes" or "no" (booleans accepted)
+    enhance_prompt: Literal["yes", "no", "true", "false"]  # "yes": the server's prompt language model rewrites the prompt in detail (meta.enhance_prompt says what happened)
+    multi_lingual: Literal["yes", "no", "true", "false"]  # "yes": a prompt not in English is translated to English first (meta.multi_lingual says what happened)
     lora_model: Union[str, None]  # LoRA ids, comma-separated
     lora_strength: Union[str, float, None]  # strengths, comma-separated, one per LoRA (default 1)
     clip_skip: int
@@ -96,15 +99,16 @@ class OutpaintRequest(_OutpaintRequestRequired, total=False):
     track_id: Union[str, int, None]  # echoed in responses and webhooks
     output_format: Literal["png", "jpeg", "jpg", "webp"]  # default png
     negative_prompt: Union[str, None]  # what to avoid
-    width: int  # multiple of 8; default 512 (image tasks: the input size)
-    height: int  # multiple of 8; default 512 (image tasks: the input size)
+    width: int  # multiple of 8; default the model's (512 for SD 1.x, 1024 for SDXL, 512 for turbo ...; image tasks: the input size)
+    height: int  # multiple of 8; default the model's (image tasks: the input size)
     samples: int  # images per request
-    num_inference_steps: int  # default 30
-    guidance_scale: float  # default 7.5
+    num_inference_steps: int  # default the model's (20 for SD 1.x, 30 for SDXL, 1 for turbo models, 4 for FLUX.1 schnell ...)
+    guidance_scale: float  # default the model's (7 for SD 1.x/SDXL, 1 for distilled models)
     seed: Union[int, None]  # null = random
-    scheduler: str  # diffusers scheduler, A1111 or engine sampler name; default EulerAncestralDiscreteScheduler
+    scheduler: str  # diffusers scheduler, A1111 or engine sampler name; default the model's (euler_a for SD 1.x/SDXL, euler for flow models)
     safety_checker: Literal["yes", "no", "true", "false"]  # "yes" or "no" (booleans accepted)
-    enhance_prompt: Literal["yes", "no", "true", "false"]  # "yes" or "no" (booleans accepted)
+    enhance_prompt: Literal["yes", "no", "true", "false"]  # "yes": the server's prompt language model rewrites the prompt in detail (meta.enhance_prompt says what happened)
+    multi_lingual: Literal["yes", "no", "true", "false"]  # "yes": a prompt not in English is translated to English first (meta.multi_lingual says what happened)
     lora_model: Union[str, None]  # LoRA ids, comma-separated
     lora_strength: Union[str, float, None]  # strengths, comma-separated, one per LoRA (default 1)
     clip_skip: int
@@ -124,15 +128,16 @@ class ControlnetRequest(_ControlnetRequestRequired, total=False):
     track_id: Union[str, int, None]  # echoed in responses and webhooks
     output_format: Literal["png", "jpeg", "jpg", "webp"]  # default png
     negative_prompt: Union[str, None]  # what to avoid
-    width: int  # multiple of 8; default 512 (image tasks: the input size)
-    height: int  # multiple of 8; default 512 (image tasks: the input size)
+    width: int  # multiple of 8; default the model's (512 for SD 1.x, 1024 for SDXL, 512 for turbo ...; image tasks: the input size)
+    height: int  # multiple of 8; default the model's (image tasks: the input size)
     samples: int  # images per request
-    num_inference_steps: int  # default 30
-    guidance_scale: float  # default 7.5
+    num_inference_steps: int  # default the model's (20 for SD 1.x, 30 for SDXL, 1 for turbo models, 4 for FLUX.1 schnell ...)
+    guidance_scale: float  # default the model's (7 for SD 1.x/SDXL, 1 for distilled models)
     seed: Union[int, None]  # null = random
-    scheduler: str  # diffusers scheduler, A1111 or engine sampler name; default EulerAncestralDiscreteScheduler
+    scheduler: str  # diffusers scheduler, A1111 or engine sampler name; default the model's (euler_a for SD 1.x/SDXL, euler for flow models)
     safety_checker: Literal["yes", "no", "true", "false"]  # "yes" or "no" (booleans accepted)
-    enhance_prompt: Literal["yes", "no", "true", "false"]  # "yes" or "no" (booleans accepted)
+    enhance_prompt: Literal["yes", "no", "true", "false"]  # "yes": the server's prompt language model rewrites the prompt in detail (meta.enhance_prompt says what happened)
+    multi_lingual: Literal["yes", "no", "true", "false"]  # "yes": a prompt not in English is translated to English first (meta.multi_lingual says what happened)
     lora_model: Union[str, None]  # LoRA ids, comma-separated
     lora_strength: Union[str, float, None]  # strengths, comma-separated, one per LoRA (default 1)
     clip_skip: int
@@ -167,17 +172,18 @@ class Text2VideoRequest(_Text2VideoRequestRequired, total=False):
     track_id: Union[str, int, None]  # echoed in responses and webhooks
     output_format: Literal["png", "jpeg", "jpg", "webp"]  # default png
     negative_prompt: Union[str, None]  # what to avoid
-    width: int  # multiple of 16 (32 for Wan2.2 TI2V 5B); default 832
-    height: int  # multiple of 16 (32 for Wan2.2 TI2V 5B); default 480
+    width: int  # multiple of 16 (32 for Wan2.2 TI2V 5B); default the model's (832)
+    height: int  # multiple of 16 (32 for Wan2.2 TI2V 5B); default the model's (480; 704 for TI2V 5B)
     num_frames: int  # default 33
     fps: float  # default: the model's (16 for Wan 2.1, 24 for Wan2.2 TI2V 5B)
-    num_inference_steps: int  # default 30
-    guidance_scale: float  # default 6
+    num_inference_steps: int  # default the model's (20 for SD 1.x, 30 for SDXL, 1 for turbo models, 4 for FLUX.1 schnell ...)
+    guidance_scale: float  # default the model's (6)
     seed: Union[int, None]  # null = random
     scheduler: str  # sampler name; default euler (flow matching)
     flow_shift: float  # noise schedule shift; default the model's
     output_type: Literal["mp4", "webm", "gif", "webp"]  # default mp4 (H.264)
     safety_checker: Literal["yes", "no", "true", "false"]  # "yes" or "no" (booleans accepted)
+    multi_lingual: Literal["yes", "no", "true", "false"]  # "yes": a prompt not in English is translated to English first (meta.multi_lingual says what happened)
     lora_model: Union[str, None]  # LoRA ids, comma-separated
     lora_strength: Union[str, float, None]  # strengths, comma-separated, one per LoRA (default 1)
 
@@ -193,17 +199,18 @@ class Img2VideoRequest(_Img2VideoRequestRequired, total=False):
     output_format: Literal["png", "jpeg", "jpg", "webp"]  # default png
     prompt: str  # what the clip shows
     negative_prompt: Union[str, None]  # what to avoid
-    width: int  # multiple of 16 (32 for Wan2.2 TI2V 5B); default 832
-    height: int  # multiple of 16 (32 for Wan2.2 TI2V 5B); default 480
+    width: int  # multiple of 16 (32 for Wan2.2 TI2V 5B); default the model's (832)
+    height: int  # multiple of 16 (32 for Wan2.2 TI2V 5B); default the model's (480; 704 for TI2V 5B)
     num_frames: int  # default 33
     fps: float  # default: the model's (16 for Wan 2.1, 24 for Wan2.2 TI2V 5B)
-    num_inference_steps: int  # default 30
-    guidance_scale: float  # default 6
+    num_inference_steps: int  # default the model's (20 for SD 1.x, 30 for SDXL, 1 for turbo models, 4 for FLUX.1 schnell ...)
+    guidance_scale: float  # default the model's (6)
     seed: Union[int, None]  # null = random
     scheduler: str  # sampler name; default euler (flow matching)
     flow_shift: float  # noise schedule shift; default the model's
     output_type: Literal["mp4", "webm", "gif", "webp"]  # default mp4 (H.264)
     safety_checker: Literal["yes", "no", "true", "false"]  # "yes" or "no" (booleans accepted)
+    multi_lingual: Literal["yes", "no", "true", "false"]  # "yes": a prompt not in English is translated to English first (meta.multi_lingual says what happened)
     lora_model: Union[str, None]  # LoRA ids, comma-separated
     lora_strength: Union[str, float, None]  # strengths, comma-separated, one per LoRA (default 1)
     strength: float  # text-to-video models: how much of the still to replace; default 0.75
