@@ -11,6 +11,8 @@ export type DiffusekitErrorCode =
   | 'ERR_DOWNLOAD'
   | 'ERR_VIDEO_ENCODE'
   | 'ERR_MISSING_DEPENDENCY'
+  | 'ERR_TRAINING'
+  | 'ERR_TRAINER_MISSING'
   | 'ABORT_ERR';
 
 export class DiffusekitError extends Error {
@@ -152,5 +154,19 @@ export class DeviceUnavailableError extends DiffusekitError {
     super('ERR_DEVICE_UNAVAILABLE', message, options);
     this.device = device;
     this.reason = reason;
+  }
+}
+
+/** A LoRA training run failed (the trainer process reported an error or died); the message carries its words. */
+export class TrainingError extends DiffusekitError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('ERR_TRAINING', message, options);
+  }
+}
+
+/** The trainer's Python environment is not installed (or is out of date): run `diffusekit trainer setup`. */
+export class TrainerMissingError extends DiffusekitError {
+  constructor(message: string) {
+    super('ERR_TRAINER_MISSING', message);
   }
 }

@@ -44,6 +44,10 @@ export { GPU_KINDS, type DeviceSpec, type GpuKind, type GpuBackendStatus, type R
 export type { NativeDevice as EngineDevice } from './engine/binding.js';
 export type { ComponentPlacement } from './pipeline/device-placement.js';
 export {
-  DiffusekitError, InvalidArgumentError, ModelFileError, DownloadError, ModelLoadError, GenerationError, EngineStateError, DisposedError, AbortError, VideoEncodeError, MissingDependencyError, DeviceUnavailableError, type DiffusekitErrorCode, type DownloadFailure, type DeviceFailure,
+  DiffusekitError, InvalidArgumentError, ModelFileError, DownloadError, ModelLoadError, GenerationError, EngineStateError, DisposedError, AbortError, VideoEncodeError, MissingDependencyError, DeviceUnavailableError, TrainingError, TrainerMissingError,
+  type DiffusekitErrorCode, type DownloadFailure, type DeviceFailure,
 } from './errors.js';
 export { VERSION } from './version.js';
+export { train, TRAINING_DEVICES, type TrainOptions, type TrainResult, type TrainingProgress } from './training/train.js';
+export { setupTrainer, trainerVenv, type TrainerSetupOptions, type TrainerSetupResult } from './training/trainer-environment.js';
+export { DATASET_EXTENSIONS, MAX_DATASET_IMAGES, type DatasetImage } from './training/dataset.js';

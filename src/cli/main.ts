@@ -33,6 +33,8 @@ const COMMANDS: Record<string, CommandEntry> = {
   convert: { group: 'Models', usage: 'convert MODEL --type q8_0 [-o OUT.gguf]', summary: 'quantize or re-type weights', load: async () => (await import('./commands/convert.js')).run },
   models: { group: 'Models', usage: 'models list|pull|rm', summary: 'the model library, downloads from the Hub', load: async () => (await import('./commands/models.js')).run },
   synth: { group: 'Models', usage: 'synth [--arch NAME]', summary: 'write a synthetic test checkpoint', load: async () => (await import('./commands/synth.js')).run },
+  train: { group: 'Models', usage: 'train --base MODEL --images DIR -p "PROMPT"', summary: 'train a LoRA from images', load: async () => (await import('./commands/train.js')).run },
+  trainer: { group: 'Setup', usage: 'trainer setup|status', summary: "the LoRA trainer's Python environment", load: async () => (await import('./commands/trainer.js')).run },
   serve: { group: 'Server', usage: 'serve [-m MODEL]... [--port N]', summary: 'the REST API server', load: async () => (await importOptional(() => import('./serve.js'), SERVER_FEATURE('diffusekit serve'))).serveCommand },
   keys: { group: 'Server', usage: 'keys create|list|revoke', summary: 'API keys for the server', load: async () => (await importOptional(() => import('./keys.js'), SERVER_FEATURE('diffusekit keys'))).keysCommand },
   config: { group: 'Setup', usage: 'config get|set|unset|path', summary: 'defaults for every command', load: async () => (await import('./commands/config.js')).run },
@@ -77,7 +79,7 @@ Examples:
 }
 
 // InvalidArgumentErrors about these parameters are about input files (exit 3); others reject a value (exit 1).
-const FILE_PARAMETERS = new Set<string>([...COMPONENT_KEYS, 'initImage', 'maskImage', 'controlImage', 'image', 'loras', 'prompt', 'input']);
+const FILE_PARAMETERS = new Set<string>([...COMPONENT_KEYS, 'initImage', 'maskImage', 'controlImage', 'image', 'loras', 'prompt', 'input', 'base', 'images']);
 
 /** The exit status for an error, and what to print. */
 export function describeFailure(err: unknown, command: string | undefined): { status: number; message: string | undefined } {

@@ -10,6 +10,8 @@ import { keysRoutes } from './api/keys-routes.js';
 import { openaiRoutes } from './api/openai/routes.js';
 import { outputRoutes } from './api/output-routes.js';
 import type { TranslationContext } from './api/shared/job-params.js';
+import { trainingRoutes } from './api/v3/training-routes.js';
+import { renderTraining } from './api/v3/render.js';
 import { renderV6 } from './api/v6/render.js';
 import { v6ErrorHandler, v6Routes } from './api/v6/routes.js';
 import { Authenticator } from './auth/authenticate.js';
@@ -25,6 +27,8 @@ import { redactingLogger } from './http/log-redaction.js';
 import { publicOrigin } from './http/public-origin.js';
 import { OutputLinks } from './security/output-links.js';
 import { uiRoutes } from './ui/routes.js';
+import { endTraining, trainingDirOf } from './training/training-lifecycle.js';
+import { TrainingStore } from './training/training-store.js';
 import type { WorkerPool } from './workers/worker-pool.js';
 
 export interface DiffusekitServer {
@@ -88,8 +92,10 @@ export async function createServer(options: ServerOptions = {}, into?: FastifyIn
     const presign = config.s3?.presignOutputs && storage.presignedUrl ? (file: string, seconds: number) => storage.presignedUrl!('generations', file, seconds) : undefined;
     const links = new OutputLinks({ access: config.outputAccess, secret: backend.webhookSecret, ttlSeconds: config.signedUrlSeconds, presign });
     service.on('finished', (job) => {
+      if (job.task === 'lora_train') endTraining(job, config.dataDir);
       if (!job.webhook) return;
-      void Promise.all([renderV6(job, { ttlSeconds: config.outputTtlSeconds, links }), access.webhookSecret(job.keyId)])
+      const rendered = job.task === 'lora_train' ? Promise.resolve(renderTraining(job)) : renderV6(job, { ttlSeconds: config.outputTtlSeconds, links });
+      void Promise.all([rendered, access.webhookSecret(job.keyId)])
         .then(([body, secret]) => backend.webhooks.enqueue(String(job.id), job.webhook!, JSON.stringify(body), secret))
         .catch((err: unknown) => app.log.error(err));
     });
@@ -134,6 +140,17 @@ export async function createServer(options: ServerOptions = {}, into?: FastifyIn
       v6Context: context,
       baseUrl,
       links,
+    });
+    await app.register(trainingRoutes, {
+      service,
+      access,
+      trainings: config.queue === 'sqlite' ? new TrainingStore(backend.db) : undefined,
+      models,
+      limits: config.limits,
+      trainingDir: trainingDirOf(config.dataDir),
+      trainerVenv: config.trainerVenv,
+      images: (origin) => context(origin).images,
+      baseUrl,
     });
     await app.register(a1111Routes, { db: backend.db, optionsStore: backend.a1111Options, service, access, models, config, context, baseUrl });
     await app.register(openaiRoutes, { service, access, models, limits: config.limits, context, baseUrl, links });

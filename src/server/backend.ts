@@ -1,3 +1,4 @@
+import { trainingDirOf } from './training/training-lifecycle.js';
 import { randomBytes } from 'node:crypto';
 import { SqliteOptionsStore, type OptionsStore } from './api/a1111/settings.js';
 import fs from 'node:fs';
@@ -109,6 +110,8 @@ export async function openBackend(config: ServerConfig, models: ServedModel[], e
         modelMemoryBudget: config.modelMemoryBudget,
         safetyClassifier: config.safetyClassifier,
         nsfwClassifier: config.nsfwClassifier,
+        trainingDir: trainingDirOf(config.dataDir),
+        trainerVenv: config.trainerVenv,
         inputsDir: local ? storage.localDir('inputs')! : path.join(spoolDir, 'inputs'),
         outputsDir: local ? storage.localDir('generations')! : path.join(spoolDir, 'generations'),
       })

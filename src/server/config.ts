@@ -31,6 +31,12 @@ export interface ServerLimits {
   maxConcurrentPerKey: number;
   /** Jobs waiting in the queue before new ones get 503. */
   maxQueued: number;
+  /** LoRA trainings one API key may have queued or running at once (default 1). */
+  maxTrainingsPerKey: number;
+  /** Most max_train_steps one training may ask for (default 5000). */
+  maxTrainSteps: number;
+  /** Most images in one training's dataset (default 50). */
+  maxTrainingImages: number;
 }
 
 export interface ServerOptions {
@@ -46,8 +52,10 @@ export interface ServerOptions {
    * Empty: a synthetic demo model is written (cached) and served, so the server always starts.
    */
   models?: string[];
-  /** Folder of LoRAs that `lora_model` names refer to. */
+  /** Folder of LoRAs that `lora_model` names refer to; trained LoRAs are written here. Default <dataDir>/loras. */
   loraDir?: string;
+  /** The trainer's Python environment (`diffusekit trainer setup`); default $DIFFUSEKIT_TRAINER_VENV, else <data dir>/trainer/venv. */
+  trainerVenv?: string;
   /** Folder of textual-inversion embeddings. */
   embeddingDir?: string;
   /** The origin clients reach the server at (behind a proxy), for output URLs; default: the request's Host. */
@@ -172,11 +180,14 @@ export const DEFAULT_LIMITS: ServerLimits = {
   fetchTimeoutMs: 15_000,
   maxConcurrentPerKey: 16,
   maxQueued: 10_000,
+  maxTrainingsPerKey: 1,
+  maxTrainSteps: 5000,
+  maxTrainingImages: 50,
 };
 
 export const DEFAULT_SAFETY_TERMS = ['nsfw', 'nude', 'nudity', 'naked', 'porn', 'pornographic', 'explicit', 'sex', 'sexual', 'gore', 'topless'];
 
-export type ServerConfig = Required<Omit<ServerOptions, 'adminKey' | 'publicUrl' | 'loraDir' | 'embeddingDir' | 'limits' | 'redisUrl' | 's3' | 'safetyClassifier' | 'http' | 'nsfwClassifier' | 'promptModel' | 'promptEnhancerUrl' | 'promptEnhancerModel' | 'promptEnhancerKey' | 'secretKey'>> & {
+export type ServerConfig = Required<Omit<ServerOptions, 'adminKey' | 'publicUrl' | 'embeddingDir' | 'trainerVenv' | 'limits' | 'redisUrl' | 's3' | 'safetyClassifier' | 'http' | 'nsfwClassifier' | 'promptModel' | 'promptEnhancerUrl' | 'promptEnhancerModel' | 'promptEnhancerKey' | 'secretKey'>> & {
   http: HttpLimits;
   safetyClassifier?: ResolvedClassifierOptions;
   nsfwClassifier?: ResolvedNsfwOptions;
@@ -189,8 +200,8 @@ export type ServerConfig = Required<Omit<ServerOptions, 'adminKey' | 'publicUrl'
   secretKey?: Buffer;
   adminKey?: string;
   publicUrl?: string;
-  loraDir?: string;
   embeddingDir?: string;
+  trainerVenv?: string;
   limits: ServerLimits;
 };
 
@@ -271,12 +282,14 @@ export function resolveServerConfig(options: ServerOptions = {}, env: NodeJS.Pro
   const promptModel = optionalString('promptModel', options.promptModel);
   const promptEnhancerUrl = optionalString('promptEnhancerUrl', options.promptEnhancerUrl);
   if (promptModel !== undefined && promptEnhancerUrl !== undefined) throw invalidParameter('promptEnhancerUrl', 'no value when promptModel is given (one prompt model: a local file or an endpoint)', promptEnhancerUrl);
+  const dataDir = path.resolve(optionalString('dataDir', options.dataDir) ?? defaultDataDir(env));
   return {
     port: integerIn('port', options.port, 0, 65535, 7860),
     host: optionalString('host', options.host) ?? '127.0.0.1',
-    dataDir: path.resolve(optionalString('dataDir', options.dataDir) ?? defaultDataDir(env)),
+    dataDir,
     models: models.map((m) => (fs.existsSync(m) ? path.resolve(m) : m)), // not a file: a library name, resolved with the registry
-    loraDir: optionalString('loraDir', options.loraDir),
+    loraDir: path.resolve(optionalString('loraDir', options.loraDir) ?? path.join(dataDir, 'loras')),
+    trainerVenv: optionalString('trainerVenv', options.trainerVenv),
     embeddingDir: optionalString('embeddingDir', options.embeddingDir),
     publicUrl,
     syncWaitSeconds: numberIn('syncWaitSeconds', options.syncWaitSeconds, 0, 600, 10),

@@ -1,13 +1,14 @@
 import type { FitMode } from '../../pipeline/image-input.js';
 import type { HiresFixOptions } from '../../pipeline/options.js';
 import type { MaskedContent } from '../../pipeline/inpaint-area.js';
+import type { TrainingSpec } from '../training/training-spec.js';
 
 /**
  * The one canonical description of a job. Every API dialect (v6 today; OpenAI and A1111 later) translates
  * its request into a JobSpec and its responses out of a JobRecord; workers execute JobSpecs. A parameter's
  * meaning is therefore decided once, here and in the worker's executor.
  */
-export const JOB_TASKS = ['txt2img', 'img2img', 'inpaint', 'outpaint', 'controlnet', 'edit', 'upscale', 'txt2video', 'img2video'] as const;
+export const JOB_TASKS = ['txt2img', 'img2img', 'inpaint', 'outpaint', 'controlnet', 'edit', 'upscale', 'txt2video', 'img2video', 'lora_train'] as const;
 export type JobTask = (typeof JOB_TASKS)[number];
 
 /** Images: png, jpeg, webp. Videos: mp4, webm, gif, webp (animated). */
@@ -79,6 +80,8 @@ export interface JobSpec {
   safetyCheck?: boolean;
   /** The random part of the output file names (drawn at submission; absent on jobs of older versions). */
   outputToken?: string;
+  /** lora_train: what to train (the dataset is already checked and prepared in the training's folder). */
+  training?: TrainingSpec;
 }
 
 export const JOB_STATUSES = ['queued', 'running', 'success', 'error', 'cancelled'] as const;
@@ -90,6 +93,9 @@ export interface JobProgress {
   steps: number;
   image: number;
   images: number;
+  /** lora_train: the last step's loss and the estimated seconds left (from measured step times). */
+  loss?: number;
+  eta?: number;
 }
 
 /** One generated file of a finished job. */

@@ -42,7 +42,8 @@ function ownOutput(value: string, selfOrigins: string[]): string | undefined {
   return decodeURIComponent(url.pathname.slice(GENERATIONS.length));
 }
 
-async function readBytes(parameter: string, value: string, settings: ImageInputSettings): Promise<Buffer> {
+/** The bytes of an image parameter: an output of this server, an http(s) URL (SSRF-guarded fetch), a data URL or base64. */
+export async function readBytes(parameter: string, value: string, settings: ImageInputSettings): Promise<Buffer> {
   const own = ownOutput(value, settings.selfOrigins);
   if (own !== undefined) {
     const bytes = own.includes('/') ? undefined : await settings.storage.read('generations', own).catch(() => undefined);

@@ -13,6 +13,7 @@ import type { Classification } from '../../safety/classification.js';
 import { NsfwClassifier } from '../../safety/nsfw-classifier.js';
 import { ImageClassifier } from '../safety/image-classifier.js';
 import { ModelCache } from './model-cache.js';
+import { runTrainingJob } from './training-executor.js';
 import type { JobPreview, WorkerSettings } from './protocol.js';
 
 type Loaded = Pipeline | Upscaler;
@@ -42,6 +43,13 @@ export class JobExecutor {
 
   /** `onProgress` also receives cheap previews ('proj': the latent projected to pixels) of generations. */
   async run(spec: JobSpec, outputNames: string[], signal: AbortSignal, onProgress: OnProgress): Promise<JobOutput[]> {
+    if (spec.task === 'lora_train') {
+      // The trainer is its own process with its own copy of the model: free the engine's for it.
+      await this.#cache.clear();
+      const { trainingDir, trainerVenv, loraDir, threads } = this.#settings;
+      await runTrainingJob(spec, this.#model(spec.model), { trainingDir: trainingDir!, loraDir: loraDir!, trainerVenv, threads }, signal, onProgress);
+      return [];
+    }
     if (isVideoTask(spec.task)) {
       const clip = await this.#video(spec, signal, onProgress);
       // A clip is checked at its first, middle and last frame.

@@ -19,6 +19,9 @@ export interface WorkerSettings {
   safetyClassifier?: ResolvedClassifierOptions;
   /** The trained nsfwjs classifier run instead when no ONNX one is configured. */
   nsfwClassifier?: ResolvedNsfwOptions;
+  /** lora_train jobs: where trainings keep their datasets and checkpoints, and the trainer's environment. */
+  trainingDir?: string;
+  trainerVenv?: string;
 }
 
 export type ToWorker =

@@ -4,7 +4,6 @@ import { ApiError } from '../../errors.js';
 import type { JobRecord, JobTask } from '../../jobs/job-spec.js';
 import type { JobService } from '../../jobs/job-service.js';
 import type { ServedModel } from '../../models/model-registry.js';
-import { checkUrlTarget } from '../../net/safe-fetch.js';
 import type { WebhookDeliveryState } from '../../webhooks/dispatcher.js';
 import type { OutputLinks } from '../../security/output-links.js';
 import type { AccessControl } from '../access.js';
@@ -13,6 +12,7 @@ import { eventRoutes } from '../events.js';
 import { httpStatusOfJobError, renderV6, type V6JobList } from './render.js';
 import { idParams, jobErrorResponse, jobListResponse, jobResponse, systemLoadResponse, v6Responses, v6Schemas } from './schemas.js';
 import { submitJob } from '../shared/job-params.js';
+import { webhookParam } from '../shared/webhook-param.js';
 import { v6ToJob, type V6Body, type V6Context } from './to-job.js';
 import { systemLoad } from './system-load.js';
 
@@ -89,15 +89,7 @@ export async function v6Routes(app: FastifyInstance, options: V6RoutesOptions): 
       const principal = await access.identify(request);
       const images = task === 'upscale' ? 1 : ((body.samples as number | undefined) ?? 1);
       await access.admitJob(principal, images);
-      const webhook = typeof body.webhook === 'string' && body.webhook !== '' ? body.webhook : null;
-      if (webhook) {
-        try {
-          // The same address policy as image URLs, now rather than at delivery: a private target is refused here.
-          await checkUrlTarget(webhook, { allow: options.allowHosts, timeoutMs: options.limits.fetchTimeoutMs });
-        } catch (err) {
-          throw new ApiError(400, 'invalid_webhook', `webhook: ${(err as Error).message}`);
-        }
-      }
+      const webhook = await webhookParam(body.webhook, { allow: options.allowHosts, timeoutMs: options.limits.fetchTimeoutMs });
       const baseUrl = options.baseUrl(request);
       const { spec, meta } = await v6ToJob(task, body, options.v6Context(baseUrl));
       const trackId = body.track_id === undefined || body.track_id === null ? null : String(body.track_id);

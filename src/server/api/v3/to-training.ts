@@ -1,0 +1,95 @@
+import fs from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { DiffusekitError } from '../../../errors.js';
+import { prepareDataset } from '../../../training/dataset.js';
+import { nativeResolution } from '../../../training/train.js';
+import { ApiError } from '../../errors.js';
+import type { JobSpec } from '../../jobs/job-spec.js';
+import type { ServedModel } from '../../models/model-registry.js';
+import { readBytes, type ImageInputSettings } from '../../storage/image-inputs.js';
+import { trainingFolder, type TrainingSpec } from '../../training/training-spec.js';
+import { randomSeed } from '../shared/job-params.js';
+
+/** The ModelsLab v3 lora_fine_tune body, plus diffusekit's own optional fields (model_id, lora_rank, learning_rate, resolution). */
+export interface V3TrainingBody {
+  key?: string;
+  instance_prompt: string;
+  class_prompt?: string | null;
+  base_model_type?: 'sd' | 'sdxl' | null;
+  negative_prompt?: string | null;
+  images: string[];
+  seed?: number | string | null;
+  training_type?: string | null;
+  max_train_steps?: number | string | null;
+  lora_type?: 'lora' | 'lycoris' | null;
+  webhook?: string | null;
+  track_id?: string | number | null;
+  model_id?: string | null;
+  lora_rank?: number | null;
+  learning_rate?: number | null;
+  resolution?: number | null;
+}
+
+export interface TrainingLimits {
+  maxTrainSteps: number;
+  maxTrainingImages: number;
+}
+
+export const DEFAULT_TRAIN_STEPS = 500;
+
+const badRequest = (message: string, code = 'invalid_request') => new ApiError(400, code, message);
+
+/** The served base models a LoRA can be trained on: SD 1.x / 2.x checkpoints kept as diffusers folders. */
+export const trainableModels = (models: ServedModel[]): ServedModel[] =>
+  models.filter((m) => m.role === 'checkpoint' && (m.family === 'sd1' || m.family === 'sd2') && fs.existsSync(path.join(m.path, 'unet', 'config.json')));
+
+function pickBase(body: V3TrainingBody, models: ServedModel[]): ServedModel {
+  if (body.base_model_type === 'sdxl') throw badRequest('base_model_type: sdxl training is not supported by this server yet (use "sd")', 'unsupported_base_model');
+  const trainable = trainableModels(models);
+  if (body.model_id) {
+    const model = trainable.find((m) => m.id === body.model_id || m.aliases.includes(body.model_id!));
+    if (!model) throw badRequest(`model_id: '${body.model_id}' is not a served SD 1.x/2.x diffusers model (trainable: ${trainable.map((m) => m.id).join(', ') || 'none'})`, 'model_not_found');
+    return model;
+  }
+  if (!trainable[0]) throw badRequest('this server serves no model a LoRA can be trained on (an SD 1.x/2.x model as a diffusers folder)', 'model_not_found');
+  return trainable[0];
+}
+
+/**
+ * Translates a lora_fine_tune request into a lora_train JobSpec: picks the base model, fetches every image
+ * (SSRF-guarded) and checks and prepares the dataset in the training's folder, so bad input is a 400 before
+ * anything is queued.
+ */
+export async function v3ToTraining(
+  body: V3TrainingBody,
+  context: { models: ServedModel[]; images: ImageInputSettings; trainingDir: string; limits: TrainingLimits },
+): Promise<{ spec: JobSpec; trainingId: string }> {
+  if (body.lora_type === 'lycoris') throw badRequest('lora_type: lycoris is not trained by this server yet (use "lora")', 'unsupported_lora_type');
+  const base = pickBase(body, context.models);
+  const steps = body.max_train_steps === undefined || body.max_train_steps === null || body.max_train_steps === '' ? DEFAULT_TRAIN_STEPS : Number(body.max_train_steps);
+  if (!Number.isInteger(steps) || steps < 1 || steps > context.limits.maxTrainSteps) throw badRequest(`max_train_steps: expected an integer from 1 to ${context.limits.maxTrainSteps}`);
+  const seed = body.seed === undefined || body.seed === null || body.seed === '' ? randomSeed() : Number(body.seed);
+  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw badRequest('seed: expected an integer from 0 to 4294967295');
+  if (body.images.length === 0) throw badRequest('images: the dataset has no images', 'invalid_dataset');
+  if (body.images.length > context.limits.maxTrainingImages) throw badRequest(`images: ${body.images.length} images; at most ${context.limits.maxTrainingImages} are accepted`, 'invalid_dataset');
+
+  const resolution = body.resolution ?? nativeResolution(base.path);
+  if (resolution % 8 !== 0) throw badRequest('resolution: expected a multiple of 8');
+  const images = await Promise.all(body.images.map(async (value, i) => ({ source: await readBytes(`images[${i}]`, String(value).trim(), context.images), label: `images[${i}]` })));
+  const trainingId = randomBytes(8).toString('base64url').replace(/[-_]/g, 'x');
+  const folder = trainingFolder(context.trainingDir, trainingId);
+  try {
+    await prepareDataset(images, { dir: path.join(folder, 'dataset'), resolution, instancePrompt: body.instance_prompt, maxImages: context.limits.maxTrainingImages });
+  } catch (err) {
+    fs.rmSync(folder, { recursive: true, force: true });
+    if (err instanceof DiffusekitError) throw badRequest(err.message, 'invalid_dataset');
+    throw err;
+  }
+  const training: TrainingSpec = { trainingId, steps, rank: body.lora_rank ?? 16, learningRate: body.learning_rate ?? 1e-4, resolution, loraType: 'lora' };
+  const spec: JobSpec = {
+    task: 'lora_train', model: base.id, prompt: body.instance_prompt, negativePrompt: body.negative_prompt ?? '', samples: 1, steps, guidanceScale: 0, seed,
+    loras: [], outputFormat: 'png', nsfwPrompt: false, training,
+  };
+  return { spec, trainingId };
+}

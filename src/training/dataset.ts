@@ -1,0 +1,93 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import sharp, { type Metadata } from 'sharp';
+import { InvalidArgumentError } from '../errors.js';
+
+/** Image files a dataset folder is read for. */
+export const DATASET_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.webp', '.bmp', '.tif', '.tiff'];
+/** The most images one training takes. */
+export const MAX_DATASET_IMAGES = 200;
+
+/** One training image: its bytes (or file) and, if it has its own, a caption. */
+export interface DatasetImage {
+  /** A file path or the encoded image. */
+  source: string | Buffer;
+  /** How errors name it: the file name or the URL it came from. */
+  label: string;
+  caption?: string;
+}
+
+export interface PreparedDataset {
+  dir: string;
+  resolution: number;
+  items: { image: string; caption: string; source: string }[];
+}
+
+/** Reads a folder: every image file, with the caption of a `.txt` file of the same name when there is one. */
+export async function datasetFromFolder(dir: string): Promise<DatasetImage[]> {
+  let names: string[];
+  try {
+    names = (await fs.readdir(dir)).sort();
+  } catch (err) {
+    throw new InvalidArgumentError('images', `The image folder ${dir} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  const images: DatasetImage[] = [];
+  for (const name of names) {
+    if (!DATASET_EXTENSIONS.includes(path.extname(name).toLowerCase())) continue;
+    const file = path.join(dir, name);
+    const caption = await fs.readFile(file.slice(0, -path.extname(name).length) + '.txt', 'utf8').then((t) => t.trim(), () => undefined);
+    images.push({ source: file, label: name, caption: caption || undefined });
+  }
+  return images;
+}
+
+/** The smallest short side an image may have at a training resolution: a quarter of it, and at least 32 pixels. */
+export const minimumImageSide = (resolution: number): number => Math.max(32, Math.floor(resolution / 4));
+
+/**
+ * Checks and prepares a dataset before any training starts: at least one and at most `maxImages` images, each
+ * one readable and not tiny, each with a caption (its own, else `instancePrompt`); every image is centre-cropped
+ * to a square and scaled to `resolution`, written as PNG into `dir` with a dataset.json the trainer reads.
+ * Every problem is an InvalidArgumentError naming the image.
+ */
+export async function prepareDataset(
+  images: DatasetImage[],
+  options: { dir: string; resolution: number; instancePrompt?: string; maxImages?: number },
+): Promise<PreparedDataset> {
+  const maxImages = options.maxImages ?? MAX_DATASET_IMAGES;
+  if (images.length === 0) throw new InvalidArgumentError('images', 'The dataset has no images (png, jpeg, webp, bmp or tiff)');
+  if (images.length > maxImages) throw new InvalidArgumentError('images', `The dataset has ${images.length} images; at most ${maxImages} are accepted`);
+  const minSide = minimumImageSide(options.resolution);
+  const checked: { image: DatasetImage; caption: string }[] = [];
+  for (const image of images) {
+    const caption = image.caption ?? options.instancePrompt?.trim();
+    if (!caption) throw new InvalidArgumentError('instance_prompt', `${image.label} has no caption (.txt file) and no instance prompt was given`);
+    let meta: Metadata;
+    try {
+      meta = await sharp(image.source).metadata();
+    } catch (err) {
+      throw new InvalidArgumentError('images', `${image.label} is not a readable image (${(err as Error).message})`);
+    }
+    const side = Math.min(meta.width ?? 0, meta.height ?? 0);
+    if (side < minSide) {
+      throw new InvalidArgumentError('images', `${image.label} is ${meta.width}x${meta.height}: too small to train at ${options.resolution}x${options.resolution} (short side at least ${minSide} pixels)`);
+    }
+    checked.push({ image, caption });
+  }
+  await fs.mkdir(options.dir, { recursive: true });
+  const items: PreparedDataset['items'] = [];
+  for (const [i, { image, caption }] of checked.entries()) {
+    const name = `${String(i).padStart(4, '0')}.png`;
+    try {
+      await sharp(image.source).rotate().resize(options.resolution, options.resolution, { fit: 'cover', position: 'centre' }).removeAlpha().png().toFile(path.join(options.dir, name));
+    } catch (err) {
+      throw new InvalidArgumentError('images', `${image.label} could not be decoded (${(err as Error).message})`);
+    }
+    // The caption beside the image too: the prepared folder is a dataset folder in its own right.
+    await fs.writeFile(path.join(options.dir, name.replace(/\.png$/, '.txt')), `${caption}\n`);
+    items.push({ image: name, caption, source: image.label });
+  }
+  const dataset = { dir: options.dir, resolution: options.resolution, items };
+  await fs.writeFile(path.join(options.dir, 'dataset.json'), `${JSON.stringify({ resolution: options.resolution, items }, null, 2)}\n`);
+  return dataset;
+}

@@ -1,0 +1,258 @@
+#!/usr/bin/env python3
+"""diffusekit's LoRA trainer: diffusers + peft on a Stable Diffusion 1.x/2.x UNet, run by diffusekit as a child process.
+
+Input: a base model as a diffusers folder (unet/, vae/, text_encoder/, optional tokenizer/ and scheduler/) and a
+dataset folder that diffusekit has already prepared (images cropped to the training resolution, one caption each,
+listed in dataset.json). Output: one .safetensors LoRA in the kohya layout (lora_unet_<module>.lora_down/.lora_up/
+.alpha) that diffusekit's engine loads.
+
+Progress goes to stdout as JSON lines, one object per event ("loading", "ready", "step", "checkpoint", "resumed",
+"done", "error"); everything else (library warnings) goes to stderr. A checkpoint of the LoRA and the optimizer is
+written every --checkpoint-every steps, so a run killed part way resumes from it when started again with the same
+--checkpoint-dir.
+"""
+import argparse
+import ctypes
+import gzip
+import json
+import math
+import os
+import signal
+import sys
+import time
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+TARGET_MODULES = ["to_q", "to_k", "to_v", "to_out.0"]
+
+
+def emit(event, **fields):
+    sys.stdout.write(json.dumps({"event": event, **fields}) + "\n")
+    sys.stdout.flush()
+
+
+def die_with_parent():
+    """Linux: end this process when the process that started it dies (no orphaned trainers after kill -9)."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--model", required=True, help="base model: a diffusers folder")
+    p.add_argument("--data", required=True, help="prepared dataset folder (dataset.json, images, captions)")
+    p.add_argument("--output", required=True, help="the LoRA .safetensors to write")
+    p.add_argument("--steps", type=int, required=True)
+    p.add_argument("--rank", type=int, default=16)
+    p.add_argument("--alpha", type=float, default=None, help="LoRA alpha (default: the rank)")
+    p.add_argument("--learning-rate", type=float, default=1e-4)
+    p.add_argument("--batch-size", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--checkpoint-dir", default=None)
+    p.add_argument("--checkpoint-every", type=int, default=0, help="steps between checkpoints (0: none)")
+    p.add_argument("--base-model-name", default="", help="recorded in the file's metadata")
+    return p.parse_args()
+
+
+def clip_tokenizer_files(folder):
+    """The CLIP BPE tokenizer's vocab.json and merges.txt, built from open_clip's merges file when the model folder
+    has no tokenizer/ (the CLIP vocabulary is the 256 byte symbols, the same with </w>, the first 48894 merges and
+    the two special tokens: 49408 entries)."""
+    import importlib.util
+
+    # open_clip_torch is installed without its dependencies only for this file: it is read, never imported.
+    spec = importlib.util.find_spec("open_clip")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the model folder has no tokenizer/ and open_clip_torch (the CLIP merges) is not installed: run `diffusekit trainer setup`")
+    bpe = os.path.join(list(spec.submodule_search_locations)[0], "bpe_simple_vocab_16e6.txt.gz")
+    merges = gzip.open(bpe).read().decode("utf-8").split("\n")[1 : 49152 - 256 - 2 + 1]
+    merges = [tuple(m.split()) for m in merges]
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    vocab = [chr(c) for c in cs]
+    vocab += [v + "</w>" for v in vocab]
+    vocab += ["".join(m) for m in merges]
+    vocab += ["<|startoftext|>", "<|endoftext|>"]
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, "vocab.json"), "w", encoding="utf-8") as f:
+        json.dump({v: i for i, v in enumerate(vocab)}, f, ensure_ascii=False)
+    with open(os.path.join(folder, "merges.txt"), "w", encoding="utf-8") as f:
+        f.write("#version: 0.2\n" + "\n".join(" ".join(m) for m in merges) + "\n")
+    return folder
+
+
+def load_tokenizer(model_dir, work_dir):
+    from transformers import CLIPTokenizer
+
+    own = os.path.join(model_dir, "tokenizer")
+    if os.path.isfile(os.path.join(own, "vocab.json")):
+        return CLIPTokenizer.from_pretrained(own)
+    return CLIPTokenizer.from_pretrained(clip_tokenizer_files(os.path.join(work_dir, "clip-tokenizer")))
+
+
+def load_scheduler(model_dir):
+    from diffusers import DDPMScheduler
+
+    if os.path.isfile(os.path.join(model_dir, "scheduler", "scheduler_config.json")):
+        return DDPMScheduler.from_pretrained(model_dir, subfolder="scheduler")
+    # Stable Diffusion 1.x's training schedule.
+    return DDPMScheduler(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", prediction_type="epsilon")
+
+
+def kohya_state_dict(peft_state, alpha, dtype):
+    """peft's `down_blocks.0....to_q.lora_A.weight` names to kohya's `lora_unet_down_blocks_0_..._to_q.lora_down.weight`."""
+    import torch
+
+    out = {}
+    for name, tensor in peft_state.items():
+        module, kind = name.rsplit(".lora_", 1)
+        module = module.removeprefix("base_model.model.").removeprefix("unet.")
+        key = "lora_unet_" + module.replace(".", "_")
+        part = {"A.weight": "lora_down.weight", "B.weight": "lora_up.weight"}[kind]
+        out[f"{key}.{part}"] = tensor.detach().to(dtype).contiguous()
+        out[f"{key}.alpha"] = torch.tensor(float(alpha), dtype=dtype)
+    return out
+
+
+def main():
+    args = parse_args()
+    # SIGTERM keeps its default action: the process ends at once, even inside a long torch call (checkpoints are
+    # written aside and renamed, so no half-written file is left).
+    die_with_parent()
+    started = time.time()
+    emit("loading", model=args.model)
+
+    import torch
+    import torch.nn.functional as F
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict, set_peft_model_state_dict
+    from PIL import Image
+    from safetensors.torch import save_file
+    from transformers import CLIPTextModel
+    import numpy as np
+
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else ("cpu" if args.device == "auto" else args.device))
+    torch.manual_seed(args.seed)
+    generator = torch.Generator().manual_seed(args.seed)
+
+    with open(os.path.join(args.data, "dataset.json"), encoding="utf-8") as f:
+        dataset = json.load(f)
+    work_dir = args.checkpoint_dir or args.data
+
+    tokenizer = load_tokenizer(args.model, work_dir)
+    text_encoder = CLIPTextModel.from_pretrained(args.model, subfolder="text_encoder", torch_dtype=torch.float32).to(device).eval()
+    vae = AutoencoderKL.from_pretrained(args.model, subfolder="vae", torch_dtype=torch.float32).to(device).eval()
+    unet = UNet2DConditionModel.from_pretrained(args.model, subfolder="unet", torch_dtype=torch.float32).to(device)
+    scheduler = load_scheduler(args.model)
+    for module in (text_encoder, vae, unet):
+        module.requires_grad_(False)
+
+    # The text encoder and the VAE stay frozen: each caption's embedding and each image's latent distribution are
+    # computed once (kohya's cache_latents / cache_text_encoder_outputs), so a step is one UNet forward and backward.
+    scaling = getattr(vae.config, "scaling_factor", 0.18215)
+    max_tokens = text_encoder.config.max_position_embeddings
+    examples = []
+    with torch.no_grad():
+        for item in dataset["items"]:
+            image = Image.open(os.path.join(args.data, item["image"])).convert("RGB")
+            pixels = torch.from_numpy(np.asarray(image, dtype=np.float32) / 127.5 - 1.0).permute(2, 0, 1).unsqueeze(0).to(device)
+            dist = vae.encode(pixels).latent_dist
+            ids = tokenizer(item["caption"], padding="max_length", max_length=max_tokens, truncation=True, return_tensors="pt").input_ids.to(device)
+            examples.append((dist.mean, dist.std, text_encoder(ids)[0]))
+    del vae, text_encoder
+
+    alpha = args.alpha if args.alpha is not None else float(args.rank)
+    unet.add_adapter(LoraConfig(r=args.rank, lora_alpha=alpha, init_lora_weights="gaussian", target_modules=TARGET_MODULES))
+    params = [p for p in unet.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=args.learning_rate)
+    unet.train()
+
+    start = 0
+    checkpoint = os.path.join(args.checkpoint_dir, "checkpoint.pt") if args.checkpoint_dir else None
+    if checkpoint and os.path.isfile(checkpoint):
+        state = torch.load(checkpoint, map_location=device, weights_only=False)
+        set_peft_model_state_dict(unet, state["lora"])
+        optimizer.load_state_dict(state["optimizer"])
+        generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        start = state["step"]
+        emit("resumed", step=start)
+
+    emit("ready", steps=args.steps, images=len(examples), parameters=sum(p.numel() for p in params), seconds=round(time.time() - started, 3), device=str(device))
+    step_times = []
+    for step in range(start, args.steps):
+        t0 = time.time()
+        batch = [examples[(step * args.batch_size + i) % len(examples)] for i in range(args.batch_size)]
+        mean = torch.cat([b[0] for b in batch])
+        std = torch.cat([b[1] for b in batch])
+        context = torch.cat([b[2] for b in batch])
+        latents = (mean + std * torch.randn(mean.shape, generator=generator).to(device)) * scaling
+        noise = torch.randn(latents.shape, generator=generator).to(device)
+        timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (latents.shape[0],), generator=generator).to(device)
+        noisy = scheduler.add_noise(latents, noise, timesteps)
+        target = scheduler.get_velocity(latents, noise, timesteps) if scheduler.config.prediction_type == "v_prediction" else noise
+        prediction = unet(noisy, timesteps, context).sample
+        loss = F.mse_loss(prediction.float(), target.float())
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        seconds = time.time() - t0
+        step_times.append(seconds)
+        recent = step_times[-5:]
+        eta = sum(recent) / len(recent) * (args.steps - step - 1)
+        emit("step", step=step + 1, steps=args.steps, loss=round(loss.item(), 6), seconds=round(seconds, 4), eta=round(eta, 2))
+        done = step + 1
+        if checkpoint and args.checkpoint_every > 0 and done % args.checkpoint_every == 0 and done < args.steps:
+            state = {"lora": get_peft_model_state_dict(unet), "optimizer": optimizer.state_dict(), "generator": generator.get_state(), "torch_rng": torch.get_rng_state(), "step": done}
+            torch.save(state, checkpoint + ".part")
+            os.replace(checkpoint + ".part", checkpoint)
+            emit("checkpoint", step=done)
+
+    tensors = kohya_state_dict(get_peft_model_state_dict(unet), alpha, torch.float16)
+    metadata = {
+        "ss_network_module": "networks.lora",
+        "ss_network_dim": str(args.rank),
+        "ss_network_alpha": str(alpha),
+        "ss_max_train_steps": str(args.steps),
+        "ss_learning_rate": str(args.learning_rate),
+        "ss_seed": str(args.seed),
+        "ss_sd_model_name": args.base_model_name,
+        "ss_resolution": str(dataset.get("resolution", "")),
+        "ss_num_train_images": str(len(examples)),
+        "diffusekit.trainer": "train_lora.py",
+    }
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    save_file(tensors, args.output + ".part", metadata=metadata)
+    os.replace(args.output + ".part", args.output)
+    if checkpoint and os.path.isfile(checkpoint):
+        os.remove(checkpoint)
+    emit("done", output=args.output, steps=args.steps, tensors=len(tensors), seconds=round(time.time() - started, 3),
+         step_seconds=round(sorted(step_times)[len(step_times) // 2], 4) if step_times else None)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except SystemExit:
+        raise
+    except BaseException as err:  # reported as data: the parent turns it into a typed error
+        import traceback
+
+        traceback.print_exc()
+        emit("error", type=type(err).__name__, message=str(err))
+        sys.exit(1)
