@@ -195,6 +195,8 @@ const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 let binding: NativeBinding | undefined;
 let cpuVariant: CpuVariantReport | undefined;
 let addonDir: string | undefined;
+// The addon's module loader with each file checked first (src/engine/module-file.ts), made once.
+let moduleLoader: DeviceHost['loader'] | undefined;
 
 /**
  * Loads the addon once: an earlier build from source in build/Release when there is one, else the prebuild
@@ -216,8 +218,9 @@ export function nativeBinding(): NativeBinding {
         { cause: err },
       );
     }
+    moduleLoader = { ...checkedLoader(loaded), backendDevices: () => loaded.backendDevices() };
     cpuVariant = loaded.engineInfo().dynamicBackends
-      ? loadCpuVariant(checkedLoader(loaded), path.dirname(file))
+      ? loadCpuVariant(moduleLoader, path.dirname(file))
       : { name: 'native', reason: 'built from source for this machine (one CPU backend linked into the addon)', mode: 'linked', candidates: [] };
     binding = loaded;
     addonDir = path.dirname(file);
@@ -234,5 +237,5 @@ export function cpuVariantReport(): CpuVariantReport {
 /** What device discovery (src/engine/devices.ts) needs of the loaded addon (loads it). */
 export function deviceHost(): DeviceHost {
   const loaded = nativeBinding();
-  return { loader: { ...checkedLoader(loaded), backendDevices: () => loaded.backendDevices() }, addonDir: addonDir!, dynamicBackends: loaded.engineInfo().dynamicBackends };
+  return { loader: moduleLoader!, addonDir: addonDir!, dynamicBackends: loaded.engineInfo().dynamicBackends };
 }
