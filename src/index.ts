@@ -23,7 +23,7 @@ export { pullModel, listRepoFiles, hubFileInfo, type PullOptions, type PullResul
 export { MODEL_ALIASES, type ModelAlias, type LibraryRole } from './models/aliases.js';
 export { hubCacheDir, findInHubCache, type HubCacheOptions } from './models/hf-cache.js';
 export { convertModel, type ConvertOptions } from './models/convert.js';
-export { synthesizeModel, syntheticLayout, type SynthesizeOptions, type SyntheticModel } from './models/synthesize.js';
+export { synthesizeModel, syntheticLayout, type SynthesizeOptions, type SyntheticDtype, type SyntheticModel } from './models/synthesize.js';
 export { SYNTHETIC_ARCHITECTURES, type SyntheticArchitecture } from './models/architectures/index.js';
 export { openPromptModel, type PromptModelSource } from './prompt/open-prompt-model.js';
 export { LocalLanguageModel, type LocalModelOptions } from './prompt/local-model.js';

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { inspectModelFile, Pipeline, synthesizeModel, syntheticLayout, type SyntheticArchitecture } from '../src/index.js';
-import { tensorBytes } from '../src/models/synthesize.js';
+import { ggufTensorBytes, tensorBytes } from '../src/models/synthesize.js';
 import { elementCount } from '../src/models/tensor-spec.js';
 import { sd1Model, tempDir, tinyModel } from './helpers/models.js';
 
@@ -78,6 +78,48 @@ describe('synthetic checkpoints', () => {
     expect(() => synthesizeModel({ architecture: 'sdxs', seed: -2 })).toThrow(/for seed but received -2/);
   });
 
+  it('writes quantized layouts as GGUF: weight matrices q8_0 / q4_0 with the float variance, convolutions f16, norms f32', async () => {
+    const file = path.join(tempDir(), 'sdxs-q4_0.gguf');
+    synthesizeModel({ architecture: 'sdxs', dtype: 'q4_0', output: file });
+    const info = await inspectModelFile(file);
+    expect(info.format).toBe('gguf');
+    const q = 'model.diffusion_model.input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight';
+    expect(info.types?.get(q)).toBe('q4_0');
+    expect(info.shapes?.get(q)).toEqual([768, 320]); // ggml order: ne0 first
+    expect(info.types?.get('model.diffusion_model.input_blocks.0.0.weight')).toBe('f16');
+    expect(info.types?.get('model.diffusion_model.out.0.weight')).toBe('f32');
+    // Decoding the codes gives the float path's spread: variance 1/fan_in, mean near 0.
+    for (const type of ['Q4_0', 'Q8_0'] as const) {
+      const bytes = ggufTensorBytes({ name: q, shape: [320, 768], init: 'fan-in' }, type, 0);
+      const view = new DataView(bytes.buffer, bytes.byteOffset);
+      const block = type === 'Q4_0' ? 18 : 34;
+      let sum = 0;
+      let squares = 0;
+      for (let at = 0; at < bytes.length; at += block) {
+        const d = float16ToNumber(view.getUint16(at, true));
+        for (let j = 0; j < 32; j++) {
+          const code = type === 'Q4_0' ? ((bytes[at + 2 + (j % 16)] >> (j < 16 ? 0 : 4)) & 15) - 8 : view.getInt8(at + 2 + j);
+          sum += code * d;
+          squares += (code * d) ** 2;
+        }
+      }
+      const n = 320 * 768;
+      expect(Math.abs(sum / n)).toBeLessThan(0.002);
+      expect((squares / n) * 768).toBeGreaterThan(0.85);
+      expect((squares / n) * 768).toBeLessThan(1.15);
+    }
+    expect(() => synthesizeModel({ architecture: 'sdxs', dtype: 'q8_0', output: path.join(tempDir(), 'x.safetensors') })).toThrow(/written as a single \.gguf/);
+    expect(() => synthesizeModel({ architecture: 'sdxs', dtype: 'q3' as never })).toThrow(/for dtype but received q3/);
+
+    const lines: string[] = [];
+    const pipe = await Pipeline.load({ model: file, logLevel: 'info', onLog: (level, m) => lines.push(`${level} ${m}`) });
+    const [img] = await pipe.generate({ prompt: 'a cabin in misty mountains', width: 64, height: 64, steps: 1, seed: 5 });
+    await pipe.dispose();
+    expect(lines.filter((l) => l.startsWith('warn') || l.startsWith('error'))).toEqual([]);
+    expect(pipe.info.family).toBe('sd1');
+    expect(new Set(img.data).size).toBeGreaterThan(16);
+  });
+
   // Expected engine warnings: a single-file SDXL checkpoint's VAE gets its fp16 overflow workaround, and an
   // inpainting model asked for plain text-to-image says it wants an init image and a mask.
   const expectedWarnings = /Conv2D scale 0.031|inpainting model requires both an init image and a mask image/;
@@ -103,3 +145,12 @@ describe('synthetic checkpoints', () => {
     expect(distinct).toBeGreaterThan(16);
   });
 });
+
+/** IEEE half to number (the test decodes block scales itself rather than trusting the writer's converter). */
+function float16ToNumber(h: number): number {
+  const exponent = (h >> 10) & 0x1f;
+  const fraction = h & 0x3ff;
+  const sign = h & 0x8000 ? -1 : 1;
+  if (exponent === 0) return sign * 2 ** -14 * (fraction / 1024);
+  return sign * 2 ** (exponent - 15) * (1 + fraction / 1024);
+}

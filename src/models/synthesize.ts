@@ -4,6 +4,7 @@ import { cacheDir } from '../util/cache.js';
 import { float32ToFloat16 } from '../util/float16.js';
 import { xorshift32 } from '../util/prng.js';
 import { SYNTHETIC_ARCHITECTURES, type SyntheticArchitecture } from './architectures/index.js';
+import { ggufByteLength, writeGguf, type GgufEntry, type GgufTensorType } from './gguf-writer.js';
 import { writeSafetensors, type SafetensorsEntry } from './safetensors.js';
 import { elementCount, type TensorSpec } from './tensor-spec.js';
 import { writeTorchCheckpoint } from './torch-checkpoint.js';
@@ -19,14 +20,21 @@ export interface SynthesizeOptions {
   architecture: SyntheticArchitecture;
   /** Seed of the weights; the same seed always gives the same file. Default 0. */
   seed?: number;
-  /** Storage type of the weights. Default 'f16', as released checkpoints are. */
-  dtype?: 'f16' | 'f32';
+  /**
+   * Storage type of the weights. Default 'f16', as released checkpoints are. 'q8_0' and 'q4_0' write a .gguf
+   * as the community's quantized releases of large models are: 2-D weight matrices quantized, convolutions f16,
+   * norms and biases f32. For models whose f16 file would not fit a test machine's disk or memory.
+   */
+  dtype?: SyntheticDtype;
   /** Where to write; default a file in the cache (~/.cache/diffusekit/models), reused when present.
    * A path ending in .ckpt writes PyTorch's zip checkpoint format instead of .safetensors. */
   output?: string;
   /** 'diffusers' writes a diffusers folder at `output` (unet/, vae/, text_encoder/ with config.json; SD 1.x only). */
   format?: 'single-file' | 'diffusers';
 }
+
+export type SyntheticDtype = 'f16' | 'f32' | 'q8_0' | 'q4_0';
+const SYNTHETIC_DTYPES: readonly SyntheticDtype[] = ['f16', 'f32', 'q8_0', 'q4_0'];
 
 export interface SyntheticModel {
   path: string;
@@ -56,16 +64,28 @@ export function synthesizeModel(options: SynthesizeOptions): SyntheticModel {
   if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) {
     throw new TypeError(`Expected integer between 0 and 4294967295 for seed but received ${seed}`);
   }
+  if (!SYNTHETIC_DTYPES.includes(dtype)) throw new TypeError(`Expected one of ${SYNTHETIC_DTYPES.join(', ')} for dtype but received ${String(dtype)}`);
   const specs = syntheticLayout(architecture);
   const parameters = specs.reduce((n, t) => n + elementCount(t.shape), 0);
   const diffusers = options.format === 'diffusers';
-  const output =
-    options.output ??
-    path.join(cacheDir('models'), `synthetic-${architecture}-seed${seed}-${dtype}-v${GENERATOR_VERSION}${diffusers ? `-diffusers${DIFFUSERS_LAYOUT_VERSION}` : '.safetensors'}`);
+  const quantized = dtype === 'q8_0' || dtype === 'q4_0';
+  if (quantized && (diffusers || (options.output !== undefined && !options.output.endsWith('.gguf')))) {
+    throw new TypeError(`dtype ${dtype} is written as a single .gguf file`);
+  }
+  const extension = diffusers ? `-diffusers${DIFFUSERS_LAYOUT_VERSION}` : quantized ? '.gguf' : '.safetensors';
+  const output = options.output ?? path.join(cacheDir('models'), `synthetic-${architecture}-seed${seed}-${dtype}-v${GENERATOR_VERSION}${extension}`);
   const result = { path: output, architecture, parameters, tensors: specs.length };
   if (options.output === undefined && fs.existsSync(output)) return { ...result, created: false };
 
   fs.mkdirSync(path.dirname(output), { recursive: true });
+  if (quantized) {
+    const entries: GgufEntry[] = specs.map((t) => {
+      const type = ggufStorageType(t, dtype);
+      return { name: t.name, type, shape: t.shape, byteLength: ggufByteLength(type, elementCount(t.shape)) };
+    });
+    writeGguf(output, entries, (e, i) => ggufTensorBytes(specs[i], e.type, seed), { 'general.name': `diffusekit synthetic ${architecture}`, 'diffusekit.synthetic': architecture, 'diffusekit.seed': String(seed) });
+    return { ...result, created: true };
+  }
   const bytesPer = dtype === 'f16' ? 2 : 4;
   const entries: SafetensorsEntry[] = specs.map((t) => ({
     name: t.name,
@@ -144,6 +164,41 @@ export function tensorBytes(spec: TensorSpec, seed: number, dtype: 'f16' | 'f32'
   const half = new Uint16Array(n);
   float32ToFloat16(values, half);
   return new Uint8Array(half.buffer);
+}
+
+/** How a quantized release stores a tensor: weight matrices with rows of whole blocks quantized, other tensors float. */
+function ggufStorageType(spec: TensorSpec, dtype: 'q8_0' | 'q4_0'): GgufTensorType {
+  const matrix = spec.shape.length === 2 && spec.shape[1] % 32 === 0 && (spec.init === 'fan-in' || spec.init === 'embedding');
+  if (matrix) return dtype === 'q8_0' ? 'Q8_0' : 'Q4_0';
+  return spec.shape.length === 1 ? 'F32' : 'F16';
+}
+
+/**
+ * The bytes of one synthetic tensor in a GGUF storage type. Quantized blocks hold uniform random codes with one
+ * scale per block, of random sign so the block means cancel, sized so the values keep the float path's
+ * variance (1/fan_in for weights).
+ */
+export function ggufTensorBytes(spec: TensorSpec, type: GgufTensorType, seed: number): Uint8Array {
+  if (type === 'F32') return tensorBytes(spec, seed, 'f32');
+  if (type === 'F16') return tensorBytes(spec, seed, 'f16');
+  const n = elementCount(spec.shape);
+  const blockBytes = type === 'Q4_0' ? 18 : 34;
+  const blocks = n / 32;
+  const words = new Uint32Array(Math.ceil((blocks * blockBytes) / 4));
+  const next = xorshift32(hashString(spec.name, seed));
+  for (let i = 0; i < words.length; i++) words[i] = next();
+  const bytes = new Uint8Array(words.buffer, 0, blocks * blockBytes);
+  const amplitude = spec.init === 'embedding' ? 0.02 * Math.sqrt(3) : Math.sqrt(3 / elementCount(spec.shape.slice(1)));
+  // q4_0: value = (code - 8) * d with codes 0..15; q8_0: value = code * d with codes -128..127
+  const scale = type === 'Q4_0' ? amplitude / 8 : amplitude / 127;
+  const half = new Uint16Array(2);
+  float32ToFloat16(new Float32Array([scale, -scale]), half);
+  for (let b = 0, at = 0; b < blocks; b++, at += blockBytes) {
+    const d = half[bytes[at + 2] & 1]; // a bit of the codes picks the sign
+    bytes[at] = d & 0xff;
+    bytes[at + 1] = d >>> 8;
+  }
+  return bytes;
 }
 
 /** FNV-1a of the tensor name mixed with the seed: every tensor gets its own stream. */

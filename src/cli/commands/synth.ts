@@ -1,12 +1,13 @@
 import { parseArgs } from 'node:util';
 import { SYNTHETIC_ARCHITECTURES, type SyntheticArchitecture } from '../../models/architectures/index.js';
+import type { SyntheticDtype } from '../../models/synthesize.js';
 import { createCli, EXIT_CODES_HELP, numberFlag, OUTPUT_HELP, OUTPUT_OPTIONS } from '../context.js';
 import { UsageError } from '../usage-error.js';
 
 export const HELP = `diffusekit synth: write a synthetic test checkpoint (random weights, real layouts)
 
 Usage:
-  diffusekit synth [--arch NAME] [--seed N] [--dtype f16|f32] [--out FILE] [--format single-file|diffusers]
+  diffusekit synth [--arch NAME] [--seed N] [--dtype f16|f32|q8_0|q4_0] [--out FILE] [--format single-file|diffusers]
 
 Options:
       --arch NAME         models: sd1 (full SD 1.x layout, ~2 GiB), sd1-inpaint, sd2 (~2.6 GiB),
@@ -17,7 +18,7 @@ Options:
                           wan2.2-ti2v-5b (~10 GiB), wan2.1-vae, wan2.2-vae, taew2.1, taew2.2,
                           umt5-xxl (~11 GiB)
       --seed N            weight seed (default 0)
-      --dtype f16|f32     storage type (default f16)
+      --dtype TYPE        storage type: f16 (default), f32, or q8_0 / q4_0 (a .gguf)
       --out FILE          output path (default: the cache, ~/.cache/diffusekit/models); .ckpt writes
                           PyTorch's zip format
       --format NAME       single-file (default) or diffusers (a folder; sd1, sd1-inpaint)
@@ -55,7 +56,7 @@ export async function run(args: string[]): Promise<void> {
   if (!(values.arch in SYNTHETIC_ARCHITECTURES)) {
     throw new UsageError(`--arch must be one of ${Object.keys(SYNTHETIC_ARCHITECTURES).join(', ')}`);
   }
-  if (values.dtype !== undefined && values.dtype !== 'f16' && values.dtype !== 'f32') throw new UsageError('--dtype must be f16 or f32');
+  if (values.dtype !== undefined && !['f16', 'f32', 'q8_0', 'q4_0'].includes(values.dtype)) throw new UsageError('--dtype must be f16, f32, q8_0 or q4_0');
   if (values.format !== undefined && values.format !== 'single-file' && values.format !== 'diffusers') {
     throw new UsageError('--format must be single-file or diffusers');
   }
@@ -64,7 +65,7 @@ export async function run(args: string[]): Promise<void> {
   const model = synthesizeModel({
     architecture: values.arch as SyntheticArchitecture,
     seed: numberFlag('seed', values.seed),
-    dtype: values.dtype as 'f16' | 'f32' | undefined,
+    dtype: values.dtype as SyntheticDtype | undefined,
     output: values.out,
     format: values.format as 'single-file' | 'diffusers' | undefined,
   });
