@@ -6,6 +6,7 @@ import { xorshift32 } from '../util/prng.js';
 import { SYNTHETIC_ARCHITECTURES, type SyntheticArchitecture } from './architectures/index.js';
 import { ggufByteLength, writeGguf, type GgufEntry, type GgufTensorType } from './gguf-writer.js';
 import { writeSafetensors, type SafetensorsEntry } from './safetensors.js';
+import { makeRoom, touchCached } from './synthetic-cache.js';
 import { elementCount, type TensorSpec } from './tensor-spec.js';
 import { writeTorchCheckpoint } from './torch-checkpoint.js';
 import { diffusersUnetName, diffusersVaeName } from './diffusers-names.js';
@@ -26,7 +27,10 @@ export interface SynthesizeOptions {
    * norms and biases f32. For models whose f16 file would not fit a test machine's disk or memory.
    */
   dtype?: SyntheticDtype;
-  /** Where to write; default a file in the cache (~/.cache/diffusekit/models), reused when present.
+  /**
+   * Where to write; default a file in the cache (~/.cache/diffusekit/models), reused when present. The cache
+   * keeps its disk 6 GiB free (DIFFUSEKIT_SYNTH_RESERVE_GB) by removing the least recently used synthetic files
+   * before a write; they are written again when next asked for.
    * A path ending in .ckpt writes PyTorch's zip checkpoint format instead of .safetensors. */
   output?: string;
   /** 'diffusers' writes a diffusers folder at `output` (unet/, vae/, text_encoder/ with config.json; SD 1.x only). */
@@ -35,6 +39,9 @@ export interface SynthesizeOptions {
 
 export type SyntheticDtype = 'f16' | 'f32' | 'q8_0' | 'q4_0';
 const SYNTHETIC_DTYPES: readonly SyntheticDtype[] = ['f16', 'f32', 'q8_0', 'q4_0'];
+
+/** Storage per parameter, for the space a file needs (q4_0: 18 bytes per 32, q8_0: 34 per 32; small tensors aside). */
+const BYTES_PER_PARAMETER: Record<SyntheticDtype, number> = { f32: 4, f16: 2, q8_0: 34 / 32, q4_0: 18 / 32 };
 
 export interface SyntheticModel {
   path: string;
@@ -75,9 +82,13 @@ export function synthesizeModel(options: SynthesizeOptions): SyntheticModel {
   const extension = diffusers ? `-diffusers${DIFFUSERS_LAYOUT_VERSION}` : quantized ? '.gguf' : '.safetensors';
   const output = options.output ?? path.join(cacheDir('models'), `synthetic-${architecture}-seed${seed}-${dtype}-v${GENERATOR_VERSION}${extension}`);
   const result = { path: output, architecture, parameters, tensors: specs.length };
-  if (options.output === undefined && fs.existsSync(output)) return { ...result, created: false };
+  if (options.output === undefined && fs.existsSync(output)) {
+    touchCached(output);
+    return { ...result, created: false };
+  }
 
   fs.mkdirSync(path.dirname(output), { recursive: true });
+  makeRoom(cacheDir('models'), path.dirname(output), parameters * BYTES_PER_PARAMETER[dtype]);
   if (quantized) {
     const entries: GgufEntry[] = specs.map((t) => {
       const type = ggufStorageType(t, dtype);
