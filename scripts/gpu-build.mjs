@@ -2,9 +2,11 @@
 // CUDA: the compiler is the pinned registry toolchain (scripts/cuda-toolchain.mjs, installed on first use)
 // unless DIFFUSEKIT_CUDA_ROOT names another toolkit; the architectures are CUDA_ARCHITECTURES unless
 // DIFFUSEKIT_CUDA_ARCHITECTURES says otherwise (a CMake list: "90-real" builds for the H100/H200 only).
+// Vulkan: Debian 13's headers from a cache folder, Debian 12's glslc and loader (scripts/vulkan-toolchain.mjs).
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { VULKAN_SYSTEM } from './vulkan-toolchain.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -20,8 +22,22 @@ export function cudaToolkitRoot() {
   return execFileSync(process.execPath, [path.join(here, 'cuda-toolchain.mjs')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
 }
 
+/** The Vulkan header folder to build with: DIFFUSEKIT_VULKAN_INCLUDE, else the pinned Debian 13 headers. */
+export function vulkanIncludeDir() {
+  if (process.env.DIFFUSEKIT_VULKAN_INCLUDE) return process.env.DIFFUSEKIT_VULKAN_INCLUDE;
+  return execFileSync(process.execPath, [path.join(here, 'vulkan-toolchain.mjs')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
+}
+
 /** cmake-js arguments for `backend` (none for the CPU). */
 export function gpuCmakeArgs(backend, portable) {
+  if (backend === 'vulkan') {
+    const include = vulkanIncludeDir();
+    return [
+      `--CDVulkan_INCLUDE_DIR=${include}`,
+      `--CDVulkan_LIBRARY=${VULKAN_SYSTEM.loader.file}`,
+      `--CDVulkan_GLSLC_EXECUTABLE=${VULKAN_SYSTEM.glslc.file}`,
+    ];
+  }
   if (backend !== 'cuda') return [];
   const cuda = cudaToolkitRoot();
   return [

@@ -13,40 +13,63 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CUDA_ARCHITECTURES, cudaToolkitRoot } from './gpu-build.mjs';
 import { CUDA_VERSION, CUDA_WHEELS } from './cuda-toolchain.mjs';
+import { VULKAN_HEADERS } from './vulkan-toolchain.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-// What the CUDA package may weigh, uncompressed: every architecture's machine code (docs/gpu.md).
+// What the GPU packages may weigh, uncompressed (docs/gpu.md): CUDA, every architecture's machine code;
+// Vulkan, one module with its SPIR-V shaders built in.
 export const CUDA_SIZE_BUDGET_MB = 400;
+export const VULKAN_SIZE_BUDGET_MB = 96;
 
-/** Where the portable CUDA build leaves its libraries (cmake-js's Release folder or CMake's bin). */
-export function cudaBuildOutputs() {
-  const base = path.join(root, 'build', 'portable-cuda');
+/** Where the portable build of a GPU backend leaves its libraries (cmake-js's Release folder or CMake's bin). */
+export function gpuBuildOutputs(backend) {
+  const base = path.join(root, 'build', `portable-${backend}`);
   return [path.join(base, 'Release'), path.join(base, 'bin')];
 }
 
+/** What each GPU package holds besides its module, what it needs from the system, and its size budget (MiB). */
+const GPU_PACKAGES = {
+  cuda: {
+    // The CUDA runtime (0.7 MiB) travels with the module, found through its $ORIGIN run path.
+    extras: () => [path.join(cudaToolkitRoot(), 'lib', 'libcudart.so.13')],
+    needs: ['libcublas.so.13', 'libcublasLt.so.13'],
+    budgetMb: CUDA_SIZE_BUDGET_MB,
+    describe: () => ({ cuda: CUDA_VERSION, toolchain: CUDA_WHEELS, minimumDriver: 580, architectures: process.env.DIFFUSEKIT_CUDA_ARCHITECTURES || CUDA_ARCHITECTURES }),
+    title: `CUDA ${CUDA_VERSION}`,
+  },
+  vulkan: {
+    extras: () => [],
+    needs: ['libvulkan.so.1'],
+    budgetMb: VULKAN_SIZE_BUDGET_MB,
+    describe: () => ({ vulkanHeaders: VULKAN_HEADERS.version, shaders: 'SPIR-V, compiled at build time by glslc' }),
+    title: 'Vulkan',
+  },
+};
+
 export function layOutGpu(backend) {
-  if (backend !== 'cuda') throw new Error(`--backend ${backend}: only cuda is built here (Vulkan: docs/gpu.md)`);
+  const spec = GPU_PACKAGES[backend];
+  if (!spec) throw new Error(`--backend ${backend}: expected ${Object.keys(GPU_PACKAGES).join(' or ')}`);
   const tuple = `${os.platform()}-${os.arch()}`;
-  execFileSync(process.execPath, [path.join(root, 'scripts', 'build.mjs'), '--target', 'ggml-cuda'], {
-    stdio: 'inherit', cwd: root, env: { ...process.env, DIFFUSEKIT_PORTABLE: '1', DIFFUSEKIT_BACKEND: 'cuda' },
+  const moduleName = `libggml-${backend}.so`;
+  execFileSync(process.execPath, [path.join(root, 'scripts', 'build.mjs'), '--target', `ggml-${backend}`], {
+    stdio: 'inherit', cwd: root, env: { ...process.env, DIFFUSEKIT_PORTABLE: '1', DIFFUSEKIT_BACKEND: backend },
   });
-  const module = cudaBuildOutputs().map((d) => path.join(d, 'libggml-cuda.so')).find((f) => fs.existsSync(f));
-  if (!module) throw new Error('the build left no libggml-cuda.so in build/portable-cuda');
-  const out = path.join(root, 'packages', `cuda-${tuple}`);
+  const module = gpuBuildOutputs(backend).map((d) => path.join(d, moduleName)).find((f) => fs.existsSync(f));
+  if (!module) throw new Error(`the build left no ${moduleName} in build/portable-${backend}`);
+  const out = path.join(root, 'packages', `${backend}-${tuple}`);
   fs.rmSync(out, { recursive: true, force: true });
   fs.mkdirSync(out, { recursive: true });
-  fs.copyFileSync(module, path.join(out, 'libggml-cuda.so'));
-  execFileSync('strip', ['--strip-unneeded', path.join(out, 'libggml-cuda.so')]);
-  // The CUDA runtime (0.7 MiB) travels with the module, found through its $ORIGIN run path.
-  fs.copyFileSync(path.join(cudaToolkitRoot(), 'lib', 'libcudart.so.13'), path.join(out, 'libcudart.so.13'));
+  fs.copyFileSync(module, path.join(out, moduleName));
+  execFileSync('strip', ['--strip-unneeded', path.join(out, moduleName)]);
+  for (const extra of spec.extras()) fs.copyFileSync(extra, path.join(out, path.basename(extra)));
   const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
   const files = fs.readdirSync(out).sort();
   const sizes = Object.fromEntries(files.map((f) => [f, fs.statSync(path.join(out, f)).size]));
   const total = Object.values(sizes).reduce((a, b) => a + b, 0);
   fs.writeFileSync(path.join(out, 'package.json'), `${JSON.stringify({
-    name: `@diffusekit/cuda-${tuple}`,
+    name: `@diffusekit/${backend}-${tuple}`,
     version: pkg.version,
-    description: `diffusekit's CUDA ${CUDA_VERSION} backend for ${tuple} (libggml-cuda.so), loaded by diffusekit's prebuilt addon when installed`,
+    description: `diffusekit's ${spec.title} backend for ${tuple} (${moduleName}), loaded by diffusekit's prebuilt addon when installed`,
     license: pkg.license,
     os: [os.platform()],
     cpu: [os.arch()],
@@ -54,14 +77,13 @@ export function layOutGpu(backend) {
   }, null, 2)}\n`);
   const digest = (f) => crypto.createHash('sha256').update(fs.readFileSync(path.join(out, f))).digest('hex');
   fs.writeFileSync(path.join(out, 'backend.json'), `${JSON.stringify({
-    backend: 'cuda', cuda: CUDA_VERSION, toolchain: CUDA_WHEELS, minimumDriver: 580,
-    architectures: process.env.DIFFUSEKIT_CUDA_ARCHITECTURES || CUDA_ARCHITECTURES,
-    needs: ['libcublas.so.13', 'libcublasLt.so.13'],
+    backend, ...spec.describe(),
+    needs: spec.needs,
     files: Object.fromEntries(files.map((f) => [f, { bytes: sizes[f], sha256: digest(f) }])),
   }, null, 2)}\n`);
-  console.error(`diffusekit: packages/cuda-${tuple}: ${files.length} files, ${(total / 2 ** 20).toFixed(1)} MiB`);
-  if (total > CUDA_SIZE_BUDGET_MB * 2 ** 20) {
-    console.error(`diffusekit: the CUDA package exceeds its ${CUDA_SIZE_BUDGET_MB} MiB budget`);
+  console.error(`diffusekit: packages/${backend}-${tuple}: ${files.length} files, ${(total / 2 ** 20).toFixed(1)} MiB`);
+  if (total > spec.budgetMb * 2 ** 20) {
+    console.error(`diffusekit: the ${spec.title} package exceeds its ${spec.budgetMb} MiB budget`);
     process.exit(1);
   }
 }
