@@ -88,6 +88,7 @@ describe('components that do not fit the family are refused before the engine se
     const zImage = componentFolder(root, 'z-image-check', [['z_image_turbo.gguf', 'z-image-turbo', 'q4_0'], ['qwen_3_4b.gguf', 'qwen3-4b', 'q4_0']]);
     const flux2Vae = synthesizeModel({ architecture: 'flux2-vae' }).path;
     await expect(Pipeline.load({ model: zImage, vae: flux2Vae })).rejects.toThrow(/has 32 latent channels \(a FLUX\.2 VAE\) but z-image models need a VAE with 16/);
+    await expect(Pipeline.load({ model: zImage, llmVision: flux2Vae })).rejects.toThrow(/llmVision .* is not an LLM's vision tower/);
   }, LONG);
 });
 
