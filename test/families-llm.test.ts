@@ -13,8 +13,10 @@ import { writeSparseSafetensors } from './helpers/sparse-model.js';
 // - Qwen-Image-Edit: DiT q4_0 (11.5 GB) + Qwen2.5-VL-7B q4_0 (4.3 GB) + its vision tower as llama.cpp's mmproj
 //   q8_0 (0.7 GB) + the Qwen-Image VAE f16 (0.25 GB, cached). The 16.5 GB of DiT, LLM and vision tower are NOT
 //   cached: beforeAll synthesizes them into a temporary folder (about 1.5 minutes here) and afterAll deletes them.
-// Measured on the 2-core test machine (shared): Z-Image ~1.5 min, FLUX.2 klein ~3 min (three generations), Qwen-Image
-// ~4 min with its synthesis; run it with the heavy-model lock held (flock /tmp/diffusekit-heavy.lock npx vitest ...).
+// Measured on the 2-core test machine (shared with other jobs): 864 s of test time in all (peak RSS 16.9 GB):
+// Z-Image ~1 min (generation 32 s); FLUX.2 klein ~12 min (its prompt pads to 512 tokens: 178 s a generation; the
+// edit test's three calls 499 s), over the 3-4 min budget; Qwen-Image ~2 min with its synthesis (generation 37 s).
+// Run it with the heavy-model lock held (flock /tmp/diffusekit-heavy.lock npx vitest run test/families-llm.test.ts).
 
 /** Large models on a small shared CPU: loading and sampling take minutes. */
 const LONG = 900_000;
