@@ -137,20 +137,24 @@ describe('FLUX.2 klein 4B from a component folder, generating and editing with r
 
 describe('Qwen-Image-Edit from a component folder (DiT and LLM synthesized for the test, then deleted)', () => {
   let pipe: Pipeline;
+  let scratch: string | undefined;
   const lines: string[] = [];
 
   beforeAll(async () => {
-    const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'diffusekit-qwen-image-'));
+    scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'diffusekit-qwen-image-'));
     const folder = componentFolder(root, 'qwen_image_edit', [
       ['qwen_image_edit_q4_0.gguf', 'qwen-image', 'q4_0'],
       ['Qwen2.5-VL-7B-Instruct-Q4_0.gguf', 'qwen2.5-vl-7b', 'q4_0'],
       ['Qwen2.5-VL-7B-Instruct.mmproj-Q8_0.gguf', 'qwen2.5-vl-7b-mmproj', 'q8_0'],
     ], scratch);
     fs.symlinkSync(synthesizeModel({ architecture: 'qwen-image-vae' }).path, path.join(folder, 'qwen_image_vae.safetensors'));
-    afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }));
     pipe = await load(folder, lines);
   }, LONG);
-  afterAll(() => pipe?.dispose());
+  // the 16.5 GB of synthesized files go with the test, whatever happened
+  afterAll(async () => {
+    await pipe?.dispose();
+    if (scratch) fs.rmSync(scratch, { recursive: true, force: true });
+  });
 
   it('loads the 60-block DiT, Qwen2.5-VL-7B and its vision tower (llmVision) with no unknown or missing tensors; reports Qwen-Image-Edit', () => {
     expect(pipe.info).toMatchObject({ family: 'qwen-image', variant: 'edit', engineVersion: 'Qwen Image', prediction: 'flow', defaults: { width: 1328, height: 1328, steps: 50, guidanceScale: 4, sampler: 'euler' } });
