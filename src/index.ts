@@ -20,7 +20,8 @@ export { inspectModelFile, detectFamily, modelRole, wanVariant, type WanVariant,
 export type { ModelComponents } from './models/components.js';
 export { listModels, removeModel, resolveModel, libraryDir, type LibraryModel, type LibraryOptions, type ResolveOptions } from './models/library.js';
 export { pullModel, listRepoFiles, hubFileInfo, type PullOptions, type PullResult, type HubOptions, type DownloadProgress } from './models/hub.js';
-export { MODEL_ALIASES, type ModelAlias, type LibraryRole } from './models/aliases.js';
+export { pullSplitModel, type SplitPullOptions, type SplitPullResult } from './models/split-pull.js';
+export { MODEL_ALIASES, SPLIT_MODEL_ALIASES, type ModelAlias, type SplitModelAlias, type SplitModelPart, type LibraryRole } from './models/aliases.js';
 export { hubCacheDir, findInHubCache, type HubCacheOptions } from './models/hf-cache.js';
 export { convertModel, type ConvertOptions } from './models/convert.js';
 export { synthesizeModel, syntheticLayout, type SynthesizeOptions, type SyntheticDtype, type SyntheticModel } from './models/synthesize.js';

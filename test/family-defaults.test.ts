@@ -105,8 +105,9 @@ describe('family-defaults.ts', () => {
     expect(familyDefaults('flux2', 'klein')).toMatchObject({ steps: 4, guidanceScale: 1 });
     expect(familyDefaults('flux2', 'klein').distilledGuidance).toBeUndefined();
     expect(familyDefaults('sd3')).toMatchObject({ steps: 28, guidanceScale: 4.5, sampler: 'euler' });
-    expect(familyDefaults('z-image')).toMatchObject({ steps: 8, guidanceScale: 1 });
-    expect(familyDefaults('qwen-image')).toMatchObject({ steps: 50, guidanceScale: 4 });
+    expect(familyDefaults('z-image')).toMatchObject({ steps: 50, guidanceScale: 4 });
+    expect(familyDefaults('z-image', 'turbo')).toEqual({ width: 1024, height: 1024, steps: 8, guidanceScale: 1, sampler: 'euler' });
+    expect(familyDefaults('qwen-image')).toMatchObject({ width: 1328, height: 1328, steps: 50, guidanceScale: 4 });
     expect(familyDefaults('chroma')).toMatchObject({ steps: 26, guidanceScale: 4 });
     expect(familyDefaults('wan')).toMatchObject({ width: 832, height: 480, fps: 16 });
     expect(familyDefaults('wan', 'ti2v')).toMatchObject({ width: 832, height: 704, fps: 24 });
@@ -118,6 +119,8 @@ describe('family-defaults.ts', () => {
     expect(modelVariant('flux', ['flux1-dev'], [info(['double_blocks.0.img_attn.qkv.weight', 'guidance_in.in_layer.weight'])])).toBeUndefined();
     expect(modelVariant('flux', ['flux1-kontext-dev'], [info(['double_blocks.0.x', 'guidance_in.in_layer.weight'])])).toBe('kontext');
     expect(modelVariant('qwen-image', ['qwen_image_edit_2509'])).toBe('edit');
+    expect(modelVariant('z-image', ['z_image_turbo_bf16'])).toBe('turbo');
+    expect(modelVariant('z-image', ['z_image_bf16'])).toBeUndefined();
     expect(modelVariant('sd1', ['lcm-dreamshaper-v7'])).toBe('lcm');
     expect(modelVariant('wan', ['wan-turbo'])).toBeUndefined();
     expect(modelVariant('sdxl', ['turbocharged'])).toBeUndefined();

@@ -30,7 +30,7 @@ export const COMPONENT_HELP = `Model components (split models: FLUX, FLUX.2, Chr
       --clip-g FILE       OpenCLIP ViT-bigG text encoder (SD3.5)
       --t5xxl FILE        T5-XXL text encoder (SD3.5, FLUX.1, Chroma; umt5-xxl for Wan)
       --llm FILE          LLM text encoder (Qwen2.5-VL for Qwen-Image, Qwen3 4B for Z-Image and FLUX.2 klein,
-                          Mistral Small 3.1 for FLUX.2 dev)
+                          Mistral Small 3.2 for FLUX.2 dev)
       --llm-vision FILE   the LLM's vision tower, where it ships apart (Qwen-Image-Edit)
       --clip-vision FILE  CLIP vision encoder (Wan I2V, FLF2V)
       --taesd FILE        tiny autoencoder for fast decoding

@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from '../errors.js';
-import { latentChannels, textEncoderKind, type ModelFamily, type ModelFileInfo, type TextEncoderKind } from './inspect.js';
+import { latentChannels, textEncoderKind, visionEncoderKind, type ModelFamily, type ModelFileInfo, type TextEncoderKind } from './inspect.js';
 
 // Which components fit which family, checked before the engine sees them: the engine would load a FLUX VAE
 // into SDXL or a T5 where an LLM belongs and fail later with a tensor-shape message, or not at all.
@@ -32,6 +32,7 @@ export function checkComponents(family: ModelFamily, components: Partial<Record<
   if (vae && wanted !== undefined && channels !== undefined && channels !== wanted) {
     throw new InvalidArgumentError('vae', `vae ${vae.path} has ${channels} latent channels (${vaeKindOf(channels)}) but ${family} models need a VAE with ${wanted}`);
   }
+  checkLlmVision(family, components.llmVision);
   const families = FAMILY_TEXT_ENCODERS[family];
   for (const [key, kind] of Object.entries(COMPONENT_KINDS)) {
     const info = components[key];
@@ -44,6 +45,13 @@ export function checkComponents(family: ModelFamily, components: Partial<Record<
       throw new InvalidArgumentError(key, `${family} models take no ${key}: they condition on ${families.map((k) => ENCODER_NAMES[k]).join(' and ')}`);
     }
   }
+}
+
+/** Only Qwen-Image's encoder reads reference images with its LLM's vision tower. */
+function checkLlmVision(family: ModelFamily, info: ModelFileInfo | undefined): void {
+  if (!info) return;
+  if (visionEncoderKind(info) !== 'llm') throw new InvalidArgumentError('llmVision', `llmVision ${info.path} is not an LLM's vision tower (Qwen2.5-VL's, e.g. an mmproj .gguf)`);
+  if (family !== 'qwen-image') throw new InvalidArgumentError('llmVision', `${family} models take no llmVision: only Qwen-Image(-Edit) reads reference images with its LLM's vision tower`);
 }
 
 const slotFor = (kind: TextEncoderKind): string => ({ t5: 't5xxl', llm: 'llm', clip: 'clipL / clipG' })[kind];

@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { ModelFileError } from '../errors.js';
 import type { ModelComponents } from './components.js';
-import { detectFamily, inspectModelFile, modelRole, textEncoderKind, type ModelFileInfo } from './inspect.js';
+import { detectFamily, inspectModelFile, modelRole, textEncoderKind, visionEncoderKind, type ModelFileInfo } from './inspect.js';
 
 // A split model as one folder: the diffusion model, its VAE and text encoders side by side, each told by what
 // it holds (not by its name). `-m folder`, `Pipeline.load({ model: folder })` and `serve --model folder` all
@@ -50,7 +50,7 @@ export async function readComponentSet(dir: string): Promise<ComponentSet> {
     if (role === 'checkpoint' && detectFamily(info) !== 'unknown') place(name.includes('high_noise') ? 'highNoiseDiffusionModel' : whole ? 'model' : 'diffusionModel', info);
     else if (role === 'vae') place(/taesd|^tae/i.test(name) ? 'taesd' : 'vae', info);
     else if (role === 'text-encoder') place(textEncoderSlot(info), info);
-    else if (role === 'vision-encoder') place('clipVision', info);
+    else if (role === 'vision-encoder') place(visionEncoderKind(info) === 'llm' ? 'llmVision' : 'clipVision', info);
     else if (role === 'controlnet') place('controlNet', info);
     else throw fail(`${name} is not a diffusion model, VAE, text or vision encoder or ControlNet`);
   }

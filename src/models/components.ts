@@ -16,7 +16,7 @@ export interface ModelComponents {
   t5xxl?: string;
   /**
    * A decoder LLM as text encoder: Qwen2.5-VL 7B (Qwen-Image, Qwen-Image-Edit), Qwen3 4B (Z-Image, FLUX.2 klein),
-   * Mistral Small 3.1 (FLUX.2 dev).
+   * Mistral Small 3.2 (FLUX.2 dev).
    */
   llm?: string;
   /** The LLM's vision tower, where it ships apart (Qwen2.5-VL's, for Qwen-Image-Edit's reference images). */

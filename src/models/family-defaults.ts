@@ -38,14 +38,14 @@ const FAMILY_DEFAULTS: Record<ModelFamily, GenerationDefaults> = {
   sd3: { ...square(1024), steps: 28, guidanceScale: 4.5, sampler: 'euler' },
   // FLUX.1 dev: guidance-distilled, so CFG stays off and the distilled guidance (3.5) steers.
   flux: { ...square(1024), steps: 28, guidanceScale: 1, distilledGuidance: 3.5, sampler: 'euler' },
-  // FLUX.2 dev: guidance-distilled like FLUX.1 dev, guidance 4.
+  // FLUX.2 dev: guidance-distilled like FLUX.1 dev, guidance 4 (its card: 50 steps, 28 a good trade-off).
   flux2: { ...square(1024), steps: 28, guidanceScale: 1, distilledGuidance: 4, sampler: 'euler' },
   // Chroma (FLUX.1 schnell de-distilled): real CFG again, 26 steps at 4.
   chroma: { ...square(1024), steps: 26, guidanceScale: 4, sampler: 'euler' },
-  // Z-Image Turbo (the released checkpoint): 8 steps, no CFG.
-  'z-image': { ...square(1024), steps: 8, guidanceScale: 1, sampler: 'euler' },
-  // Qwen-Image: 50 steps at true CFG 4 (its diffusers pipeline's defaults).
-  'qwen-image': { ...square(1024), steps: 50, guidanceScale: 4, sampler: 'euler' },
+  // Z-Image (the base model): 50 steps at CFG 4 (its model card's example); Turbo is a variant.
+  'z-image': { ...square(1024), steps: 50, guidanceScale: 4, sampler: 'euler' },
+  // Qwen-Image: 50 steps at true CFG 4, 1328x1328 for 1:1 (its model card).
+  'qwen-image': { ...square(1328), steps: 50, guidanceScale: 4, sampler: 'euler' },
   // Wan 2.1 T2V 1.3B: 832x480 at 16 fps (its sample settings: CFG 6; 20 steps keeps CPU runs in reach).
   wan: { width: 832, height: 480, steps: 20, guidanceScale: 6, sampler: 'euler', fps: 16, frames: 33 },
   unknown: { ...square(512), steps: 20, guidanceScale: 7, sampler: 'euler_a' },
@@ -53,8 +53,9 @@ const FAMILY_DEFAULTS: Record<ModelFamily, GenerationDefaults> = {
 
 /** What a variant changes; the family's base settings hold for the rest. */
 const VARIANT_DEFAULTS: Record<ModelVariant, (family: ModelFamily) => Partial<GenerationDefaults>> = {
-  // SD-Turbo and SDXL-Turbo (adversarial distillation): 512x512, 1 step, no CFG.
-  turbo: () => ({ ...square(512), steps: 1, guidanceScale: 1, sampler: 'euler_a' }),
+  // SD-Turbo and SDXL-Turbo (adversarial distillation): 512x512, 1 step, no CFG. Z-Image Turbo (distilled to
+  // 8 DiT steps; its card's num_inference_steps 9 counts one step more): 1024x1024, 8 steps, no CFG.
+  turbo: (family) => (family === 'z-image' ? { steps: 8, guidanceScale: 1 } : { ...square(512), steps: 1, guidanceScale: 1, sampler: 'euler_a' }),
   // SDXL-Lightning (4-step checkpoint): no CFG, Euler on the trailing (SGM uniform) schedule.
   lightning: () => ({ steps: 4, guidanceScale: 1, sampler: 'euler', scheduler: 'sgm_uniform' }),
   // Latent consistency models: 4 steps of the LCM sampler at low CFG.
@@ -65,9 +66,9 @@ const VARIANT_DEFAULTS: Record<ModelVariant, (family: ModelFamily) => Partial<Ge
   schnell: () => ({ steps: 4, guidanceScale: 1, distilledGuidance: undefined }),
   // FLUX.1 Kontext dev: distilled guidance 2.5 (BFL's reference settings).
   kontext: () => ({ distilledGuidance: 2.5 }),
-  // Qwen-Image-Edit: 50 steps at true CFG 4, as Qwen-Image.
+  // Qwen-Image-Edit: 50 steps at true CFG 4, as Qwen-Image (the size follows the first reference image).
   edit: () => ({}),
-  // FLUX.2 klein (4B/9B, step-distilled): 4 steps, no CFG, no distilled guidance.
+  // FLUX.2 klein (4B/9B, step-distilled; their cards): 4 steps, no CFG, no distilled guidance.
   klein: () => ({ steps: 4, guidanceScale: 1, distilledGuidance: undefined }),
   // Wan2.2 TI2V 5B: 1280x704 at 24 fps; 704 high at the default width 832 is what this engine samples in reach.
   ti2v: () => ({ width: 832, height: 704, fps: 24 }),
@@ -84,7 +85,7 @@ export function familyDefaults(family: ModelFamily, variant?: ModelVariant): Gen
 
 /** Which variants apply to which family: a name that says "turbo" makes no difference to a Wan model. */
 const VARIANT_FAMILIES: Record<ModelVariant, readonly ModelFamily[]> = {
-  turbo: ['sd1', 'sd2', 'sdxl', 'unknown'],
+  turbo: ['sd1', 'sd2', 'sdxl', 'z-image', 'unknown'],
   lightning: ['sdxl'],
   lcm: ['sd1', 'sd2', 'sdxl', 'unknown'],
   hyper: ['sd1', 'sdxl'],

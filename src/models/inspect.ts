@@ -354,9 +354,20 @@ export function modelRole(info: ModelFileInfo): ModelRole {
   // The separate parts of split checkpoints: a causal 3D VAE (Wan, Qwen-Image), a tiny video autoencoder, an AutoencoderKL.
   if ((has('decoder.head.') && has('encoder.conv1.')) || has('decoder.22.')) return 'vae';
   if (names.includes('decoder.conv_in.weight') && has('decoder.up.')) return 'vae';
-  // CLIP vision towers (Wan I2V's clip_vision_h): the HF vision_model or the OpenCLIP visual layout.
-  if (has('vision_model.encoder.layers.') || has('visual.transformer.resblocks.')) return 'vision-encoder';
+  // CLIP vision towers (Wan I2V's clip_vision_h): the HF vision_model or the OpenCLIP visual layout; an LLM's.
+  if (has('vision_model.encoder.layers.') || has('visual.transformer.resblocks.') || visionEncoderKind(info) === 'llm') return 'vision-encoder';
   return 'unknown';
+}
+
+/**
+ * Whose vision tower a file is: an LLM's (Qwen2.5-VL's, as llama.cpp's mmproj `v.blk.N` or the HF `visual.blocks.N`
+ * alone: the `llmVision` component) or CLIP's (`clipVision`); undefined for other files.
+ */
+export function visionEncoderKind(info: ModelFileInfo): 'llm' | 'clip' | undefined {
+  const names = info.tensorNames ?? [];
+  if (names.some((n) => n.startsWith('v.blk.0.') || /^(visual\.)?blocks\.0\.attn\.qkv\./.test(n) && names.some((m) => m.includes('merger.')))) return 'llm';
+  if (names.some((n) => n.includes('vision_model.encoder.layers.') || n.includes('visual.transformer.resblocks.'))) return 'clip';
+  return undefined;
 }
 
 /** What kind of text encoder a component file is: T5 (SD3, FLUX.1, Chroma, Wan), an LLM (FLUX.2, Z-Image, Qwen-Image) or CLIP. */

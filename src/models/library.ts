@@ -8,6 +8,7 @@ import { findInHubCache } from './hf-cache.js';
 import {
   contextFamily, detectFamily, dominantWeightType, inspectModelFile, loraFamily, modelRole, type ModelFamily, type ModelFileInfo, type ModelFormat,
 } from './inspect.js';
+import { readComponentSet } from './component-set.js';
 import { forgetFile, readManifest, updateManifest, type PulledFile } from './library-manifest.js';
 
 /** File extensions the library lists as models; diffusers folders are listed too. */
@@ -52,6 +53,8 @@ interface LibraryEntry {
   fileName: string;
   name: string;
   path: string;
+  /** A split model's folder (a pulled split alias): its files are components. */
+  components?: true;
 }
 
 /** Model files and diffusers folders in the library, without opening them. */
@@ -74,9 +77,17 @@ async function libraryEntries(dir: string): Promise<LibraryEntry[]> {
       entries.push({ fileName, name: fileName.slice(0, -extension.length), path: file });
     } else if (stat.isDirectory() && (await isDiffusersFolder(file))) {
       entries.push({ fileName, name: fileName, path: file });
+    } else if (stat.isDirectory() && (await holdsModelFiles(file))) {
+      entries.push({ fileName, name: fileName, path: file, components: true });
     }
   }
   return entries;
+}
+
+/** A folder with model files in it (not a diffusers one): a split model's components. */
+async function holdsModelFiles(dir: string): Promise<boolean> {
+  const names = await fs.readdir(dir).catch(() => [] as string[]);
+  return names.some((n) => (MODEL_EXTENSIONS as readonly string[]).includes(path.extname(n).toLowerCase()));
 }
 
 async function isDiffusersFolder(dir: string): Promise<boolean> {
@@ -109,6 +120,12 @@ export async function listModels(options: LibraryOptions = {}): Promise<LibraryM
     const alias = aliasOf(entry.fileName);
     const common = { name: entry.name, fileName: entry.fileName, path: entry.path, ...(alias && { alias }), ...(source && { source }) };
     try {
+      if (entry.components) {
+        const set = await readComponentSet(entry.path);
+        const size = set.files.reduce((n, f) => n + f.size, 0);
+        models.push({ ...common, format: set.denoiser.format, family: detectFamily(set.denoiser), role: 'checkpoint', weightType: dominantWeightType(set.denoiser), size });
+        continue;
+      }
       const info = await inspectModelFile(entry.path);
       models.push({ ...common, ...describeFile(info, source), size: info.size });
     } catch (err) {

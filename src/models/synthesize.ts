@@ -179,7 +179,8 @@ export function tensorBytes(spec: TensorSpec, seed: number, dtype: 'f16' | 'f32'
 
 /** How a quantized release stores a tensor: weight matrices with rows of whole blocks quantized, other tensors float. */
 function ggufStorageType(spec: TensorSpec, dtype: 'q8_0' | 'q4_0'): GgufTensorType {
-  const matrix = spec.shape.length === 2 && spec.shape[1] % 32 === 0 && (spec.init === 'fan-in' || spec.init === 'embedding');
+  // a [1, n] parameter (a learned padding token) is a vector to the engine, which keeps it float
+  const matrix = spec.shape.length === 2 && spec.shape[0] > 1 && spec.shape[1] % 32 === 0 && (spec.init === 'fan-in' || spec.init === 'embedding');
   if (matrix) return dtype === 'q8_0' ? 'Q8_0' : 'Q4_0';
   return spec.shape.length === 1 ? 'F32' : 'F16';
 }

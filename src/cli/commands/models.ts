@@ -1,13 +1,16 @@
 import { parseArgs } from 'node:util';
-import { MODEL_ALIASES } from '../../models/aliases.js';
+import { findSplitAlias, MODEL_ALIASES, SPLIT_MODEL_ALIASES } from '../../models/aliases.js';
 import { pullModel, type DownloadProgress } from '../../models/hub.js';
 import { libraryDir, listModels, removeModel, type LibraryModel } from '../../models/library.js';
+import { pullSplitModel } from '../../models/split-pull.js';
 import { createCli, EXIT_CODES_HELP, OUTPUT_HELP, OUTPUT_OPTIONS, type Cli } from '../context.js';
 import { handleInterrupts } from '../interrupt.js';
 import { formatBytes } from '../progress.js';
 import { UsageError } from '../usage-error.js';
 
 const aliasLines = MODEL_ALIASES.map((a) => `  ${a.name.padEnd(14)}${a.description}\n${' '.repeat(16)}${a.repo}:${a.file}`).join('\n');
+const splitAliasLines = SPLIT_MODEL_ALIASES.map((a) =>
+  [`  ${a.name.padEnd(16)}${a.description}`, ...a.parts.map((p) => `${' '.repeat(18)}${p.slot.padEnd(15)}${p.repo}:${p.file}`)].join('\n')).join('\n');
 
 export const HELP = `diffusekit models: the local model library, and downloads from the Hugging Face Hub
 
@@ -34,11 +37,16 @@ Environment:
 Aliases:
 ${aliasLines}
 
+Split models (one pull fetches every file into a folder of the library, named after the alias, that loads
+as the model: diffusekit generate "a cabin" -m z-image-turbo):
+${splitAliasLines}
+
 ${EXIT_CODES_HELP}
 
 Examples:
   diffusekit models pull sd-1.5
   diffusekit models pull stabilityai/sdxl-turbo:sd_xl_turbo_1.0_fp16.safetensors
+  diffusekit models pull z-image-turbo
   HF_TOKEN=hf_... diffusekit models pull sd3.5-medium
   diffusekit models list --json | jq -r '.models[] | select(.role == "checkpoint") | .name'
   diffusekit models rm sd-1.5
@@ -104,11 +112,12 @@ async function remove(cli: Cli, dir: string, names: string[]): Promise<void> {
 async function pull(cli: Cli, dir: string, source: string, revision: string | undefined, plainLines: boolean): Promise<void> {
   const { progress, style } = cli;
   const interrupt = handleInterrupts(progress);
-  let started = false;
+  let current: string | undefined;
   let nextPercent = 10;
   const onProgress = (e: DownloadProgress) => {
-    if (!started) {
-      started = true;
+    if (e.file !== current) {
+      current = e.file; // a split model's files come one after the other
+      nextPercent = 10;
       progress.bar(`Pulling ${style.bold(e.file)}`, e.total, { unit: 'bytes' });
     }
     progress.update(e.received);
@@ -121,6 +130,15 @@ async function pull(cli: Cli, dir: string, source: string, revision: string | un
   };
   try {
     progress.spinner(`Asking the Hub for ${style.bold(source)}`);
+    if (findSplitAlias(source)) {
+      const split = await pullSplitModel(source, { dir, revision, onProgress, signal: interrupt.signal });
+      const size = split.parts.reduce((n, p) => n + p.size, 0);
+      const what = `${style.bold(split.name)} ${style.dim(`(${split.parts.length} files, ${formatBytes(size)})`)}`;
+      progress.done(split.downloaded ? `Pulled ${what}` : `Already in the library: ${what}`);
+      if (cli.json) cli.printJson(split);
+      else cli.print(split.path);
+      return;
+    }
     const result = await pullModel(source, { dir, revision, onProgress, signal: interrupt.signal });
     const what = `${style.bold(result.name)} ${style.dim(`(${formatBytes(result.size)}, sha256 ${result.sha256.slice(0, 12)}…)`)}`;
     progress.done(result.downloaded ? `Pulled ${what}` : `Already in the library: ${what}`);

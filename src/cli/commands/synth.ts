@@ -16,7 +16,12 @@ Options:
                           esrgan-x4plus, esrgan-x4plus-anime, esrgan-x2plus;
                           video (Wan; for the engine, no Pipeline API yet): wan2.1-t2v-1.3b (~2.8 GiB),
                           wan2.2-ti2v-5b (~10 GiB), wan2.1-vae, wan2.2-vae, taew2.1, taew2.2,
-                          umt5-xxl (~11 GiB)
+                          umt5-xxl (~11 GiB);
+                          LLM-encoded families, as separate components (write the DiTs and LLMs with
+                          --dtype q4_0): z-image-turbo (~3.5 GB in q4_0), qwen3-4b (~2.3 GB),
+                          flux-vae; qwen-image (~11.5 GB), qwen2.5-vl-7b (~4.3 GB),
+                          qwen2.5-vl-7b-mmproj (its vision tower), qwen-image-vae; flux2-klein-4b
+                          (~2.2 GB), flux2-vae; flux2-dev (~18 GB) and mistral-small-3.2-24b (~13 GB)
       --seed N            weight seed (default 0)
       --dtype TYPE        storage type: f16 (default), f32, or q8_0 / q4_0 (a .gguf)
       --out FILE          output path (default: the cache, ~/.cache/diffusekit/models); .ckpt writes
@@ -33,6 +38,7 @@ Examples:
   diffusekit generate "a test" -m "$(diffusekit synth)" --size 64 --steps 1
   diffusekit synth --arch esrgan-x4plus
   diffusekit synth --arch sd1 --format diffusers --out ./sd1-diffusers
+  diffusekit synth --arch z-image-turbo --dtype q4_0
 `;
 
 /** `diffusekit synth`: writes (or finds cached) a synthetic model and prints its path. */

@@ -7,6 +7,10 @@ import { sd1UnetLora } from './lora.js';
 import { openClipText } from './open-clip.js';
 import { tinyVideoAutoencoder } from './tiny-video-autoencoder.js';
 import { umt5XxlEncoder } from './umt5.js';
+import { FLUX2_DEV, FLUX2_KLEIN_4B, flux2Dit, flux2Vae } from './flux2.js';
+import { llmTextModel, MISTRAL_SMALL_32_24B, QWEN25_VL_7B, QWEN3_4B, qwen25VlVisionProjector } from './llm.js';
+import { qwenImageDit } from './qwen-image.js';
+import { zImageDit } from './z-image.js';
 import { controlNet, SD1_UNET, SD2_UNET, SDXL_UNET, SDXS_512_UNET, unet } from './unet.js';
 import { WAN21_T2V_1_3B, WAN22_TI2V_5B, wanDit } from './wan-dit.js';
 import { wanVae } from './wan-vae.js';
@@ -118,6 +122,30 @@ export const SYNTHETIC_ARCHITECTURES = {
   'taew2.2': () => layout((b) => tinyVideoAutoencoder(b, '2.2')),
   /** The umt5-xxl encoder Wan needs (umt5_xxl_fp16 layout): ~5.68 B parameters, 11.4 GB in f16; the engine accepts no smaller one. */
   'umt5-xxl': () => layout(umt5XxlEncoder),
+  // The families whose text encoder is an LLM, as separate components in their released layouts (no prefix).
+  // Their DiTs and LLMs are meant to be written quantized (`dtype: 'q4_0'`, .gguf), their VAEs in f16.
+  /** Z-Image Turbo's DiT (ComfyUI z_image_turbo_bf16 layout): 30 + 2 + 2 blocks of 3840; ~6.15 B parameters (3.5 GB in q4_0). */
+  'z-image-turbo': () => layout(zImageDit),
+  /** Qwen3-4B as text encoder (llama.cpp GGUF names, Qwen3-4B-Instruct-2507-GGUF layout): Z-Image and FLUX.2 klein 4B; ~4.02 B parameters (2.3 GB in q4_0). */
+  'qwen3-4b': () => layout((b) => llmTextModel(b, QWEN3_4B)),
+  /** FLUX.1's 16-channel autoencoder (ae.safetensors from FLUX.1-schnell / ae.sft, no prefix): Z-Image's VAE too; ~84 M parameters. */
+  'flux-vae': () => layout((b) => autoencoderKL(b, 16, false)),
+  /** Qwen-Image's MMDiT (ComfyUI qwen_image layout; Qwen-Image-Edit's too): 60 blocks of 3072; ~20.4 B parameters (11.5 GB in q4_0). */
+  'qwen-image': () => layout(qwenImageDit),
+  /** Qwen2.5-VL-7B's language model (llama.cpp GGUF names, Qwen2.5-VL-7B-Instruct-GGUF layout) with its output head; ~7.6 B parameters (4.3 GB in q4_0). */
+  'qwen2.5-vl-7b': () => layout((b) => llmTextModel(b, QWEN25_VL_7B)),
+  /** Qwen2.5-VL-7B's vision tower (llama.cpp mmproj layout), the `llmVision` Qwen-Image-Edit reads reference images with; ~0.67 B parameters. */
+  'qwen2.5-vl-7b-mmproj': () => layout(qwen25VlVisionProjector),
+  /** The Qwen-Image VAE (qwen_image_vae layout): the Wan 2.1 causal 3D VAE's architecture and names, z 16; ~127 M parameters. */
+  'qwen-image-vae': () => layout((b) => wanVae(b, '2.1')),
+  /** FLUX.2 klein 4B's DiT (flux-2-klein-4b layout, BFL names): 5 double + 20 single blocks of 3072; ~3.9 B parameters (2.2 GB in q4_0). */
+  'flux2-klein-4b': () => layout((b) => flux2Dit(b, FLUX2_KLEIN_4B)),
+  /** The 32-channel FLUX.2 VAE (flux2_ae layout from FLUX.2-dev): every FLUX.2 model's; ~84 M parameters. */
+  'flux2-vae': () => layout(flux2Vae),
+  /** FLUX.2 dev's DiT (flux2-dev layout): 8 double + 48 single blocks of 6144; ~32 B parameters (18 GB in q4_0: layout only on small machines). */
+  'flux2-dev': () => layout((b) => flux2Dit(b, FLUX2_DEV)),
+  /** Mistral Small 3.2 24B as FLUX.2 dev's text encoder (llama.cpp GGUF names): 40 layers of 5120; ~24 B parameters (layout only on small machines). */
+  'mistral-small-3.2-24b': () => layout((b) => llmTextModel(b, MISTRAL_SMALL_32_24B)),
 } as const;
 
 export type SyntheticArchitecture = keyof typeof SYNTHETIC_ARCHITECTURES;
