@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidArgumentError, Pipeline, synthesizeModel, syntheticLayout, type GeneratedImage, type SyntheticArchitecture, type SyntheticDtype } from '../lib/index.js';
 import { writeSparseSafetensors } from './helpers/sparse-model.js';
@@ -122,10 +123,13 @@ describe('FLUX.2 klein 4B from a component folder, generating and editing with r
   it('edits with one and with two reference images: each result differs from the plain image and from the other', async () => {
     const call = { prompt: 'a red barn in snow', width: 64, height: 64, steps: 1, seed: 5 };
     const first = await plain.toPNG();
-    const [second] = await pipe.generate({ ...call, prompt: 'a blue lake', seed: 9 });
+    // The second reference is a plain stripe pattern: an image of its own, without a third generation.
+    const stripes = Buffer.alloc(64 * 64 * 3);
+    for (let i = 0; i < stripes.length; i++) stripes[i] = Math.floor(i / (64 * 3 * 8)) % 2 ? 230 : 20;
+    const second = await sharp(stripes, { raw: { width: 64, height: 64, channels: 3 } }).png().toBuffer();
     lines.length = 0;
     const [one] = await pipe.edit({ ...call, images: [first] });
-    const [two] = await pipe.edit({ ...call, images: [first, await second.toPNG()] });
+    const [two] = await pipe.edit({ ...call, images: [first, second] });
     expect([one.width, one.height, two.width, two.height]).toEqual([64, 64, 64, 64]);
     expect(distinctValues(one)).toBeGreaterThan(16);
     expect(one.data.equals(plain.data)).toBe(false);
