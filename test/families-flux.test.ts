@@ -16,9 +16,13 @@ import { writeSparseSafetensors } from './helpers/sparse-model.js';
 // and the FLUX.1 autoencoder (f16 0.17 GB): 14.8 GB in all. 64x64, one step; one model loaded at a time.
 // FLUX.1 schnell and Fill are checked on their layouts' headers over sparse files (nothing written but those).
 //
-// Cost on the 2-core, 24 GiB development machine (shared, load average 5-7), files cached: FLUX.1 dev
-// about 4 min (load 21 s; one generate 196 s, of which T5 83 s and the 12 B step 111 s), Kontext about
-// 7 min (two edits), Chroma about 3 min; see docs/families.md. Run alone: `npx vitest run test/families-flux.test.ts`.
+// Measured on the 2-core, 24 GiB development machine shared with two other jobs (load average 7-10), files
+// cached: 21 min 43 s wall for 863 s user + 64 s system CPU, peak RSS 9.8 GB. Per family: FLUX.1 dev about
+// 6.5 min (load 21 s, one generate 362 s: T5 on a 256-token chunk, then the 12 B step), Kontext 6.8 min
+// (edits with one and two references, 211 s and 182 s), Chroma 7.5 min (one generate, 436 s: its T5 and DiT
+// take 512-token chunks). With one other job on the machine (load 5) a FLUX.1 dev generate took 196 s (T5
+// 83 s, the step 111 s): the ~3 min per family this suite aims at holds only on a quiet machine.
+// Run it alone: `npx vitest run test/families-flux.test.ts`.
 
 /** A 10 GB model on a small shared CPU: loading and sampling take minutes. */
 const LONG = 1_200_000;
