@@ -1,5 +1,5 @@
 import type { Sampler, Scheduler } from '../pipeline/samplers.js';
-import { wanVariant, type ModelFamily, type ModelFileInfo } from './inspect.js';
+import { fluxInputChannels, wanVariant, type ModelFamily, type ModelFileInfo } from './inspect.js';
 
 // The one place that decides how a request that says nothing renders a model: per family, and per distilled
 // variant (turbo, lightning, LCM, schnell...), as the model's makers recommend. The Pipeline, the CLI, every
@@ -24,7 +24,7 @@ export interface GenerationDefaults {
 }
 
 /** Distilled or specialised checkpoints of a family whose makers recommend other settings than the base model's. */
-export const MODEL_VARIANTS = ['turbo', 'lightning', 'lcm', 'hyper', 'schnell', 'kontext', 'edit', 'klein', 'ti2v'] as const;
+export const MODEL_VARIANTS = ['turbo', 'lightning', 'lcm', 'hyper', 'schnell', 'kontext', 'fill', 'edit', 'klein', 'ti2v'] as const;
 export type ModelVariant = (typeof MODEL_VARIANTS)[number];
 
 const square = (side: number) => ({ width: side, height: side });
@@ -66,6 +66,8 @@ const VARIANT_DEFAULTS: Record<ModelVariant, (family: ModelFamily) => Partial<Ge
   schnell: () => ({ steps: 4, guidanceScale: 1, distilledGuidance: undefined }),
   // FLUX.1 Kontext dev: distilled guidance 2.5 (BFL's reference settings).
   kontext: () => ({ distilledGuidance: 2.5 }),
+  // FLUX.1 Fill dev (inpainting and outpainting): 50 steps at distilled guidance 30 (BFL's model card).
+  fill: () => ({ steps: 50, distilledGuidance: 30 }),
   // Qwen-Image-Edit: 50 steps at true CFG 4, as Qwen-Image (the size follows the first reference image).
   edit: () => ({}),
   // FLUX.2 klein (4B/9B, step-distilled; their cards): 4 steps, no CFG, no distilled guidance.
@@ -91,13 +93,15 @@ const VARIANT_FAMILIES: Record<ModelVariant, readonly ModelFamily[]> = {
   hyper: ['sd1', 'sdxl'],
   schnell: ['flux'],
   kontext: ['flux'],
+  fill: ['flux'],
   edit: ['qwen-image'],
   klein: ['flux2'],
   ti2v: ['wan'],
 };
 
 /**
- * A model's variant, from what its files say (FLUX.1 schnell has no guidance embedder; FLUX.2 klein no 48th
+ * A model's variant, from what its files say (FLUX.1 schnell has no guidance embedder, FLUX.1 Fill's img_in
+ * takes 384 channels; FLUX.2 klein no 48th
  * single block; Wan TI2V takes 48 latent channels) or else from the names it goes by (file name, library
  * alias): "sdxl-turbo", "sdxl_lightning_4step", "lcm-lora-sdv1-5", "flux1-kontext-dev", "qwen-image-edit".
  */
@@ -105,6 +109,7 @@ export function modelVariant(family: ModelFamily, names: readonly string[], file
   const tensorNames = files.flatMap((f) => f.tensorNames ?? []);
   const has = (part: string) => tensorNames.some((n) => n.includes(part));
   if (family === 'flux' && tensorNames.length > 0 && has('double_blocks.') && !has('guidance_in.')) return 'schnell';
+  if (family === 'flux' && files.some((f) => fluxInputChannels(f) === 384)) return 'fill';
   if (family === 'flux2' && tensorNames.length > 0 && !has('single_blocks.47.')) return 'klein';
   if (family === 'wan' && files.some((f) => wanVariant(f) === 'ti2v')) return 'ti2v';
   const text = names.join(' ').toLowerCase();

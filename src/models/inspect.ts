@@ -327,6 +327,14 @@ export function wanVariant(info: ModelFileInfo): WanVariant | undefined {
 }
 
 /**
+ * Input channels of a FLUX.1 DiT's `img_in` (patchified: 64 for 16 latent channels in 2x2 patches; FLUX.1 Fill
+ * 384, with the masked image and the mask; FLUX.1 Canny/Depth 128, with the control image).
+ */
+export function fluxInputChannels(info: ModelFileInfo): number | undefined {
+  return inputWidth(info, /(^|\.)img_in\.weight$/);
+}
+
+/**
  * Latent channels of a VAE: what its decoder's first conv takes (AutoencoderKL `decoder.conv_in`: 4 for SD 1.x/2.x/
  * SDXL, 16 for SD3 and FLUX.1, 32 for FLUX.2; Wan causal VAE `decoder.conv1`; tiny video autoencoder `decoder.1`).
  */

@@ -14,6 +14,9 @@ Options:
                           sdxl (~7 GiB), sd3 (~6 GiB), sdxs (tiny, ~0.9 GiB; the default);
                           components: taesd, sd1-lora, sd1-lora-peft, sd1-controlnet, sd1-embedding,
                           esrgan-x4plus, esrgan-x4plus-anime, esrgan-x2plus;
+                          FLUX.1 and Chroma (components; the DiTs and T5 with --dtype q4_0):
+                          flux-dev (~6.2 GiB in q4_0; also Kontext's layout), flux-schnell, flux-fill,
+                          chroma (~4.7 GiB in q4_0), t5xxl (~2.5 GiB in q4_0), flux-vae, clip-l;
                           video (Wan; for the engine, no Pipeline API yet): wan2.1-t2v-1.3b (~2.8 GiB),
                           wan2.2-ti2v-5b (~10 GiB), wan2.1-vae, wan2.2-vae, taew2.1, taew2.2,
                           umt5-xxl (~11 GiB);

@@ -1,10 +1,12 @@
 import { LayoutBuilder, type TensorSpec } from '../tensor-spec.js';
 import { autoencoderKL, tinyAutoencoder } from './autoencoder.js';
 import { clipText, clipTextL } from './clip-text.js';
+import { fluxDit } from './flux.js';
 import { mmdit } from './mmdit.js';
 import { rrdbNet } from './esrgan.js';
 import { sd1UnetLora } from './lora.js';
 import { openClipText } from './open-clip.js';
+import { t5XxlEncoder } from './t5.js';
 import { tinyVideoAutoencoder } from './tiny-video-autoencoder.js';
 import { umt5XxlEncoder } from './umt5.js';
 import { FLUX2_DEV, FLUX2_KLEIN_4B, flux2Dit, flux2Vae } from './flux2.js';
@@ -83,6 +85,20 @@ export const SYNTHETIC_ARCHITECTURES = {
       b.scoped('text_model', (s) => clipText(s, 1280, 32, 5120));
       b.add('text_projection.weight', [1280, 1280], 'fan-in');
     }),
+  // FLUX.1 and Chroma come as separate components (--diffusion-model, --vae, --clip_l, --t5xxl), each in its
+  // release layout without a prefix; q4_0 keeps the DiTs and T5 within a test machine's disk and memory.
+  /** FLUX.1 dev's diffusion model (flux1-dev layout, as ComfyUI and city96's GGUF ship it): 19 double and 38 single blocks, 3072 wide; ~11.9 B parameters (6.7 GB in q4_0). FLUX.1 Kontext dev has the same layout. */
+  'flux-dev': () => layout((b) => fluxDit(b, { guidance: true })),
+  /** FLUX.1 schnell's diffusion model (flux1-schnell layout): dev's without the guidance embedder `guidance_in`. */
+  'flux-schnell': () => layout((b) => fluxDit(b, { guidance: false })),
+  /** FLUX.1 Fill dev's diffusion model (flux1-fill-dev layout): img_in takes 384 channels (latent, masked image, mask). */
+  'flux-fill': () => layout((b) => fluxDit(b, { guidance: true, inChannels: 384 })),
+  /** Chroma's diffusion model (chroma-unlocked layout): FLUX.1 schnell's blocks without their modulation, and the `distilled_guidance_layer` that computes it; ~8.9 B parameters (5.0 GB in q4_0). */
+  chroma: () => layout((b) => fluxDit(b, { guidance: false, chroma: true })),
+  /** FLUX.1's autoencoder alone (ae.safetensors layout: `encoder.*` / `decoder.*` without a prefix): 16 latent channels, no quant convs; Z-Image's VAE too; ~84 M parameters. */
+  'flux-vae': () => layout((b) => autoencoderKL(b, 16, false)),
+  /** The T5 v1.1 XXL encoder of SD3 and FLUX.1 (t5xxl_fp16 layout): ~4.76 B parameters, 9.5 GB in f16, 2.7 GB in q4_0; the engine accepts no smaller one. */
+  t5xxl: () => layout(t5XxlEncoder),
   /** SDXS-512: tiny one-step UNet with the tiny autoencoder (TAESD) and CLIP ViT-L/14; the smallest SD 1.x family member. */
   sdxs: () =>
     layout((b) => {
@@ -128,8 +144,6 @@ export const SYNTHETIC_ARCHITECTURES = {
   'z-image-turbo': () => layout(zImageDit),
   /** Qwen3-4B as text encoder (llama.cpp GGUF names, Qwen3-4B-Instruct-2507-GGUF layout): Z-Image and FLUX.2 klein 4B; ~4.02 B parameters (2.3 GB in q4_0). */
   'qwen3-4b': () => layout((b) => llmTextModel(b, QWEN3_4B)),
-  /** FLUX.1's 16-channel autoencoder (ae.safetensors from FLUX.1-schnell / ae.sft, no prefix): Z-Image's VAE too; ~84 M parameters. */
-  'flux-vae': () => layout((b) => autoencoderKL(b, 16, false)),
   /** Qwen-Image's MMDiT (ComfyUI qwen_image layout; Qwen-Image-Edit's too): 60 blocks of 3072; ~20.4 B parameters (11.5 GB in q4_0). */
   'qwen-image': () => layout(qwenImageDit),
   /** Qwen2.5-VL-7B's language model (llama.cpp GGUF names, Qwen2.5-VL-7B-Instruct-GGUF layout) with its output head; ~7.6 B parameters (4.3 GB in q4_0). */

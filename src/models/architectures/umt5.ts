@@ -1,4 +1,5 @@
-import { LayoutBuilder } from '../tensor-spec.js';
+import type { LayoutBuilder } from '../tensor-spec.js';
+import { t5Encoder } from './t5.js';
 
 /**
  * The umt5-xxl encoder, Wan's text encoder (transformers T5EncoderModel names, as ComfyUI's
@@ -11,23 +12,5 @@ import { LayoutBuilder } from '../tensor-spec.js';
  * ("wrong shape").
  */
 export function umt5XxlEncoder(b: LayoutBuilder): void {
-  const width = 4096;
-  const ffn = 10240;
-  const heads = 64;
-  const relativeBuckets = 32;
-  b.embedding('shared', 256384, width);
-  for (let i = 0; i < 24; i++) {
-    b.scoped(`encoder.block.${i}.layer.0`, (l) => {
-      for (const p of ['q', 'k', 'v', 'o']) l.linear(`SelfAttention.${p}`, width, width, false);
-      l.embedding('SelfAttention.relative_attention_bias', relativeBuckets, heads);
-      l.add('layer_norm.weight', [width], 'ones');
-    });
-    b.scoped(`encoder.block.${i}.layer.1`, (l) => {
-      l.linear('DenseReluDense.wi_0', width, ffn, false);
-      l.linear('DenseReluDense.wi_1', width, ffn, false);
-      l.linear('DenseReluDense.wo', ffn, width, false);
-      l.add('layer_norm.weight', [width], 'ones');
-    });
-  }
-  b.add('encoder.final_layer_norm.weight', [width], 'ones');
+  t5Encoder(b, { vocabulary: 256384, positionBiasInEveryBlock: true });
 }
