@@ -83,14 +83,14 @@ describe('synthetic checkpoints', () => {
     synthesizeModel({ architecture: 'sdxs', dtype: 'q4_0', output: file });
     const info = await inspectModelFile(file);
     expect(info.format).toBe('gguf');
-    const q = 'model.diffusion_model.input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight';
+    const q = 'model.diffusion_model.input_blocks.4.1.transformer_blocks.0.attn2.to_k.weight';
     expect(info.types?.get(q)).toBe('q4_0');
-    expect(info.shapes?.get(q)).toEqual([768, 320]); // ggml order: ne0 first
+    expect(info.shapes?.get(q)).toEqual([768, 640]); // ggml order: ne0 first
     expect(info.types?.get('model.diffusion_model.input_blocks.0.0.weight')).toBe('f16');
     expect(info.types?.get('model.diffusion_model.out.0.weight')).toBe('f32');
     // Decoding the codes gives the float path's spread: variance 1/fan_in, mean near 0.
     for (const type of ['Q4_0', 'Q8_0'] as const) {
-      const bytes = ggufTensorBytes({ name: q, shape: [320, 768], init: 'fan-in' }, type, 0);
+      const bytes = ggufTensorBytes({ name: q, shape: [640, 768], init: 'fan-in' }, type, 0);
       const view = new DataView(bytes.buffer, bytes.byteOffset);
       const block = type === 'Q4_0' ? 18 : 34;
       let sum = 0;
@@ -103,7 +103,7 @@ describe('synthetic checkpoints', () => {
           squares += (code * d) ** 2;
         }
       }
-      const n = 320 * 768;
+      const n = 640 * 768;
       expect(Math.abs(sum / n)).toBeLessThan(0.002);
       expect((squares / n) * 768).toBeGreaterThan(0.85);
       expect((squares / n) * 768).toBeLessThan(1.15);
