@@ -56,7 +56,7 @@ const fineTuneBody = {
     seed: { type: ['integer', 'string', 'null'] },
     training_type: { type: ['string', 'null'], enum: ['men', 'female', 'couple', 'null', null] },
     max_train_steps: { type: ['integer', 'string', 'null'] },
-    lora_type: { type: ['string', 'null'], enum: ['lora', 'lycoris', null] },
+    lora_type: { type: ['string', 'null'], enum: ['lora', 'lycoris', null], description: 'lora (default): a kohya LoRA; lycoris: a LyCORIS LoHa (hada_* tensors)' },
     webhook: text(2000),
     track_id: { type: ['string', 'integer', 'null'] },
     model_id: text(200, 'diffusekit: which served model to train on (default the first trainable one)'),
