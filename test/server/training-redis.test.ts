@@ -156,7 +156,7 @@ describe('LoRA training on the Redis queue: an API node and worker nodes, only -
 
   it.skipIf(!trainerInstalled)('a training node killed mid-training (SIGKILL): another --train node resumes from the checkpoint; then it is cancelled', async () => {
     const [victim] = await trainingNodes();
-    const submitted = await fineTune({ max_train_steps: 40 });
+    const submitted = await fineTune({ max_train_steps: 40, webhook: `${web.origin}/hook` });
     expect(submitted.status, JSON.stringify(submitted.body)).toBe(200);
     const id = submitted.body.training_id as string;
     // Checkpoints every 4 steps (a tenth of 40): wait until one is written, then kill the node.
