@@ -49,6 +49,6 @@ export {
   type DiffusekitErrorCode, type DownloadFailure, type DeviceFailure,
 } from './errors.js';
 export { VERSION } from './version.js';
-export { train, TRAINING_DEVICES, type TrainOptions, type TrainResult, type TrainingProgress } from './training/train.js';
+export { LORA_TYPES, train, TRAINING_DEVICES, type TrainOptions, type TrainResult, type TrainingProgress } from './training/train.js';
 export { setupTrainer, trainerVenv, type TrainerSetupOptions, type TrainerSetupResult } from './training/trainer-environment.js';
 export { DATASET_EXTENSIONS, MAX_DATASET_IMAGES, type DatasetImage } from './training/dataset.js';

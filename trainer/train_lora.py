@@ -4,7 +4,8 @@
 Input: a base model as a diffusers folder (unet/, vae/, text_encoder/, optional tokenizer/ and scheduler/) and a
 dataset folder that diffusekit has already prepared (images cropped to the training resolution, one caption each,
 listed in dataset.json). Output: one .safetensors LoRA in the kohya layout (lora_unet_<module>.lora_down/.lora_up/
-.alpha) that diffusekit's engine loads.
+.alpha) that diffusekit's engine loads; with --lora-type loha a LyCORIS LoHa (peft's LoHaConfig) in LyCORIS's layout
+(lora_unet_<module>.hada_w1_a/.hada_w1_b/.hada_w2_a/.hada_w2_b/.alpha), which the engine loads too.
 
 Progress goes to stdout as JSON lines, one object per event ("loading", "ready", "step", "checkpoint", "resumed",
 "done", "error"); everything else (library warnings) goes to stderr. A checkpoint of the LoRA and the optimizer is
@@ -48,6 +49,7 @@ def parse_args():
     p.add_argument("--output", required=True, help="the LoRA .safetensors to write")
     p.add_argument("--steps", type=int, required=True)
     p.add_argument("--rank", type=int, default=16)
+    p.add_argument("--lora-type", choices=["lora", "loha"], default="lora", help="lora (kohya LoRA) or loha (LyCORIS LoHa)")
     p.add_argument("--alpha", type=float, default=None, help="LoRA alpha (default: the rank)")
     p.add_argument("--learning-rate", type=float, default=1e-4)
     p.add_argument("--batch-size", type=int, default=1)
@@ -111,19 +113,40 @@ def load_scheduler(model_dir):
     return DDPMScheduler(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", prediction_type="epsilon")
 
 
+# peft's parameter names to kohya's / LyCORIS's: LoRA's A and B are lora_down and lora_up; LoHa's four factors
+# keep their names (ΔW = (w1_a @ w1_b) * (w2_a @ w2_b) * alpha / rank in both).
+KOHYA_PARTS = {
+    "lora_A.weight": "lora_down.weight",
+    "lora_B.weight": "lora_up.weight",
+    "hada_w1_a": "hada_w1_a",
+    "hada_w1_b": "hada_w1_b",
+    "hada_w2_a": "hada_w2_a",
+    "hada_w2_b": "hada_w2_b",
+}
+
+
 def kohya_state_dict(peft_state, alpha, dtype):
-    """peft's `down_blocks.0....to_q.lora_A.weight` names to kohya's `lora_unet_down_blocks_0_..._to_q.lora_down.weight`."""
+    """peft's `down_blocks.0....to_q.lora_A.weight` (or `.hada_w1_a`) names to kohya's
+    `lora_unet_down_blocks_0_..._to_q.lora_down.weight` (or `.hada_w1_a`), one `.alpha` per module."""
     import torch
 
     out = {}
     for name, tensor in peft_state.items():
-        module, kind = name.rsplit(".lora_", 1)
-        module = module.removeprefix("base_model.model.").removeprefix("unet.")
+        part = next(p for p in KOHYA_PARTS if name.endswith("." + p))
+        module = name[: -len(part) - 1].removeprefix("base_model.model.").removeprefix("unet.")
         key = "lora_unet_" + module.replace(".", "_")
-        part = {"A.weight": "lora_down.weight", "B.weight": "lora_up.weight"}[kind]
-        out[f"{key}.{part}"] = tensor.detach().to(dtype).contiguous()
+        out[f"{key}.{KOHYA_PARTS[part]}"] = tensor.detach().to(dtype).contiguous()
         out[f"{key}.alpha"] = torch.tensor(float(alpha), dtype=dtype)
     return out
+
+
+def adapter_config(lora_type, rank, alpha):
+    from peft import LoHaConfig, LoraConfig
+
+    if lora_type == "loha":
+        # peft starts w2_b at zero, so the adapter begins as a no-op, as a LoRA does.
+        return LoHaConfig(r=rank, alpha=alpha, target_modules=TARGET_MODULES, init_weights=True)
+    return LoraConfig(r=rank, lora_alpha=alpha, init_lora_weights="gaussian", target_modules=TARGET_MODULES)
 
 
 def main():
@@ -137,7 +160,6 @@ def main():
     import torch
     import torch.nn.functional as F
     from diffusers import AutoencoderKL, UNet2DConditionModel
-    from peft import LoraConfig
     from peft.utils import get_peft_model_state_dict, set_peft_model_state_dict
     from PIL import Image
     from safetensors.torch import save_file
@@ -177,7 +199,7 @@ def main():
     del vae, text_encoder
 
     alpha = args.alpha if args.alpha is not None else float(args.rank)
-    unet.add_adapter(LoraConfig(r=args.rank, lora_alpha=alpha, init_lora_weights="gaussian", target_modules=TARGET_MODULES))
+    unet.add_adapter(adapter_config(args.lora_type, args.rank, alpha))
     params = [p for p in unet.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=args.learning_rate)
     unet.train()
@@ -225,7 +247,8 @@ def main():
 
     tensors = kohya_state_dict(get_peft_model_state_dict(unet), alpha, torch.float16)
     metadata = {
-        "ss_network_module": "networks.lora",
+        "ss_network_module": "lycoris.kohya" if args.lora_type == "loha" else "networks.lora",
+        **({"ss_network_args": json.dumps({"algo": "loha"})} if args.lora_type == "loha" else {}),
         "ss_network_dim": str(args.rank),
         "ss_network_alpha": str(alpha),
         "ss_max_train_steps": str(args.steps),

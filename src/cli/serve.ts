@@ -73,6 +73,8 @@ Scale-out (several processes or machines):
       --s3-presign         output URLs are the bucket's presigned GET URLs (valid --signed-url-ttl);
                            clients download from the bucket, whose objects stay private
       --worker-lock S      seconds before a silent worker node's jobs move to another node (default 30)
+      --train              this node (role all or worker) takes LoRA trainings too, one at a time (its trainer
+                           installed: 'diffusekit trainer setup'); without such a node lora_fine_tune answers 503
                            $DIFFUSEKIT_SECRET_KEY (32 bytes, base64url; the same on every node) encrypts the
                            keys' webhook secrets in Redis; without it they are kept in clear
       --log                JSON request logs on stdout (the default; API keys redacted; each line has the request id)
@@ -160,6 +162,7 @@ export async function serveCommand(args: string[]): Promise<void> {
       's3-path-style': { type: 'boolean' },
       's3-presign': { type: 'boolean' },
       'worker-lock': { type: 'string' },
+      train: { type: 'boolean' },
       log: { type: 'boolean' },
       'output-access': { type: 'string' },
       'signed-url-ttl': { type: 'string' },
@@ -213,6 +216,7 @@ export async function serveCommand(args: string[]): Promise<void> {
       ? { bucket: values['s3-bucket'], prefix: values['s3-prefix'], endpoint: values['s3-endpoint'], region: values['s3-region'], forcePathStyle: values['s3-path-style'], presignOutputs: values['s3-presign'] }
       : undefined,
     workerLockMs: values['worker-lock'] === undefined ? undefined : num('worker-lock', values['worker-lock'])! * 1000,
+    canTrain: values.train,
     logger: values['no-log'] ? false : values.log,
     outputAccess: values['output-access'] as ServerOptions['outputAccess'],
     signedUrlSeconds: num('signed-url-ttl', values['signed-url-ttl']),

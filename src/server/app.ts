@@ -28,7 +28,6 @@ import { publicOrigin } from './http/public-origin.js';
 import { OutputLinks } from './security/output-links.js';
 import { uiRoutes } from './ui/routes.js';
 import { endTraining, trainingDirOf } from './training/training-lifecycle.js';
-import { TrainingStore } from './training/training-store.js';
 import type { WorkerPool } from './workers/worker-pool.js';
 
 export interface DiffusekitServer {
@@ -92,7 +91,7 @@ export async function createServer(options: ServerOptions = {}, into?: FastifyIn
     const presign = config.s3?.presignOutputs && storage.presignedUrl ? (file: string, seconds: number) => storage.presignedUrl!('generations', file, seconds) : undefined;
     const links = new OutputLinks({ access: config.outputAccess, secret: backend.webhookSecret, ttlSeconds: config.signedUrlSeconds, presign });
     service.on('finished', (job) => {
-      if (job.task === 'lora_train') endTraining(job, config.dataDir);
+      if (job.task === 'lora_train') endTraining(job, config.dataDir, config.queue === 'redis' ? storage : undefined);
       if (!job.webhook) return;
       const rendered = job.task === 'lora_train' ? Promise.resolve(renderTraining(job)) : renderV6(job, { ttlSeconds: config.outputTtlSeconds, links });
       void Promise.all([rendered, access.webhookSecret(job.keyId)])
@@ -144,7 +143,10 @@ export async function createServer(options: ServerOptions = {}, into?: FastifyIn
     await app.register(trainingRoutes, {
       service,
       access,
-      trainings: config.queue === 'sqlite' ? new TrainingStore(backend.db) : undefined,
+      trainings: backend.trainings,
+      canTrain: () => scheduler!.canTrain(),
+      trainers: config.queue === 'sqlite' ? 'local' : 'shared',
+      storage,
       models,
       limits: config.limits,
       trainingDir: trainingDirOf(config.dataDir),

@@ -14,6 +14,8 @@ import { LocalScheduler } from './jobs/local-scheduler.js';
 import type { Scheduler } from './jobs/scheduler.js';
 import type { ServedModel } from './models/model-registry.js';
 import type { RedisWorkerNode } from './redis/worker-node.js';
+import { TrainingStore, type TrainingDirectory } from './training/training-store.js';
+import { trainerPython } from '../training/trainer-environment.js';
 import { LocalStorage, type ObjectStorage } from './storage/object-storage.js';
 import { restrictFiles } from './security/file-modes.js';
 import { SecretBox } from './security/secret-box.js';
@@ -47,6 +49,8 @@ export interface Backend {
   webhookSecret: string;
   /** The A1111 options (sd_model_checkpoint, ...): per node with SQLite, shared through Redis. */
   a1111Options: OptionsStore;
+  /** Training ids and their jobs (the v3 training routes). */
+  trainings: TrainingDirectory;
   /** The number of engine workers serving the queue, for estimates. */
   workerCount: () => number;
   close(): Promise<void>;
@@ -140,6 +144,7 @@ export async function openBackend(config: ServerConfig, models: ServedModel[], e
       workerNode: undefined,
       webhookSecret: localSecret(config.dataDir),
       a1111Options: new SqliteOptionsStore(db),
+      trainings: new TrainingStore(db),
       workerCount: () => config.workers,
       close: async () => {
         db.close();
@@ -148,11 +153,23 @@ export async function openBackend(config: ServerConfig, models: ServedModel[], e
     };
   }
 
-  const { connectRedis, KEY_PREFIX, RedisJobStore, RedisKeyStore, RedisOptionsStore, RedisRateLimiter, RedisScheduler, RedisWebhookDispatcher, RedisWorkerNode } = redisModules!;
+  const { connectRedis, KEY_PREFIX, RedisJobStore, RedisKeyStore, RedisOptionsStore, RedisRateLimiter, RedisScheduler, RedisTrainingStore, RedisWebhookDispatcher, RedisWorkerNode } = redisModules!;
+  // A training node without its trainer would fail every training it takes: refuse to start instead.
+  if (config.canTrain) {
+    try {
+      trainerPython(config.trainerVenv);
+    } catch (err) {
+      db.close();
+      closeStorage();
+      throw err;
+    }
+  }
   const redis = connectRedis(config.redisUrl!);
   const store = new RedisJobStore(redis);
   const scheduler = config.role === 'worker' ? undefined : new RedisScheduler(redis, config.redisUrl!);
-  const workerNode = pool ? new RedisWorkerNode({ redis, url: config.redisUrl!, store, pool, storage, spoolDir, lockDurationMs: config.workerLockMs }) : undefined;
+  const workerNode = pool
+    ? new RedisWorkerNode({ redis, url: config.redisUrl!, store, pool, storage, spoolDir, lockDurationMs: config.workerLockMs, canTrain: config.canTrain, trainingDir: trainingDirOf(config.dataDir) })
+    : undefined;
   return {
     db,
     jobs: store,
@@ -165,6 +182,7 @@ export async function openBackend(config: ServerConfig, models: ServedModel[], e
     workerNode,
     webhookSecret: await sharedSecret(redis, KEY_PREFIX),
     a1111Options: new RedisOptionsStore(redis),
+    trainings: new RedisTrainingStore(redis),
     workerCount: () => config.workers,
     close: async () => {
       redis.disconnect();

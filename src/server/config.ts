@@ -133,6 +133,12 @@ export interface ServerOptions {
   secretKey?: string;
   /** Redis deployments: how long a silent worker node keeps its jobs before they move to another node. Default 30 s. */
   workerLockMs?: number;
+  /**
+   * Redis deployments: this node (role 'all' or 'worker') takes LoRA trainings (lora_train jobs) too, one at a time;
+   * its trainer environment must be installed. Default false: without such a node lora_fine_tune answers 503.
+   * A one-machine (SQLite) server always trains.
+   */
+  canTrain?: boolean;
   /** Behind a reverse proxy: take the client's scheme and host from X-Forwarded-Proto/-Host (for output URLs). Default false. */
   trustProxy?: boolean;
   /** Fastify's logger (pino): JSON lines on stdout, one per request with its request id. Default true, except under a test runner (NODE_ENV=test). */
@@ -259,6 +265,7 @@ export function resolveServerConfig(options: ServerOptions = {}, env: NodeJS.Pro
   const role = options.role ?? 'all';
   if (role !== 'all' && role !== 'api' && role !== 'worker') throw invalidParameter('role', "'all', 'api' or 'worker'", role);
   if (role !== 'all' && queue !== 'redis') throw invalidParameter('role', "'all' unless queue is 'redis' (separate API and worker nodes share a Redis queue)", role);
+  if (options.canTrain === true && (queue !== 'redis' || role === 'api')) throw invalidParameter('canTrain', "unset unless queue is 'redis' and role 'all' or 'worker' (a one-machine server always trains)", options.canTrain);
   const storage = options.storage ?? 'local';
   if (storage !== 'local' && storage !== 's3') throw invalidParameter('storage', "'local' or 's3'", storage);
   if (storage === 's3' && !(isPlainObject(options.s3) && isString(options.s3.bucket))) throw invalidParameter('s3', '{ bucket, ... } (storage is s3)', options.s3);
@@ -322,6 +329,7 @@ export function resolveServerConfig(options: ServerOptions = {}, env: NodeJS.Pro
     s3: options.s3 as ServerOptions['s3'],
     secretKey: parseSecretKey(options.secretKey ?? (env.DIFFUSEKIT_SECRET_KEY || undefined)),
     workerLockMs: integerIn('workerLockMs', options.workerLockMs, 1000, 3_600_000, 30_000),
+    canTrain: optionalBoolean('canTrain', options.canTrain) ?? false,
     trustProxy: optionalBoolean('trustProxy', options.trustProxy) ?? false,
     logger: optionalBoolean('logger', options.logger) ?? env.NODE_ENV !== 'test',
     outputAccess,

@@ -5,11 +5,14 @@ import path from 'node:path';
 import { AbortError, InvalidArgumentError } from '../errors.js';
 import { resolveModel } from '../models/library.js';
 import { integerIn, invalidParameter, isString, numberIn, oneOf, optionalFunction, optionalSignal, optionalString } from '../util/is.js';
+import { checkpointToDiffusers } from './checkpoint-to-diffusers.js';
 import { datasetFromFolder, prepareDataset, type DatasetImage } from './dataset.js';
 import { TRAINER_SCRIPT, trainerPython } from './trainer-environment.js';
 import { runTrainer, type TrainerEvent } from './trainer-process.js';
 
 export const TRAINING_DEVICES = ['auto', 'cpu', 'cuda'] as const;
+/** 'lora': a kohya LoRA; 'loha': a LyCORIS LoHa (two Hadamard-multiplied low-rank pairs per layer). */
+export const LORA_TYPES = ['lora', 'loha'] as const;
 
 export interface TrainingProgress {
   /** 'preparing' (dataset checks and crops), 'loading' (the trainer loads the model), 'training', 'saving'. */
@@ -24,7 +27,10 @@ export interface TrainingProgress {
 }
 
 export interface TrainOptions {
-  /** The base model: a diffusers folder (unet/, vae/, text_encoder/), by path or library name. */
+  /**
+   * The base model, by path or library name: a diffusers folder (unet/, vae/, text_encoder/; SD 1.x/2.x) or a
+   * single-file SD 1.x checkpoint (.safetensors), which is converted to a diffusers folder in the work folder first.
+   */
   base: string;
   /** A folder of images (captions from same-named .txt files), a list of image files, or prepared entries. */
   images: string | string[] | DatasetImage[];
@@ -34,6 +40,8 @@ export interface TrainOptions {
   output: string;
   /** Optimizer steps. Default 500. */
   steps?: number;
+  /** 'lora' (default) or 'loha' (LyCORIS LoHa, written in LyCORIS's hada_w1_a... layout). */
+  loraType?: (typeof LORA_TYPES)[number];
   /** LoRA rank (network dim). Default 16. */
   rank?: number;
   /** LoRA alpha. Default the rank. */
@@ -60,7 +68,7 @@ export interface TrainOptions {
 }
 
 export interface TrainResult {
-  /** The LoRA written (kohya layout: lora_unet_*.lora_down / lora_up / alpha). */
+  /** The LoRA written (kohya layout: lora_unet_*.lora_down / lora_up / alpha; LoHa: hada_w1_a / w1_b / w2_a / w2_b / alpha). */
   path: string;
   steps: number;
   images: number;
@@ -73,8 +81,9 @@ export interface TrainResult {
   seconds: number;
 }
 
-/** The native square size of a diffusers SD model folder: the UNet's sample size times the VAE's downscale. */
+/** The native square size of a base: a diffusers folder's UNet sample size times the VAE's downscale; 512 for an SD 1.x file. */
 export function nativeResolution(base: string): number {
+  if (!fs.statSync(base).isDirectory()) return 512;
   const read = (part: string) => JSON.parse(fs.readFileSync(path.join(base, part, 'config.json'), 'utf8')) as Record<string, unknown>;
   const unet = read('unet');
   if (unet.addition_embed_type === 'text_time') throw new InvalidArgumentError('base', 'SDXL LoRA training is not supported yet: the base model must be Stable Diffusion 1.x or 2.x');
@@ -110,10 +119,13 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const device = oneOf('device', options.device ?? 'auto', TRAINING_DEVICES);
   const onProgress = optionalFunction<(p: TrainingProgress) => void>('onProgress', options.onProgress);
   const signal = optionalSignal('signal', options.signal);
+  const loraType = oneOf('loraType', options.loraType ?? 'lora', LORA_TYPES);
   const base = await resolveModel(options.base, { label: 'base' });
-  if (!fs.existsSync(path.join(base, 'unet', 'config.json'))) {
-    throw new InvalidArgumentError('base', `The base model ${base} is not a diffusers folder (unet/, vae/, text_encoder/): the trainer loads diffusers folders`);
+  const isFolder = fs.statSync(base).isDirectory();
+  if (isFolder && !fs.existsSync(path.join(base, 'unet', 'config.json'))) {
+    throw new InvalidArgumentError('base', `The base model ${base} is not a diffusers folder (unet/, vae/, text_encoder/): the trainer loads diffusers folders and SD 1.x .safetensors files`);
   }
+  if (!isFolder && !base.endsWith('.safetensors')) throw new InvalidArgumentError('base', `The base model ${base} is neither a diffusers folder nor an SD 1.x .safetensors checkpoint`);
   const resolution = integerIn('resolution', options.resolution, 64, 2048, nativeResolution(base));
   if (resolution % 8 !== 0) throw invalidParameter('resolution', 'multiple of 8', resolution);
   const python = trainerPython(options.venv);
@@ -129,6 +141,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       maxImages: options.maxImages,
     });
     if (signal?.aborted) throw new AbortError('Training was aborted', { cause: signal.reason });
+    const baseDir = isFolder ? base : checkpointToDiffusers(base, path.join(workDir, 'base-diffusers'));
     let resumedFrom = 0;
     let loss: number | undefined;
     const onEvent = (event: TrainerEvent) => {
@@ -140,7 +153,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       }
     };
     const args = [
-      TRAINER_SCRIPT, '--model', base, '--data', dataset.dir, '--output', path.resolve(output), '--steps', String(steps), '--rank', String(rank),
+      TRAINER_SCRIPT, '--model', baseDir, '--lora-type', loraType, '--data', dataset.dir, '--output', path.resolve(output), '--steps', String(steps), '--rank', String(rank),
       '--alpha', String(alpha), '--learning-rate', String(learningRate), '--seed', String(seed), '--threads', String(threads), '--device', device,
       '--checkpoint-dir', workDir, '--checkpoint-every', String(checkpointEvery), '--base-model-name', path.basename(base),
     ];

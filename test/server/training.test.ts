@@ -71,7 +71,6 @@ describe.skipIf(!trainerInstalled)('v3 LoRA training on a real server', () => {
       [{ images: ['http://[::1]:9/dog.png'] }, /^Refusing to fetch http:\/\/\[::1\]:9\/dog\.png: /],
       [{ images: ['file:///etc/passwd'] }, /^images\[0\]: expected an http\(s\) URL, a data URL or base64-encoded image data$/],
       [{ base_model_type: 'sdxl' }, /^base_model_type: sdxl training is not supported/],
-      [{ lora_type: 'lycoris' }, /^lora_type: lycoris is not trained/],
       [{ max_train_steps: 0 }, /^max_train_steps: expected an integer from 1 to 5000$/],
       [{ instance_prompt: undefined }, /^instance_prompt is required$/],
     ];

@@ -2,7 +2,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { AbortError, InvalidArgumentError, inspectModelFile, modelRole, Pipeline, train, type TrainingProgress } from '../../src/index.js';
+import { createHash } from 'node:crypto';
+import { AbortError, InvalidArgumentError, inspectModelFile, modelRole, Pipeline, synthesizeModel, train, type TrainingProgress } from '../../src/index.js';
+import { writeSafetensors } from '../../src/models/safetensors.js';
+import { checkpointToDiffusers } from '../../src/training/checkpoint-to-diffusers.js';
 import { loraFamily } from '../../src/models/inspect.js';
 import { datasetFromFolder, prepareDataset } from '../../src/training/dataset.js';
 import { tempDir } from '../helpers/models.js';
@@ -48,6 +51,40 @@ describe('dataset checks (before any training starts)', () => {
     expect([data[0], data[2]]).toEqual([255, 0]); // left edge red
     expect([data[63 * 3], data[63 * 3 + 2]]).toEqual([0, 255]); // right edge blue
     expect(JSON.parse(fs.readFileSync(path.join(dataset.dir, 'dataset.json'), 'utf8')).resolution).toBe(64);
+  });
+});
+
+/** A file's SHA-256, read in chunks (the model files are gigabytes). */
+function sha256(file: string): string {
+  const hash = createHash('sha256');
+  const chunk = Buffer.alloc(16 << 20);
+  const fd = fs.openSync(file, 'r');
+  try {
+    for (let n; (n = fs.readSync(fd, chunk, 0, chunk.length, null)) > 0; ) hash.update(chunk.subarray(0, n));
+  } finally {
+    fs.closeSync(fd);
+  }
+  return hash.digest('hex');
+}
+
+describe('single-file SD 1.x bases, converted to the diffusers folder the trainer loads', () => {
+  it("writes, from the synthesizer's single file, the same folder the synthesizer writes as diffusers (file for file, byte for byte)", () => {
+    const single = synthesizeModel({ architecture: 'sd1' }).path;
+    const converted = checkpointToDiffusers(single, path.join(tempDir(), 'base'));
+    const reference = sd1Diffusers();
+    const files = ['model_index.json', 'unet/config.json', 'unet/diffusion_pytorch_model.safetensors', 'vae/config.json', 'vae/diffusion_pytorch_model.safetensors', 'text_encoder/config.json', 'text_encoder/model.safetensors'];
+    for (const file of files) expect(sha256(path.join(converted, file)), file).toBe(sha256(path.join(reference, file)));
+    fs.rmSync(converted, { recursive: true });
+  }, 300_000);
+
+  it('refuses a checkpoint that is not SD 1.x, and a file that is not .safetensors', () => {
+    const dir = tempDir();
+    const sd2Like = path.join(dir, 'sd2.safetensors');
+    const probe = 'model.diffusion_model.input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight';
+    writeSafetensors(sd2Like, [{ name: probe, dtype: 'F16', shape: [320, 1024], byteLength: 320 * 1024 * 2 }], (e) => new Uint8Array(e.byteLength));
+    expect(() => checkpointToDiffusers(sd2Like, path.join(dir, 'out'))).toThrow(/is not a Stable Diffusion 1\.x checkpoint/);
+    expect(() => checkpointToDiffusers(path.join(dir, 'model.ckpt'), path.join(dir, 'out'))).toThrow(/neither a diffusers folder nor a \.safetensors checkpoint/);
+    expect(fs.existsSync(path.join(dir, 'out'))).toBe(false);
   });
 });
 
@@ -100,6 +137,38 @@ describe.skipIf(!trainerInstalled)('train() (diffusers + peft in the trainer env
       expect(off.data.equals(plain.data)).toBe(true);
       expect(on.data.equals(plain.data)).toBe(false);
       expect(tagged.data.equals(on.data)).toBe(true);
+    } finally {
+      await pipe.dispose();
+    }
+  }, 1_800_000);
+
+  it('trains a LyCORIS LoHa (hada_* tensors, LyCORIS metadata) from a single-file SD 1.x checkpoint; the Pipeline loads it: weight 0 is the base image, weight 1 differs', async () => {
+    const base = synthesizeModel({ architecture: 'sd1' }).path;
+    const work = tempDir();
+    await generatedImages(sd1Diffusers(), path.join(work, 'images'));
+    const loraDir = path.join(work, 'loras');
+    const output = path.join(loraDir, 'sks-loha.safetensors');
+    const result = await train({ base, images: path.join(work, 'images'), instancePrompt: 'photo of sks dog', output, loraType: 'loha', steps: 2, rank: 4, resolution: 64, learningRate: 0.01, seed: 1, venv: TEST_VENV });
+    expect(result).toMatchObject({ path: output, steps: 2, images: 4, resumedFrom: 0 });
+
+    const header = safetensorsHeader(output);
+    const names = Object.keys(header.tensors);
+    const module = 'lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_attn2_to_k';
+    // 128 attention projections, each w1_a, w1_b, w2_a, w2_b and alpha; no LoRA pairs
+    expect(names.filter((n) => n.endsWith('.hada_w1_a'))).toHaveLength(128);
+    expect(names.filter((n) => n.includes('lora_down'))).toEqual([]);
+    expect([`${module}.hada_w1_a`, `${module}.hada_w1_b`, `${module}.hada_w2_a`, `${module}.hada_w2_b`].map((n) => header.tensors[n].shape)).toEqual([[320, 4], [4, 768], [320, 4], [4, 768]]);
+    expect(header.tensors[`${module}.alpha`].shape).toEqual([]);
+    expect(header.metadata).toMatchObject({ ss_network_module: 'lycoris.kohya', ss_network_args: '{"algo": "loha"}', ss_network_dim: '4', ss_sd_model_name: path.basename(base) });
+
+    const pipe = await Pipeline.load({ model: base, loraDir });
+    try {
+      const o = { prompt: 'photo of sks dog', width: 64, height: 64, steps: 1, seed: 3 };
+      const [plain] = await pipe.generate(o);
+      const [off] = await pipe.generate({ ...o, loras: [{ name: 'sks-loha', weight: 0 }] });
+      const [on] = await pipe.generate({ ...o, loras: [{ name: 'sks-loha', weight: 1 }] });
+      expect(off.data.equals(plain.data)).toBe(true);
+      expect(on.data.equals(plain.data)).toBe(false);
     } finally {
       await pipe.dispose();
     }

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { train, TRAINING_DEVICES, type TrainingProgress } from '../../training/train.js';
+import { LORA_TYPES, train, TRAINING_DEVICES, type TrainingProgress } from '../../training/train.js';
 import { loadConfig } from '../config.js';
 import { createCli, EXIT_CODES_HELP, numberFlag, OUTPUT_HELP, OUTPUT_OPTIONS } from '../context.js';
 import { handleInterrupts } from '../interrupt.js';
@@ -14,10 +14,12 @@ Usage:
   diffusekit train --base MODEL --images DIR --prompt "photo of sks dog" [--steps N] [-o OUT.safetensors]
 
 Options:
-      --base MODEL        the base model: a diffusers folder (unet/, vae/, text_encoder/), by path or library name
+      --base MODEL        the base model, by path or library name: a diffusers folder (unet/, vae/,
+                          text_encoder/) or an SD 1.x .safetensors checkpoint (converted to one first)
       --images DIR        the training images (png, jpeg, webp, bmp, tiff); IMAGE.txt beside an image is its caption
   -p, --prompt TEXT       the caption of every image without a .txt (the instance prompt)
       --steps N           optimizer steps (default 500)
+      --lora-type T       lora (default: kohya LoRA) or loha (LyCORIS LoHa)
       --rank N            LoRA rank (default 16)
       --alpha N           LoRA alpha (default the rank)
       --lr N              learning rate (default 0.0001)
@@ -36,7 +38,8 @@ ${OUTPUT_HELP}
 ${EXIT_CODES_HELP}
 
 The trainer is a Python program (diffusers + peft) in its own virtual environment: install it once with
-'diffusekit trainer setup'. The LoRA is written in the kohya layout that 'generate --lora' and <lora:name:weight> read.
+'diffusekit trainer setup'. The LoRA is written in the kohya layout (a LoHa in LyCORIS's) that 'generate --lora' and
+<lora:name:weight> read.
 
 Examples:
   diffusekit trainer setup
@@ -55,6 +58,7 @@ export async function run(args: string[]): Promise<void> {
       prompt: { type: 'string', short: 'p' },
       steps: { type: 'string' },
       rank: { type: 'string' },
+      'lora-type': { type: 'string' },
       alpha: { type: 'string' },
       lr: { type: 'string' },
       resolution: { type: 'string' },
@@ -80,6 +84,7 @@ export async function run(args: string[]): Promise<void> {
   if (!values.images) throw new UsageError('train needs --images DIR');
   const output = values.output ?? 'lora.safetensors';
   if (!output.endsWith('.safetensors')) throw new UsageError(`--output must end in .safetensors, got '${output}'`);
+  if (values['lora-type'] !== undefined && !(LORA_TYPES as readonly string[]).includes(values['lora-type'])) throw new UsageError(`--lora-type must be one of ${LORA_TYPES.join(', ')}`);
   if (values.device !== undefined && !(TRAINING_DEVICES as readonly string[]).includes(values.device)) throw new UsageError(`--device must be one of ${TRAINING_DEVICES.join(', ')}`);
 
   const { progress } = cli;
@@ -104,6 +109,7 @@ export async function run(args: string[]): Promise<void> {
       output: saved,
       steps: numberFlag('steps', values.steps, true),
       rank: numberFlag('rank', values.rank, true),
+      loraType: values['lora-type'] as (typeof LORA_TYPES)[number] | undefined,
       alpha: numberFlag('alpha', values.alpha),
       learningRate: numberFlag('lr', values.lr),
       resolution: numberFlag('resolution', values.resolution, true),

@@ -59,6 +59,11 @@ export class LocalScheduler implements Scheduler {
     return this.#pool.status();
   }
 
+  /** Every worker of a one-machine server trains. */
+  canTrain(): boolean {
+    return true;
+  }
+
   async stop(): Promise<void> {
     this.#stopping = true;
     const running = this.#store.running();

@@ -25,6 +25,8 @@ export interface Scheduler {
   progress(id: number): Awaitable<JobProgress | undefined>;
   preview(id: number): Awaitable<JobPreview | undefined>;
   workers(): Awaitable<WorkerView[]>;
+  /** Whether some worker takes lora_train jobs now (Redis: a live node started with canTrain). */
+  canTrain(): Awaitable<boolean>;
   stop(): Promise<void>;
 }
 

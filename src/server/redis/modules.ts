@@ -6,5 +6,6 @@ export { RedisKeyStore } from './key-store.js';
 export { RedisOptionsStore } from './options-store.js';
 export { RedisRateLimiter } from './rate-limiter.js';
 export { RedisScheduler } from './scheduler.js';
+export { RedisTrainingStore } from './training-store.js';
 export { RedisWebhookDispatcher } from './webhooks.js';
 export { RedisWorkerNode } from './worker-node.js';

@@ -4,7 +4,7 @@ import type { JobProgress, JobRecord } from '../jobs/job-spec.js';
 import { MAX_ATTEMPTS, type Scheduler, type WorkerView } from '../jobs/scheduler.js';
 import type { JobPreview } from '../workers/protocol.js';
 import { connectRedis } from './connection.js';
-import { BULL_PREFIX, EVENTS_CHANNEL, NODE_STALE_MS, NODES_KEY, previewKey, progressKey, QUEUE_NAME, type NodeEvent } from './events.js';
+import { BULL_PREFIX, EVENTS_CHANNEL, NODE_STALE_MS, NODES_KEY, previewKey, progressKey, QUEUE_NAME, queueOf, TRAINING_QUEUE_NAME, type NodeEvent, type NodeStatus } from './events.js';
 
 /** BullMQ refuses integer-like custom ids. */
 const bullJobId = (id: number): string => `job-${id}`;
@@ -17,12 +17,13 @@ const bullJobId = (id: number): string => `job-${id}`;
 export class RedisScheduler implements Scheduler {
   readonly #redis: Redis;
   readonly #subscriber: Redis;
-  readonly #queue: Queue;
+  /** Image (and video) jobs, and lora_train jobs, which only training nodes take. */
+  readonly #queues: Map<string, Queue>;
 
   constructor(redis: Redis, url: string) {
     this.#redis = redis;
     this.#subscriber = connectRedis(url);
-    this.#queue = new Queue(QUEUE_NAME, { connection: connectRedis(url), prefix: BULL_PREFIX });
+    this.#queues = new Map([QUEUE_NAME, TRAINING_QUEUE_NAME].map((name) => [name, new Queue(name, { connection: connectRedis(url), prefix: BULL_PREFIX })]));
   }
 
   async start(onFinished: (id: number) => void): Promise<{ requeued: number; failed: number }> {
@@ -37,12 +38,12 @@ export class RedisScheduler implements Scheduler {
 
   async queued(job: JobRecord): Promise<void> {
     // jobId from our id: adding the same job twice is a no-op. Our record keeps the state; BullMQ only dispatches.
-    await this.#queue.add(job.task, { id: job.id }, { jobId: bullJobId(job.id), attempts: MAX_ATTEMPTS, removeOnComplete: true, removeOnFail: true });
+    await this.#queues.get(queueOf(job.task))!.add(job.task, { id: job.id }, { jobId: bullJobId(job.id), attempts: MAX_ATTEMPTS, removeOnComplete: true, removeOnFail: true });
   }
 
   async dropQueued(id: number): Promise<void> {
     // A job already taken by a worker cannot be removed; the worker then finds it cancelled and skips it.
-    await (await this.#queue.getJob(bullJobId(id)))?.remove().catch(() => {});
+    for (const queue of this.#queues.values()) await (await queue.getJob(bullJobId(id)))?.remove().catch(() => {});
     await this.#publish({ type: 'finished', id });
   }
 
@@ -62,16 +63,21 @@ export class RedisScheduler implements Scheduler {
   }
 
   async workers(): Promise<WorkerView[]> {
-    const nodes = await this.#redis.hgetall(NODES_KEY);
+    return (await this.#liveNodes()).flatMap((node) => node.workers.map((w) => ({ ...w, node: node.node })));
+  }
+
+  async canTrain(): Promise<boolean> {
+    return (await this.#liveNodes()).some((node) => node.canTrain);
+  }
+
+  /** The worker nodes that reported within NODE_STALE_MS. */
+  async #liveNodes(): Promise<NodeStatus[]> {
     const now = Date.now();
-    return Object.values(nodes).flatMap((json) => {
-      const node = JSON.parse(json) as { node: string; at: number; workers: WorkerView[] };
-      return now - node.at < NODE_STALE_MS ? node.workers.map((w) => ({ ...w, node: node.node })) : [];
-    });
+    return Object.values(await this.#redis.hgetall(NODES_KEY)).map((json) => JSON.parse(json) as NodeStatus).filter((node) => now - node.at < NODE_STALE_MS);
   }
 
   async stop(): Promise<void> {
-    await this.#queue.close();
+    for (const queue of this.#queues.values()) await queue.close();
     this.#subscriber.disconnect();
   }
 

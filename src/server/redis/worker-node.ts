@@ -10,7 +10,9 @@ import type { ObjectStorage } from '../storage/object-storage.js';
 import type { JobOutcome, WorkerPool } from '../workers/worker-pool.js';
 import { WorkerCrashedError } from '../workers/worker-pool.js';
 import { connectRedis } from './connection.js';
-import { BULL_PREFIX, EVENTS_CHANNEL, NODES_KEY, previewKey, progressKey, QUEUE_NAME, type NodeEvent } from './events.js';
+import { stageDatasetBundle } from '../training/dataset-bundle.js';
+import { trainingFolder } from '../training/training-spec.js';
+import { BULL_PREFIX, EVENTS_CHANNEL, NODES_KEY, previewKey, progressKey, QUEUE_NAME, TRAINING_QUEUE_NAME, type NodeEvent, type NodeStatus } from './events.js';
 import type { RedisJobStore } from './job-store.js';
 
 export interface WorkerNodeOptions {
@@ -23,6 +25,10 @@ export interface WorkerNodeOptions {
   spoolDir: string;
   /** How long a node may go silent before its jobs count as stalled and move to another node. */
   lockDurationMs: number;
+  /** Take lora_train jobs too (one at a time), from the training queue; the trainer must be installed here. */
+  canTrain?: boolean;
+  /** Where this node keeps trainings' datasets and checkpoints (the engine workers' trainingDir). */
+  trainingDir?: string;
 }
 
 const HEARTBEAT_MS = 2000;
@@ -37,7 +43,7 @@ export class RedisWorkerNode {
   readonly id = `${os.hostname()}:${process.pid}`;
   readonly #options: WorkerNodeOptions;
   readonly #subscriber: Redis;
-  #worker: Worker | undefined;
+  readonly #workers: Worker[] = [];
   #heartbeat: NodeJS.Timeout | undefined;
 
   constructor(options: WorkerNodeOptions) {
@@ -61,15 +67,21 @@ export class RedisWorkerNode {
     });
     await this.#subscriber.subscribe(EVENTS_CHANNEL);
     pool.start();
-    this.#worker = new Worker(QUEUE_NAME, (job: Job<{ id: number }>) => this.#process(job.data.id), {
-      connection: connectRedis(this.#options.url),
-      prefix: BULL_PREFIX,
-      concurrency: pool.size,
-      lockDuration: lockDurationMs,
-      stalledInterval: Math.max(500, Math.floor(lockDurationMs / 2)),
-      maxStalledCount: 1,
-    });
-    this.#worker.on('error', () => {}); // connection trouble: BullMQ reconnects by itself
+    const take = (queue: string, concurrency: number) => {
+      const worker = new Worker(queue, (job: Job<{ id: number }>) => this.#process(job.data.id), {
+        connection: connectRedis(this.#options.url),
+        prefix: BULL_PREFIX,
+        concurrency,
+        lockDuration: lockDurationMs,
+        stalledInterval: Math.max(500, Math.floor(lockDurationMs / 2)),
+        maxStalledCount: 1,
+      });
+      worker.on('error', () => {}); // connection trouble: BullMQ reconnects by itself
+      this.#workers.push(worker);
+    };
+    take(QUEUE_NAME, pool.size);
+    // One training at a time: the trainer uses the whole machine (it shares the engine workers with image jobs).
+    if (this.#options.canTrain) take(TRAINING_QUEUE_NAME, 1);
     this.#beat();
     this.#heartbeat = setInterval(() => this.#beat(), HEARTBEAT_MS);
   }
@@ -79,7 +91,7 @@ export class RedisWorkerNode {
     const mine = (await this.#options.store.running().catch(() => [])).filter((job) => job.worker === this.id);
     // Stop taking jobs, without waiting for running ones: their engine workers stop below, and the jobs'
     // locks lapse, so another node (or this one after a restart) runs them.
-    await this.#worker?.close(true);
+    await Promise.all(this.#workers.map((worker) => worker.close(true)));
     await this.#options.pool.stop();
     // A shutdown is not the job's fault: back to 'queued' with the attempt uncounted, so the node that picks
     // the stalled job up runs it as a first try.
@@ -89,7 +101,7 @@ export class RedisWorkerNode {
   }
 
   #beat(): void {
-    const status = { node: this.id, at: Date.now(), workers: this.#options.pool.status() };
+    const status: NodeStatus = { node: this.id, at: Date.now(), canTrain: this.#options.canTrain === true, workers: this.#options.pool.status() };
     this.#options.redis.hset(NODES_KEY, this.id, JSON.stringify(status)).catch(() => {});
   }
 
@@ -104,11 +116,13 @@ export class RedisWorkerNode {
     }
     const job = await store.markRunning(id, this.id);
     if (!job) return; // cancelled (or finished) meanwhile
-    await this.#idleWorker();
+    if (job.spec.training && !(await stageDatasetBundle(this.#options.storage, this.#options.trainingDir!, job.spec.training.trainingId))) {
+      return this.#end(id, { status: 'error', error: { code: 'dataset_missing', message: `The dataset of training ${job.spec.training.trainingId} is not in the shared storage` } });
+    }
     const staged = await this.#stageInputs(job);
     let outcome: JobOutcome;
     try {
-      outcome = await this.#options.pool.run(job);
+      outcome = await this.#runWhenIdle(job);
     } catch (err) {
       const reason = err instanceof WorkerCrashedError ? err.reason : (err as Error).message;
       if (job.attempts < MAX_ATTEMPTS) {
@@ -120,6 +134,8 @@ export class RedisWorkerNode {
       await Promise.all(staged.map((file) => fs.rm(file, { force: true })));
     }
     if (outcome.status === 'success') await this.#publishOutputs(outcome);
+    // A training that ended without a LoRA leaves nothing on this node (a successful one removed its folder).
+    if (job.spec.training && outcome.status !== 'success') await fs.rm(trainingFolder(this.#options.trainingDir!, job.spec.training.trainingId), { recursive: true, force: true });
     await this.#end(id, outcome);
   }
 
@@ -131,10 +147,15 @@ export class RedisWorkerNode {
     await redis.del(progressKey(id), previewKey(id));
   }
 
-  /** BullMQ runs at most pool.size jobs here, but a worker restarting after a crash is not idle yet. */
-  async #idleWorker(): Promise<void> {
+  /**
+   * Runs the job on the first idle engine worker: a worker restarting after a crash is not idle yet, and a training
+   * node takes one job more than it has workers. The check and pool.run are one synchronous step, so two jobs
+   * waiting for the same 'idle' never claim one worker.
+   */
+  async #runWhenIdle(job: JobRecord): Promise<JobOutcome> {
     const { pool } = this.#options;
     while (pool.idleWorkers().length === 0) await new Promise<void>((resolve) => pool.once('idle', () => resolve()));
+    return pool.run(job);
   }
 
   // With S3 storage the engine works on local copies: inputs are fetched before, outputs uploaded after.

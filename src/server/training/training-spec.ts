@@ -8,8 +8,8 @@ export interface TrainingSpec {
   rank: number;
   learningRate: number;
   resolution: number;
-  /** The v3 lora_type: only 'lora' is trained today. */
-  loraType: 'lora';
+  /** The v3 lora_type: 'lora' (kohya LoRA) or 'lycoris' (trained as a LyCORIS LoHa). */
+  loraType: 'lora' | 'lycoris';
 }
 
 /** Each training's folder: its prepared dataset, and its checkpoints while it runs. */

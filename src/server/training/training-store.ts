@@ -1,3 +1,4 @@
+import type { Awaitable } from '../jobs/job-repository.js';
 import type { Db } from '../store/database.js';
 
 export interface TrainingRow {
@@ -7,11 +8,19 @@ export interface TrainingRow {
   createdAt: number;
 }
 
+/** Training ids and their jobs, in SQLite (TrainingStore) or in Redis (RedisTrainingStore). */
+export interface TrainingDirectory {
+  insert(row: TrainingRow): Awaitable<void>;
+  get(trainingId: string): Awaitable<TrainingRow | undefined>;
+  /** Trainings of a key that are queued or running (its training quota). */
+  activeForKey(keyId: string): Awaitable<number>;
+}
+
 /**
  * Training ids and their jobs. A training is a job on the durable queue (task lora_train); this table adds the
  * public id clients poll with and counts each key's trainings for its quota.
  */
-export class TrainingStore {
+export class TrainingStore implements TrainingDirectory {
   readonly #statements;
 
   constructor(db: Db) {

@@ -31,6 +31,7 @@ export async function runTrainingJob(spec: JobSpec, base: ServedModel, settings:
     output: path.join(settings.loraDir, `${training.trainingId}.safetensors`),
     steps: training.steps,
     rank: training.rank,
+    loraType: training.loraType === 'lycoris' ? 'loha' : 'lora',
     learningRate: training.learningRate,
     resolution: training.resolution,
     seed: spec.seed,

@@ -40,19 +40,21 @@ export const DEFAULT_TRAIN_STEPS = 500;
 
 const badRequest = (message: string, code = 'invalid_request') => new ApiError(400, code, message);
 
-/** The served base models a LoRA can be trained on: SD 1.x / 2.x checkpoints kept as diffusers folders. */
+/** The served base models a LoRA can be trained on: SD 1.x / 2.x diffusers folders and SD 1.x .safetensors files. */
 export const trainableModels = (models: ServedModel[]): ServedModel[] =>
-  models.filter((m) => m.role === 'checkpoint' && (m.family === 'sd1' || m.family === 'sd2') && fs.existsSync(path.join(m.path, 'unet', 'config.json')));
+  models.filter(
+    (m) => m.role === 'checkpoint' && (m.family === 'sd1' || m.family === 'sd2') && (fs.existsSync(path.join(m.path, 'unet', 'config.json')) || (m.family === 'sd1' && m.path.endsWith('.safetensors'))),
+  );
 
 function pickBase(body: V3TrainingBody, models: ServedModel[]): ServedModel {
   if (body.base_model_type === 'sdxl') throw badRequest('base_model_type: sdxl training is not supported by this server yet (use "sd")', 'unsupported_base_model');
   const trainable = trainableModels(models);
   if (body.model_id) {
     const model = trainable.find((m) => m.id === body.model_id || m.aliases.includes(body.model_id!));
-    if (!model) throw badRequest(`model_id: '${body.model_id}' is not a served SD 1.x/2.x diffusers model (trainable: ${trainable.map((m) => m.id).join(', ') || 'none'})`, 'model_not_found');
+    if (!model) throw badRequest(`model_id: '${body.model_id}' is not a served model a LoRA can be trained on: an SD 1.x/2.x diffusers folder or an SD 1.x .safetensors file (trainable: ${trainable.map((m) => m.id).join(', ') || 'none'})`, 'model_not_found');
     return model;
   }
-  if (!trainable[0]) throw badRequest('this server serves no model a LoRA can be trained on (an SD 1.x/2.x model as a diffusers folder)', 'model_not_found');
+  if (!trainable[0]) throw badRequest('this server serves no model a LoRA can be trained on (an SD 1.x/2.x diffusers folder or an SD 1.x .safetensors file)', 'model_not_found');
   return trainable[0];
 }
 
@@ -65,7 +67,6 @@ export async function v3ToTraining(
   body: V3TrainingBody,
   context: { models: ServedModel[]; images: ImageInputSettings; trainingDir: string; limits: TrainingLimits },
 ): Promise<{ spec: JobSpec; trainingId: string }> {
-  if (body.lora_type === 'lycoris') throw badRequest('lora_type: lycoris is not trained by this server yet (use "lora")', 'unsupported_lora_type');
   const base = pickBase(body, context.models);
   const steps = body.max_train_steps === undefined || body.max_train_steps === null || body.max_train_steps === '' ? DEFAULT_TRAIN_STEPS : Number(body.max_train_steps);
   if (!Number.isInteger(steps) || steps < 1 || steps > context.limits.maxTrainSteps) throw badRequest(`max_train_steps: expected an integer from 1 to ${context.limits.maxTrainSteps}`);
@@ -86,7 +87,7 @@ export async function v3ToTraining(
     if (err instanceof DiffusekitError) throw badRequest(err.message, 'invalid_dataset');
     throw err;
   }
-  const training: TrainingSpec = { trainingId, steps, rank: body.lora_rank ?? 16, learningRate: body.learning_rate ?? 1e-4, resolution, loraType: 'lora' };
+  const training: TrainingSpec = { trainingId, steps, rank: body.lora_rank ?? 16, learningRate: body.learning_rate ?? 1e-4, resolution, loraType: body.lora_type ?? 'lora' };
   const spec: JobSpec = {
     task: 'lora_train', model: base.id, prompt: body.instance_prompt, negativePrompt: body.negative_prompt ?? '', samples: 1, steps, guidanceScale: 0, seed,
     loras: [], outputFormat: 'png', nsfwPrompt: false, training,

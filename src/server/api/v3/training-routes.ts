@@ -8,7 +8,10 @@ import type { JobService } from '../../jobs/job-service.js';
 import type { ServedModel } from '../../models/model-registry.js';
 import type { ImageInputSettings } from '../../storage/image-inputs.js';
 import { trainingFolder } from '../../training/training-spec.js';
-import type { TrainingStore } from '../../training/training-store.js';
+import type { Awaitable } from '../../jobs/job-repository.js';
+import type { ObjectStorage } from '../../storage/object-storage.js';
+import { datasetBundleName, putDatasetBundle } from '../../training/dataset-bundle.js';
+import type { TrainingDirectory } from '../../training/training-store.js';
 import type { AccessControl } from '../access.js';
 import { webhookParam } from '../shared/webhook-param.js';
 import { v6ErrorHandler } from '../v6/routes.js';
@@ -19,8 +22,15 @@ import { v3ToTraining, type V3TrainingBody } from './to-training.js';
 export interface TrainingRoutesOptions {
   service: JobService;
   access: AccessControl;
-  /** Undefined where trainings cannot run (the Redis queue): the endpoints answer 501. */
-  trainings: TrainingStore | undefined;
+  trainings: TrainingDirectory;
+  /** Whether some worker takes trainings now (Redis: a live node started with canTrain); else 503 no_training_worker. */
+  canTrain: () => Awaitable<boolean>;
+  /**
+   * 'local': this process's workers train (SQLite), so the trainer must be installed here; 'shared': worker nodes
+   * train (Redis), and the prepared dataset goes to them through `storage`.
+   */
+  trainers: 'local' | 'shared';
+  storage: ObjectStorage;
   models: ServedModel[];
   limits: ServerLimits;
   trainingDir: string;
@@ -46,7 +56,7 @@ const fineTuneBody = {
     seed: { type: ['integer', 'string', 'null'] },
     training_type: { type: ['string', 'null'], enum: ['men', 'female', 'couple', 'null', null] },
     max_train_steps: { type: ['integer', 'string', 'null'] },
-    lora_type: { type: ['string', 'null'], enum: ['lora', 'lycoris', null] },
+    lora_type: { type: ['string', 'null'], enum: ['lora', 'lycoris', null], description: 'lora (default): a kohya LoRA; lycoris: a LyCORIS LoHa (hada_* tensors)' },
     webhook: text(2000),
     track_id: { type: ['string', 'integer', 'null'] },
     model_id: text(200, 'diffusekit: which served model to train on (default the first trainable one)'),
@@ -94,27 +104,27 @@ const trainingState = {
 
 /** The hosted API's legacy v3 training endpoints: lora_fine_tune, fine_tune_status, and diffusekit's fine_tune_cancel. */
 export async function trainingRoutes(app: FastifyInstance, options: TrainingRoutesOptions): Promise<void> {
-  const { service, access } = options;
+  const { service, access, trainings } = options;
   app.setErrorHandler(v6ErrorHandler);
-  const store = () => {
-    if (!options.trainings) throw new ApiError(501, 'training_unavailable', 'LoRA training runs on the SQLite queue (one machine); this server uses the Redis queue');
-    return options.trainings;
-  };
 
   app.post('/api/v3/lora_fine_tune', { schema: { summary: 'Train a LoRA from images (a queued training job)', tags: ['training'], body: fineTuneBody, response: v6Responses(trainingSubmitted) } }, async (request) => {
-    const trainings = store();
     const body = request.body as V3TrainingBody;
     const principal = await access.identify(request);
     await access.admitJob(principal, 0);
     const keyId = access.keyId(principal);
-    if (keyId && trainings.activeForKey(keyId) >= options.limits.maxTrainingsPerKey) {
+    if (keyId && (await trainings.activeForKey(keyId)) >= options.limits.maxTrainingsPerKey) {
       throw new ApiError(429, 'too_many_trainings', `This key already has ${options.limits.maxTrainingsPerKey} training(s) queued or running; wait for it to finish`, { 'Retry-After': '60' });
     }
-    try {
-      trainerPython(options.trainerVenv);
-    } catch (err) {
-      if (err instanceof TrainerMissingError) throw new ApiError(503, 'trainer_unavailable', err.message);
-      throw err;
+    if (!(await options.canTrain())) {
+      throw new ApiError(503, 'no_training_worker', 'No worker node of this cluster takes trainings: start one with --train (canTrain), with the trainer installed', { 'Retry-After': '60' });
+    }
+    if (options.trainers === 'local') {
+      try {
+        trainerPython(options.trainerVenv);
+      } catch (err) {
+        if (err instanceof TrainerMissingError) throw new ApiError(503, 'trainer_unavailable', err.message);
+        throw err;
+      }
     }
     const baseUrl = options.baseUrl(request);
     const images = options.images(baseUrl);
@@ -123,12 +133,14 @@ export async function trainingRoutes(app: FastifyInstance, options: TrainingRout
     const trackId = body.track_id === undefined || body.track_id === null ? null : String(body.track_id);
     let job;
     try {
+      if (options.trainers === 'shared') await putDatasetBundle(options.storage, options.trainingDir, trainingId);
       job = await service.submit({ spec, api: 'v3', request: { training_id: trainingId }, keyId, trackId, webhook, baseUrl });
     } catch (err) {
       await fs.rm(trainingFolder(options.trainingDir, trainingId), { recursive: true, force: true });
+      if (options.trainers === 'shared') await options.storage.remove('inputs', datasetBundleName(trainingId)).catch(() => {});
       throw err;
     }
-    trainings.insert({ trainingId, jobId: job.id, keyId, createdAt: Date.now() });
+    await trainings.insert({ trainingId, jobId: job.id, keyId, createdAt: Date.now() });
     const minutes = Math.max(1, Math.round((await service.eta(job)) / 60));
     return { status: 'success', messege: 'deploying_gpu', message: 'deploying_gpu', data: `it will take about ${minutes} minutes`, training_id: trainingId };
   });
@@ -136,7 +148,7 @@ export async function trainingRoutes(app: FastifyInstance, options: TrainingRout
   const findTraining = async (request: FastifyRequest) => {
     const principal = await access.identify(request);
     const { id } = request.params as { id: string };
-    const row = store().get(id);
+    const row = await trainings.get(id);
     const job = row && (await service.get(row.jobId));
     if (!job || !access.canSee(principal, job)) throw new ApiError(404, 'training_not_found', `No training ${id}`);
     return job;
