@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
+import readline from 'node:readline';
 
 export interface RedisServer {
   url: string;
@@ -43,4 +44,26 @@ export async function startRedis(): Promise<RedisServer> {
         child.kill('SIGTERM');
       }),
   };
+}
+
+/** A `diffusekit serve` node (lib/cli/main.js) in its own process: the address and pid it prints once it is up. */
+export interface ServeNode {
+  child: ChildProcess;
+  url: string;
+  pid: number;
+}
+
+/** Starts `diffusekit serve ...args` as a node of a cluster, kept in `children` for the caller to stop. */
+export async function startServeNode(role: string, args: string[], children: ChildProcess[], env: NodeJS.ProcessEnv = process.env): Promise<ServeNode> {
+  if (role === 'api') args = [...args, '--port', '0', '--sync-wait', '0', '--allow-host', '127.0.0.1'];
+  const child = spawn(process.execPath, ['lib/cli/main.js', 'serve', '--role', role, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  children.push(child);
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d));
+  const line = await new Promise<string>((resolve, reject) => {
+    readline.createInterface({ input: child.stdout! }).on('line', (l) => l.startsWith('{') && resolve(l));
+    child.once('exit', (code) => reject(new Error(`${role} node exited with ${code}: ${stderr}`)));
+  });
+  const { url, pid } = JSON.parse(line) as { url: string; pid: number };
+  return { child, url, pid };
 }

@@ -1,19 +1,14 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import readline from 'node:readline';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectRedis } from '../../src/server/redis/connection.js';
 import { eventually, post, tempDataDir } from './helpers.js';
-import { startRedis, type RedisServer } from './redis-helpers.js';
+import { startRedis, startServeNode, type RedisServer, type ServeNode } from './redis-helpers.js';
 
 const tiny = { width: 64, height: 64, num_inference_steps: 1 };
 const slow = { width: 192, height: 192, num_inference_steps: 8 };
 
-interface Node {
-  child: ChildProcess;
-  url: string;
-  pid: number;
-}
+type Node = ServeNode;
 
 describe('scale-out on Redis: one API node, two worker nodes', () => {
   let redisServer: RedisServer;
@@ -24,18 +19,7 @@ describe('scale-out on Redis: one API node, two worker nodes', () => {
   let workers: Node[] = [];
 
   async function node(role: 'api' | 'worker', extra: string[] = []): Promise<Node> {
-    const args = ['lib/cli/main.js', 'serve', '--queue', 'redis', '--redis-url', redisServer.url, '--role', role, '--data-dir', dataDir, '--threads', '1', '--worker-lock', '2'];
-    if (role === 'api') args.push('--port', '0', '--sync-wait', '0', '--allow-host', '127.0.0.1');
-    const child = spawn(process.execPath, [...args, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
-    children.push(child);
-    let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => (stderr += d));
-    const line = await new Promise<string>((resolve, reject) => {
-      readline.createInterface({ input: child.stdout! }).on('line', (l) => l.startsWith('{') && resolve(l));
-      child.once('exit', (code) => reject(new Error(`${role} node exited with ${code}: ${stderr}`)));
-    });
-    const { url, pid } = JSON.parse(line) as { url: string; pid: number };
-    return { child, url, pid };
+    return startServeNode(role, ['--queue', 'redis', '--redis-url', redisServer.url, '--data-dir', dataDir, '--threads', '1', '--worker-lock', '2', ...extra], children);
   }
 
   const fetchJob = (id: number) => post(`${api.url}/api/v6/images/fetch/${id}`, {});

@@ -1,22 +1,17 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import readline from 'node:readline';
 import type { Redis } from 'ioredis';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectRedis } from '../../src/server/redis/connection.js';
 import { generatedImages, sd1Diffusers, TEST_VENV, trainerInstalled } from '../training/helpers.js';
 import { eventually, post, tempDataDir } from './helpers.js';
-import { startRedis, type RedisServer } from './redis-helpers.js';
+import { startRedis, startServeNode, type RedisServer, type ServeNode } from './redis-helpers.js';
 
-interface Node {
-  child: ChildProcess;
-  url: string;
-  pid: number;
-}
+type Node = ServeNode;
 
 /** Serves the training images under /img/NAME and takes webhooks at /hook. */
 async function imagesAndHooks(files: Map<string, Buffer>, hooks: Record<string, any>[]): Promise<{ origin: string; close: () => void }> {
@@ -51,18 +46,7 @@ describe('LoRA training on the Redis queue: an API node and worker nodes, only -
   let key: string;
 
   async function node(role: 'api' | 'worker', extra: string[] = []): Promise<Node> {
-    const args = ['lib/cli/main.js', 'serve', '--queue', 'redis', '--redis-url', redisServer.url, '--role', role, '--data-dir', dataDir, '--threads', '2', '--worker-lock', '2', '--model', base];
-    if (role === 'api') args.push('--port', '0', '--sync-wait', '0', '--allow-host', '127.0.0.1');
-    const child = spawn(process.execPath, [...args, ...extra], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DIFFUSEKIT_TRAINER_VENV: TEST_VENV } });
-    children.push(child);
-    let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => (stderr += d));
-    const line = await new Promise<string>((resolve, reject) => {
-      readline.createInterface({ input: child.stdout! }).on('line', (l) => l.startsWith('{') && resolve(l));
-      child.once('exit', (code) => reject(new Error(`${role} node exited with ${code}: ${stderr}`)));
-    });
-    const { url, pid } = JSON.parse(line) as { url: string; pid: number };
-    return { child, url, pid };
+    return startServeNode(role, ['--queue', 'redis', '--redis-url', redisServer.url, '--data-dir', dataDir, '--threads', '2', '--worker-lock', '2', '--model', base, ...extra], children, { ...process.env, DIFFUSEKIT_TRAINER_VENV: TEST_VENV });
   }
   /** The training nodes registered in Redis (their heartbeat), by pid. */
   const trainingNodes = async () => Object.values(await redis.hgetall('dk:nodes')).map((j) => JSON.parse(j)).filter((n) => n.canTrain).map((n) => Number(n.node.split(':').pop()));
