@@ -191,7 +191,9 @@ describe.skipIf(skip)('prebuilt binaries, installed from the packed tarball with
       }
       console.info(`prebuilt variants (fast vs reference):\n  ${rows.join('\n  ')}`);
       expect(rows.length).toBe(runnable.length);
-    }, 1_200_000);
+      // A guard against a hang, not a speed target: two runs per variant, slower where the CPU lacks AVX-512
+      // (our kernels off) and on a busy machine (22.6 min for 6 variants measured on one without it).
+    }, 2_400_000);
 
     it('the best variant and haswell match on the full SD 1.x layout (img2img 256, f16)', () => {
       for (const variant of new Set([best, ...(runnable.includes('haswell') ? ['haswell'] : [])])) {
