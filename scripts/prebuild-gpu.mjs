@@ -13,7 +13,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CUDA_ARCHITECTURES, cudaToolkitRoot } from './gpu-build.mjs';
 import { CUDA_VERSION, CUDA_WHEELS } from './cuda-toolchain.mjs';
-import { VULKAN_HEADERS } from './vulkan-toolchain.mjs';
+import { VULKAN_HEADERS, VULKAN_SYSTEM } from './vulkan-toolchain.mjs';
+import { findCachedGpuBuild, gpuBuildCacheEnabled, gpuBuildKey, storeGpuBuild } from './gpu-build-cache.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 // What the GPU packages may weigh, uncompressed (docs/gpu.md): CUDA, every architecture's machine code;
@@ -32,6 +33,7 @@ const GPU_PACKAGES = {
   cuda: {
     // The CUDA runtime (0.7 MiB) travels with the module, found through its $ORIGIN run path.
     extras: () => [path.join(cudaToolkitRoot(), 'lib', 'libcudart.so.13')],
+    compilers: () => [path.join(cudaToolkitRoot(), 'bin', 'nvcc')],
     needs: ['libcublas.so.13', 'libcublasLt.so.13'],
     budgetMb: CUDA_SIZE_BUDGET_MB,
     describe: () => ({ cuda: CUDA_VERSION, toolchain: CUDA_WHEELS, minimumDriver: 580, architectures: process.env.DIFFUSEKIT_CUDA_ARCHITECTURES || CUDA_ARCHITECTURES }),
@@ -39,6 +41,7 @@ const GPU_PACKAGES = {
   },
   vulkan: {
     extras: () => [],
+    compilers: () => [VULKAN_SYSTEM.glslc.file],
     needs: ['libvulkan.so.1'],
     budgetMb: VULKAN_SIZE_BUDGET_MB,
     describe: () => ({ vulkanHeaders: VULKAN_HEADERS.version, shaders: 'SPIR-V, compiled at build time by glslc' }),
@@ -51,16 +54,25 @@ export function layOutGpu(backend) {
   if (!spec) throw new Error(`--backend ${backend}: expected ${Object.keys(GPU_PACKAGES).join(' or ')}`);
   const tuple = `${os.platform()}-${os.arch()}`;
   const moduleName = `libggml-${backend}.so`;
-  execFileSync(process.execPath, [path.join(root, 'scripts', 'build.mjs'), '--target', `ggml-${backend}`], {
-    stdio: 'inherit', cwd: root, env: { ...process.env, DIFFUSEKIT_PORTABLE: '1', DIFFUSEKIT_BACKEND: backend },
-  });
-  const module = gpuBuildOutputs(backend).map((d) => path.join(d, moduleName)).find((f) => fs.existsSync(f));
-  if (!module) throw new Error(`the build left no ${moduleName} in build/portable-${backend}`);
   const out = path.join(root, 'packages', `${backend}-${tuple}`);
+  const key = gpuBuildKey(backend, { compilers: spec.compilers(), settings: spec.describe() });
+  const cached = gpuBuildCacheEnabled() ? findCachedGpuBuild(backend, key, moduleName) : undefined;
   fs.rmSync(out, { recursive: true, force: true });
   fs.mkdirSync(out, { recursive: true });
-  fs.copyFileSync(module, path.join(out, moduleName));
-  execFileSync('strip', ['--strip-unneeded', path.join(out, moduleName)]);
+  if (cached) {
+    console.error(`diffusekit: ${moduleName} restored from the build cache (key ${key}, built ${cached.builtAt} in ${cached.buildSeconds} s; DIFFUSEKIT_GPU_BUILD_CACHE=0 rebuilds)`);
+    fs.copyFileSync(cached.file, path.join(out, moduleName));
+  } else {
+    const started = performance.now();
+    execFileSync(process.execPath, [path.join(root, 'scripts', 'build.mjs'), '--target', `ggml-${backend}`], {
+      stdio: 'inherit', cwd: root, env: { ...process.env, DIFFUSEKIT_PORTABLE: '1', DIFFUSEKIT_BACKEND: backend },
+    });
+    const module = gpuBuildOutputs(backend).map((d) => path.join(d, moduleName)).find((f) => fs.existsSync(f));
+    if (!module) throw new Error(`the build left no ${moduleName} in build/portable-${backend}`);
+    fs.copyFileSync(module, path.join(out, moduleName));
+    execFileSync('strip', ['--strip-unneeded', path.join(out, moduleName)]);
+    storeGpuBuild(backend, key, path.join(out, moduleName), (performance.now() - started) / 1000);
+  }
   for (const extra of spec.extras()) fs.copyFileSync(extra, path.join(out, path.basename(extra)));
   const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
   const files = fs.readdirSync(out).sort();
@@ -77,7 +89,7 @@ export function layOutGpu(backend) {
   }, null, 2)}\n`);
   const digest = (f) => crypto.createHash('sha256').update(fs.readFileSync(path.join(out, f))).digest('hex');
   fs.writeFileSync(path.join(out, 'backend.json'), `${JSON.stringify({
-    backend, ...spec.describe(),
+    backend, ...spec.describe(), buildKey: key,
     needs: spec.needs,
     files: Object.fromEntries(files.map((f) => [f, { bytes: sizes[f], sha256: digest(f) }])),
   }, null, 2)}\n`);
