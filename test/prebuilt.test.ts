@@ -37,6 +37,16 @@ const hasLavapipe = (() => {
 const skipVulkan = !(fs.existsSync(path.join(vulkanPackage, 'libggml-vulkan.so')) && hasLavapipe) && !process.env.CI;
 if (skipVulkan && !skip) console.warn('prebuilt.test.ts: the Vulkan part is skipped: no packages/vulkan-*/libggml-vulkan.so (run `npm run build:vulkan`) or no lavapipe (apt-get install mesa-vulkan-drivers)');
 
+// The optional CUDA package (`npm run build:cuda`; CI builds it for one architecture, restored from the GPU
+// build cache while its inputs are unchanged). This machine has no NVIDIA driver or GPU: the module must be
+// found beside the addon and say why it cannot run, never crash the process.
+const cudaPackage = path.join(root, 'packages', `cuda-${os.platform()}-${os.arch()}`);
+const skipCuda = !fs.existsSync(path.join(cudaPackage, 'libggml-cuda.so')) && !process.env.CI;
+if (skipCuda && !skip) console.warn('prebuilt.test.ts: the CUDA part is skipped: no packages/cuda-*/libggml-cuda.so (run `DIFFUSEKIT_CUDA_ARCHITECTURES=90-real npm run build:cuda`)');
+// cuBLAS is not in the package (docs/gpu.md, "What the package holds"): the registry's nvidia-cublas wheel, which
+// the CUDA toolchain install holds, is what a user without a CUDA toolkit puts on the library path.
+const cublasDir = path.join(process.env.DIFFUSEKIT_CACHE_DIR || path.join(os.homedir(), '.cache', 'diffusekit'), 'cuda', '13.0', 'nvidia', 'cu13', 'lib');
+
 interface Probe {
   ok: boolean;
   code?: string;
@@ -255,6 +265,54 @@ describe.skipIf(skip)('prebuilt binaries, installed from the packed tarball with
       expect(r.code).toBe('ERR_NATIVE_BINDING');
       expect(r.message).toMatch(/no CPU backend module.*--build-from-source/);
     });
+  });
+
+  describe.skipIf(skipCuda)('the CUDA backend package, on a machine without a GPU or NVIDIA driver', () => {
+    type Backend = { kind: string; loaded: boolean; file?: string; reason?: string; message?: string; devices: unknown[] };
+    const cudaOf = (info: unknown) => (info as { gpuBackends: Backend[] }).gpuBackends.find((b) => b.kind === 'cuda')!;
+    beforeAll(() => {
+      const npmCli = fs.realpathSync(execFileSync('sh', ['-c', 'command -v npm'], { encoding: 'utf8' }).trim());
+      const tarball = path.join(work, execFileSync('npm', ['pack', '--silent', '--pack-destination', work], { cwd: cudaPackage, encoding: 'utf8' }).trim().split('\n').pop()!);
+      const install = spawnSync(path.join(bin, 'node'), [npmCli, 'install', '--no-audit', '--no-fund', '--prefer-offline', tarball], { cwd: app, env: bareEnv(), encoding: 'utf8' });
+      expect(install.status, `${install.stdout}\n${install.stderr}`).toBe(0);
+    }, 300_000);
+
+    it('installs as @diffusekit/cuda-<platform>-<arch> beside the addon; without cuBLAS its reason is missing-library, naming it', () => {
+      const { ok, info, message } = probe();
+      expect(ok, message).toBe(true);
+      const cuda = cudaOf(info);
+      expect(cuda).toMatchObject({ loaded: false, reason: 'missing-library', devices: [] });
+      expect(cuda.file).toContain(path.join('node_modules', '@diffusekit', `cuda-${os.platform()}-${os.arch()}`, 'libggml-cuda.so'));
+      expect(cuda.message).toMatch(/libcublas(Lt)?\.so\.13/);
+    });
+
+    it("with cuBLAS on the library path but no driver: reason no-driver; 'auto' generates on the CPU and says why, 'cuda' is DeviceUnavailableError", () => {
+      fs.writeFileSync(path.join(app, 'no-driver.mjs'), [
+        "import { DeviceUnavailableError, engineInfo, Pipeline } from 'diffusekit';",
+        'const said = [];',
+        "const pipe = await Pipeline.load({ model: process.argv[2], threads: 2, device: 'auto', onLog: (level, text) => said.push(text) });",
+        "const [image] = await pipe.generate({ prompt: 'a lighthouse', width: 64, height: 64, steps: 1, seed: 7 });",
+        'const { device, components } = pipe.info;',
+        'pipe.dispose();',
+        "const err = await Pipeline.load({ model: process.argv[2], threads: 2, device: 'cuda' }).catch((e) => e);",
+        "const cuda = engineInfo().gpuBackends.find((b) => b.kind === 'cuda');",
+        "console.log(JSON.stringify({ device, components, size: [image.width, image.height], said: said.filter((t) => t.startsWith('diffusekit: device auto:')),",
+        '  error: { typed: err instanceof DeviceUnavailableError, code: err.code, reason: err.reason, message: err.message }, cuda }));',
+      ].join('\n'));
+      const r = spawnSync(path.join(bin, 'node'), ['no-driver.mjs', tinyModel()], { cwd: app, env: bareEnv({ LD_LIBRARY_PATH: cublasDir }), encoding: 'utf8' });
+      expect(r.signal, r.stderr).toBeNull();
+      expect(r.status, r.stderr).toBe(0);
+      const result = JSON.parse(r.stdout.trim().split('\n').pop()!);
+      expect(result.cuda).toMatchObject({ loaded: true, reason: 'no-driver', devices: [] });
+      expect(result.cuda.message).toMatch(/libcuda\.so\.1/);
+      expect(result.device).toMatchObject({ requested: 'auto', kind: 'cpu', name: 'CPU' });
+      expect(result.device.reason).toMatch(/cuda: no CUDA driver: libcuda\.so\.1 is not installed/);
+      expect(result.said).toHaveLength(1);
+      expect(result.components).toEqual({ diffusionModel: 'CPU', textEncoders: 'CPU', vae: 'CPU' });
+      expect(result.size).toEqual([64, 64]);
+      expect(result.error).toMatchObject({ typed: true, code: 'ERR_DEVICE_UNAVAILABLE', reason: 'no-driver' });
+      expect(result.error.message).toMatch(/^device 'cuda' is not available: /);
+    }, 300_000);
   });
 
   describe.skipIf(skipVulkan)('the Vulkan backend package, on lavapipe (a Vulkan device on the CPU)', () => {
