@@ -17,6 +17,8 @@ import { writeSparseSafetensors } from './helpers/sparse-model.js';
 // Measured on the 2-core test machine (shared with other jobs): 864 s of test time in all (peak RSS 16.9 GB):
 // Z-Image ~1 min (generation 32 s); FLUX.2 klein ~12 min (its prompt pads to 512 tokens: 178 s a generation; the
 // edit test's three calls 499 s), over the 3-4 min budget; Qwen-Image ~2 min with its synthesis (generation 37 s).
+// Qwen-Image-Edit's two edits take 261 s more on an idle machine (the whole file 233 s in CI before them): each
+// reference is resized to at least 384x384 for the vision tower, and its ~200 image tokens go through the 7B LLM.
 // Run it with the heavy-model lock held (flock /tmp/diffusekit-heavy.lock npx vitest run test/families-llm.test.ts).
 
 /** Large models on a small shared CPU: loading and sampling take minutes. */
@@ -167,9 +169,30 @@ describe('Qwen-Image-Edit from a component folder (DiT and LLM synthesized for t
     expect(complaints(lines)).toEqual([]);
   }, LONG);
 
+  let plain: GeneratedImage;
   it('generates 64x64 in one step with true CFG: an image, not a flat field', async () => {
-    const [img] = await pipe.generate({ prompt: 'a lighthouse at dusk', width: 64, height: 64, steps: 1, seed: 3 });
-    expect([img.width, img.height, img.parameters.guidanceScale]).toEqual([64, 64, 4]);
-    expect(distinctValues(img)).toBeGreaterThan(16);
+    [plain] = await pipe.generate({ prompt: 'a lighthouse at dusk', width: 64, height: 64, steps: 1, seed: 3 });
+    expect([plain.width, plain.height, plain.parameters.guidanceScale]).toEqual([64, 64, 4]);
+    expect(distinctValues(plain)).toBeGreaterThan(16);
+  }, LONG);
+
+  it('edits with one and with two reference images, which the vision tower reads: each result differs from the plain image and from the other', async () => {
+    const call = { prompt: 'a lighthouse at dusk', width: 64, height: 64, steps: 1, seed: 3 };
+    const first = await plain.toPNG();
+    const stripes = Buffer.alloc(64 * 64 * 3);
+    for (let i = 0; i < stripes.length; i++) stripes[i] = Math.floor(i / (64 * 3 * 8)) % 2 ? 230 : 20;
+    const second = await sharp(stripes, { raw: { width: 64, height: 64, channels: 3 } }).png().toBuffer();
+    lines.length = 0;
+    const [one] = await pipe.edit({ ...call, images: [first] });
+    const oneLog = lines.join('\n');
+    const [two] = await pipe.edit({ ...call, images: [first, second] });
+    expect([one.width, one.height, two.width, two.height]).toEqual([64, 64, 64, 64]);
+    expect(distinctValues(one)).toBeGreaterThan(16);
+    expect(one.data.equals(plain.data)).toBe(false);
+    expect(two.data.equals(plain.data)).toBe(false);
+    expect(two.data.equals(one.data)).toBe(false);
+    // The engine took the edit path: the references go through Qwen2.5-VL's vision tower into the prompt.
+    expect(oneLog).toMatch(/QwenImageEditPlusPipeline/);
+    expect(complaints(lines)).toEqual([]);
   }, LONG);
 });
