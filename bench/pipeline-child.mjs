@@ -1,6 +1,6 @@
 // One diffusekit run for bench/run.mjs, in its own process so its peak RSS can be read like sd-cli's.
 // Prints the engine's log lines (the same lines sd-cli prints with -v) and one JSON line of its own timings.
-//   node pipeline-child.mjs <json>   { task, model, clipL?, clipG?, cache?, weightType?, size, steps, seed, threads, sampler, cfg, mode, init, mask, upscaler }
+//   node pipeline-child.mjs <json>   { task, model?, components?, guidance?, cache?, weightType?, size, steps, seed, threads, sampler, cfg, mode, init, mask, upscaler }
 import { Pipeline, Upscaler } from '../lib/index.js';
 
 const job = JSON.parse(process.argv[2]);
@@ -24,9 +24,8 @@ if (job.task === 'upscale') {
   console.log(`BENCH ${JSON.stringify({ loadWallSeconds: (loaded - t0) / 1000, runWallSeconds: (done - loaded) / 1000 })}`);
 } else {
   const pipe = await Pipeline.load({
-    model: job.model,
-    clipL: job.clipL,
-    clipG: job.clipG,
+    ...(job.model ? { model: job.model } : {}),
+    ...job.components,
     ...(job.weightType ? { weightType: job.weightType } : {}),
     threads: job.threads,
     logLevel: 'info',
@@ -38,6 +37,7 @@ if (job.task === 'upscale') {
   const common = {
     prompt: 'a cabin in misty mountains, watercolor', negativePrompt: 'blurry', width: job.size, height: job.size,
     steps: job.steps, seed: job.seed, sampler: job.sampler, guidanceScale: job.cfg ?? 7, cache: job.cache,
+    ...(job.guidance ? { distilledGuidance: job.guidance } : {}),
   };
   if (job.task === 'img2img') await pipe.img2img({ ...common, initImage: job.init, strength: 0.75 });
   else if (job.task === 'inpaint') await pipe.inpaint({ ...common, initImage: job.init, maskImage: job.mask, strength: 0.75, maskBlur: 0 });

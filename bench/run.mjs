@@ -9,10 +9,16 @@
 // --weights f16,f32,q8_0 (txt2img: the weight types to run, converted from the f16 checkpoint at load)
 // (task sdxl: the synthetic SDXL base at 1024x1024, --sdxl-steps steps; minutes per step on a small CPU, so not by default)
 // (task sd3.5: SD 3.5 medium with its CLIP-L and CLIP-G at 256x256; sd3.5-cache: the same with EasyCache on both sides)
+// (tasks flux, chroma, z-image, qwen-image, flux2-klein: each DiT family from its component files, synthesized at the
+// released layouts as the family tests use them (q4_0 DiTs and LLM/T5 encoders), at --family-size, --family-steps;
+// minutes per step on a small CPU, so not by default. Qwen-Image's 16 GB of DiT and LLM are written to a temporary
+// folder and deleted after, as its test does, so the model cache keeps room for the test suite)
 // (task video: the synthetic Wan2.1 T2V 1.3B with its VAE, --video-size, --video-frames, --video-steps; not by default)
 // --cpu-variant native,best,haswell: the diffusekit builds to run side by side: `native` is the build from source
 // (build/Release, tuned for this machine), `best` the prebuilt addon (prebuilds/, `npm run prebuild`) with the
 // variant it picks for this CPU, any other name the prebuilt addon forced to that variant (DIFFUSEKIT_CPU_VARIANT).
+// --peers torch,openvino: SD 1.x txt2img (f16) also runs PyTorch and OpenVINO, fp32 and bf16 (bench/peers.mjs), one
+// round after each round of the programs, and reports each one's step and VAE decode and our ratio to it.
 // --baseline native|portable|native,portable: sd-cli built the engine's default way, or the portable way (one
 // sd-cli per prebuilt variant asked for). Each diffusekit build is compared with the first sd-cli, and the
 // prebuilt ones also with `native` when it runs: the best variant must be within 3% of it on step and decode.
@@ -25,6 +31,7 @@ import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { synthesizeModel, VERSION } from '../lib/index.js';
 import { baselineCli, baselineCliForVariant } from './baseline.mjs';
+import { runPeers } from './peers.mjs';
 import { sd1UnetFlops, sd1VaeDecoderFlops } from './flops.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -41,6 +48,9 @@ const { values } = parseArgs({
     'video-size': { type: 'string', default: '128' },
     'video-frames': { type: 'string', default: '9' },
     'video-steps': { type: 'string', default: '4' },
+    peers: { type: 'string' },
+    'family-size': { type: 'string', default: '128' },
+    'family-steps': { type: 'string', default: '1' },
     repeat: { type: 'string', default: '1' },
     weights: { type: 'string', default: 'f16' },
     'cpu-variant': { type: 'string', default: 'native' },
@@ -58,6 +68,7 @@ const sizes = values.sizes.split(',').map(Number);
 const steps = Number(values.steps);
 const repeat = Math.max(1, Number(values.repeat));
 const weightTypes = values.weights.split(',');
+const peerEngines = values.peers ? values.peers.split(',') : [];
 
 /** Per-key median of the numeric phases of several runs. */
 function medians(runs) {
@@ -178,9 +189,35 @@ const square = { input: { create: { width: 128, height: 128, channels: 3, backgr
 await sharp({ create: { width: 256, height: 256, channels: 3, background: '#000000' } }).composite([square]).png().toFile(mask);
 const upscaler = tasks.includes('upscale') ? synthesizeModel({ architecture: 'esrgan-x4plus' }).path : undefined;
 
+// The DiT families: what each loads (slot -> [architecture, dtype]) and samples with, the same for both programs.
+// sd3.5 is one checkpoint with its CLIPs beside it; the others are component sets (a diffusion model alone).
+const FAMILY_TASKS = {
+  'sd3.5': { size: 256, checkpoint: ['sd3.5-medium'], parts: { clipL: ['clip-l'], clipG: ['clip-g'] }, sampler: 'euler', cfg: 4.5 },
+  flux: { parts: { diffusionModel: ['flux-dev', 'q4_0'], clipL: ['clip-l'], t5xxl: ['t5xxl', 'q4_0'], vae: ['flux-vae'] }, sampler: 'euler', cfg: 1, guidance: 3.5 },
+  chroma: { parts: { diffusionModel: ['chroma', 'q4_0'], t5xxl: ['t5xxl', 'q4_0'], vae: ['flux-vae'] }, sampler: 'euler', cfg: 4 },
+  'z-image': { parts: { diffusionModel: ['z-image-turbo', 'q4_0'], llm: ['qwen3-4b', 'q4_0'], vae: ['flux-vae'] }, sampler: 'euler', cfg: 1 },
+  'qwen-image': { parts: { diffusionModel: ['qwen-image', 'q4_0'], llm: ['qwen2.5-vl-7b', 'q4_0'], vae: ['qwen-image-vae'] }, sampler: 'euler', cfg: 4, temporary: ['diffusionModel', 'llm'] },
+  'flux2-klein': { parts: { diffusionModel: ['flux2-klein-4b', 'q4_0'], llm: ['qwen3-4b', 'q4_0'], vae: ['flux2-vae'] }, sampler: 'euler', cfg: 1 },
+};
+FAMILY_TASKS['sd3.5-cache'] = { ...FAMILY_TASKS['sd3.5'], cache: { mode: 'easycache' } };
+// sd-cli's flag for each slot
+const CLI_FLAGS = { diffusionModel: '--diffusion-model', clipL: '--clip_l', clipG: '--clip_g', t5xxl: '--t5xxl', llm: '--llm', vae: '--vae' };
+const temporaryModels = fs.mkdtempSync(path.join(os.tmpdir(), 'diffusekit-bench-models-'));
+
+/** The files of a family task: cached synthetic models, or ones written into the temporary folder. */
+function familyFiles(spec) {
+  const files = {};
+  for (const [slot, [architecture, dtype]] of Object.entries(spec.parts)) {
+    const output = spec.temporary?.includes(slot) ? path.join(temporaryModels, `${architecture}-${dtype ?? 'f16'}.gguf`) : undefined;
+    files[slot] = output && fs.existsSync(output) ? output : synthesizeModel({ architecture, dtype, output }).path;
+  }
+  return files;
+}
+
 const jobs = [];
 for (const task of tasks) {
-  for (const size of task === 'txt2img' ? sizes : task === 'upscale' ? [64] : task === 'sdxl' ? [1024] : task.startsWith('sd3.5') ? [256] : task === 'video' ? [Number(values['video-size'])] : [256]) {
+  const family = FAMILY_TASKS[task];
+  for (const size of task === 'txt2img' ? sizes : task === 'upscale' ? [64] : task === 'sdxl' ? [1024] : family ? [family.size ?? Number(values['family-size'])] : task === 'video' ? [Number(values['video-size'])] : [256]) {
     // SD 1.x txt2img in every weight type asked for; both programs convert the f16 checkpoint at load
     for (const weightType of task === 'txt2img' ? weightTypes : ['f16']) jobs.push({ task, size, weightType });
   }
@@ -188,16 +225,21 @@ for (const task of tasks) {
 
 const runs = [];
 for (const { task, size, weightType } of jobs) {
-  const jobSteps = task === 'sdxl' ? Number(values['sdxl-steps']) : task === 'video' ? Number(values['video-steps']) : steps;
-  const sd35 = task.startsWith('sd3.5');
-  const jobModel = task === 'sdxl' ? synthesizeModel({ architecture: 'sdxl' }).path : task === 'video' ? synthesizeModel({ architecture: 'wan2.1-t2v-1.3b' }).path : sd35 ? synthesizeModel({ architecture: 'sd3.5-medium' }).path : model;
-  // SD 3.5 medium's text encoders are files of their own; the cached run uses EasyCache at its defaults on both sides.
-  const encoders = sd35 ? { clipL: synthesizeModel({ architecture: 'clip-l' }).path, clipG: synthesizeModel({ architecture: 'clip-g' }).path } : {};
-  const cache = task === 'sd3.5-cache' ? { mode: 'easycache' } : undefined;
+  const family = FAMILY_TASKS[task];
+  const jobSteps = task === 'sdxl' ? Number(values['sdxl-steps']) : task === 'video' ? Number(values['video-steps']) : family && !family.checkpoint ? Number(values['family-steps']) : steps;
+  // A family's components are files of their own (SD 3.5 medium: its CLIPs beside the checkpoint); the cached
+  // run uses EasyCache at its defaults on both sides.
+  const components = family ? familyFiles(family) : {};
+  const jobModel = task === 'sdxl' ? synthesizeModel({ architecture: 'sdxl' }).path : task === 'video' ? synthesizeModel({ architecture: 'wan2.1-t2v-1.3b' }).path
+    : family?.checkpoint ? synthesizeModel({ architecture: family.checkpoint[0] }).path : family ? undefined : model;
+  const cache = family?.cache;
   const vae = task === 'video' ? synthesizeModel({ architecture: 'wan2.1-vae' }).path : undefined;
   const frames = Number(values['video-frames']);
-  for (const file of [jobModel, vae, encoders.clipL, encoders.clipG]) if (file && file !== model) warm(file);
-  const common = { task, size, weightType, steps: jobSteps, seed: Number(values.seed), threads: Number(values.threads), sampler: sd35 ? 'euler' : values.sampler, cfg: sd35 ? 4.5 : 7 };
+  for (const file of [jobModel, vae, ...Object.values(components)]) if (file && file !== model) warm(file);
+  const common = {
+    task, size, weightType, steps: jobSteps, seed: Number(values.seed), threads: Number(values.threads),
+    sampler: family?.sampler ?? values.sampler, cfg: family?.cfg ?? 7, ...(family?.guidance ? { guidance: family.guidance } : {}),
+  };
   say(`${task} ${size}x${size} ${weightType}: `);
   const out = path.join(inputs, task === 'video' ? 'cli-out.webp' : 'cli-out.png');
   const cliArgs = task === 'upscale'
@@ -209,18 +251,21 @@ for (const { task, size, weightType } of jobs) {
         '-t', values.threads, '-o', out, '-v',
       ]
     : [
-        '-m', jobModel, '-p', 'a cabin in misty mountains, watercolor', '-n', 'blurry', '-W', String(size), '-H', String(size),
+        ...(jobModel ? ['-m', jobModel] : []), '-p', 'a cabin in misty mountains, watercolor', '-n', 'blurry', '-W', String(size), '-H', String(size),
         '--steps', String(jobSteps), '-s', values.seed, '--sampling-method', common.sampler, '--cfg-scale', String(common.cfg), '-t', values.threads,
-        ...(sd35 ? ['--clip_l', encoders.clipL, '--clip_g', encoders.clipG] : []), ...(cache ? ['--cache-mode', 'easycache'] : []),
+        ...Object.entries(components).flatMap(([slot, file]) => [CLI_FLAGS[slot], file]), ...(common.guidance ? ['--guidance', String(common.guidance)] : []),
+        ...(cache ? ['--cache-mode', 'easycache'] : []),
         '-o', out, '-v', ...(weightType !== 'f16' ? ['--type', weightType] : []),
         ...(task === 'img2img' || task === 'inpaint' ? ['-i', init, '--strength', '0.75'] : []),
         ...(task === 'inpaint' ? ['--mask', mask] : []),
       ];
   // 'f16' is the checkpoint as written; other types are converted at load by both programs
-  const job = { ...common, weightType: weightType === 'f16' ? undefined : weightType, task: task === 'sdxl' || sd35 ? 'txt2img' : task, model: jobModel, vae, ...encoders, cache, frames, mode: values.reusable ? 'reusable' : 'one-shot', init: task === 'upscale' ? upscaleInput : init, mask, upscaler };
+  const job = { ...common, weightType: weightType === 'f16' ? undefined : weightType, task: task === 'sdxl' || family ? 'txt2img' : task, model: jobModel, vae, components, cache, frames, mode: values.reusable ? 'reusable' : 'one-shot', init: task === 'upscale' ? upscaleInput : init, mask, upscaler };
   // The programs alternate, `--repeat` times, so that the load of a shared machine hits all alike; each phase
   // is the median of its runs (all runs are kept in the result file).
   const samples = programs.map(() => []);
+  const withPeers = peerEngines.length > 0 && task === 'txt2img' && weightType === 'f16';
+  const peerSamples = {};
   for (let i = 0; i < repeat; i++) {
     for (const [k, program] of programs.entries()) {
       say(`${program.name} ... `);
@@ -232,20 +277,26 @@ for (const { task, size, weightType } of jobs) {
         samples[k].push({ ...phases(pipeline.output, task, jobSteps), peakRssMiB: pipeline.peakRssMiB, wall: JSON.parse(/BENCH (.*)/.exec(pipeline.output)[1]) });
       }
     }
+    if (withPeers) {
+      say(`peers ${peerEngines.join(',')} `);
+      for (const [name, r] of Object.entries(await runPeers({ engines: peerEngines, size, threads: Number(values.threads), say }))) (peerSamples[name] ??= []).push(r);
+      say(' ');
+    }
   }
   const results = programs.map((program, k) => ({
     ...medians(samples[k]),
     ...(program.kind === 'pipeline' ? { wall: samples[k].at(-1).wall } : {}),
     ...(repeat > 1 ? { runs: samples[k] } : {}),
   }));
+  const peers = Object.fromEntries(Object.entries(peerSamples).map(([name, runs]) => [name, { ...runs.at(-1), ...medians(runs), ...(repeat > 1 ? { runs } : {}) }]));
   const timeKey = task === 'upscale' ? 'upscaleSeconds' : task === 'video' ? 'secondsPerFrame' : 'secondsPerStep';
   const sd1 = ['txt2img', 'img2img', 'inpaint'].includes(task);
   if (sd1) {
     // a CFG step evaluates the UNet twice (prompt and negative prompt)
     const stepFlops = 2 * sd1UnetFlops(size / 8, size / 8), decodeFlops = sd1VaeDecoderFlops(size / 8, size / 8);
-    for (const x of results) {
-      x.stepGflops = stepFlops / x.secondsPerStep / 1e9;
-      x.vaeDecodeGflops = decodeFlops / x.vaeDecodeSeconds / 1e9;
+    for (const x of [...results, ...Object.values(peers)]) {
+      if (x.secondsPerStep) x.stepGflops = stepFlops / x.secondsPerStep / 1e9;
+      if (x.vaeDecodeSeconds) x.vaeDecodeGflops = decodeFlops / x.vaeDecodeSeconds / 1e9;
     }
   }
   // Every diffusekit build against the first sd-cli; prebuilt variants also against the build from source.
@@ -270,12 +321,16 @@ for (const { task, size, weightType } of jobs) {
   const speedup = sd1 ? { step: e.secondsPerStep / p.secondsPerStep, vaeDecode: e.vaeDecodeSeconds / p.vaeDecodeSeconds } : undefined;
   say(comparisons.map((c) => `${c.program}: time ratio ${c.vsEngine.time.toFixed(3)}${c.vsEngine.step ? ` (step ${(1 / c.vsEngine.step).toFixed(2)}x, VAE decode ${(1 / c.vsEngine.vaeDecode).toFixed(2)}x faster)` : ''}${c.vsNative?.step ? `, vs native step ${c.vsNative.step.toFixed(3)} decode ${c.vsNative.vaeDecode.toFixed(3)}` : ''}, peak RSS ratio ${c.vsEngine.peakRss.toFixed(3)}`).join('; ') + '\n');
   runs.push({
-    ...common, model: path.basename(jobModel), ...(vae ? { vae: path.basename(vae), frames } : {}), timeMeasure: timeKey,
+    ...common, model: path.basename(jobModel ?? components.diffusionModel), ...(vae ? { vae: path.basename(vae), frames } : {}),
+    ...(family ? { components: Object.fromEntries(Object.entries(components).map(([slot, file]) => [slot, path.basename(file)])) } : {}), timeMeasure: timeKey,
     engine: e, pipeline: p, ratio, ...(speedup ? { speedup } : {}),
     ...(programs.length > 2 || first.program.variant !== 'native' ? { programs: byProgram, comparisons } : {}),
+    // our time over each peer's (below 1: we are faster)
+    ...(withPeers ? { peers, vsPeers: Object.fromEntries(Object.entries(peers).map(([name, x]) => [name, { step: p.secondsPerStep / x.secondsPerStep, vaeDecode: p.vaeDecodeSeconds / x.vaeDecodeSeconds }])) } : {}),
   });
 }
 fs.rmSync(inputs, { recursive: true, force: true });
+fs.rmSync(temporaryModels, { recursive: true, force: true });
 
 const result = {
   date: new Date().toISOString(),
@@ -286,6 +341,13 @@ const result = {
   programs: programs.map((x) => x.name),
   limits: LIMITS,
   runs,
+  // the CPU peers' target (reported, not part of pass): our step and VAE decode at or below OpenVINO bf16's
+  ...(peerEngines.includes('openvino') ? {
+    peerTargets: runs.filter((r) => r.vsPeers?.['openvino bf16']).map((r) => {
+      const v = r.vsPeers['openvino bf16'];
+      return { size: r.size, vs: 'openvino bf16', step: v.step, vaeDecode: v.vaeDecode, met: v.step <= 1 && v.vaeDecode <= 1 };
+    }),
+  } : {}),
   pass: runs.every((r) => memoryOk(r) && (r.task === 'txt2img' // always the SD 1.x checkpoint (SDXL runs as task 'sdxl')
     ? r.speedup.step >= LIMITS.txt2imgSpeedup && r.speedup.vaeDecode >= LIMITS.txt2imgSpeedup
     : r.ratio.time <= 1 + LIMITS.stepOverhead)
@@ -305,7 +367,7 @@ console.log(`\n| task | size | program | load s | text enc. s | s/step | step GF
 console.log(`|---|---|---|---|---|---|---|---|---|---|---|---|`);
 for (const r of runs) {
   const size = `${r.task === 'video' ? `${r.size}x${r.size}x${values['video-frames']}` : `${r.size}x${r.size}`}${r.weightType === 'f16' ? '' : ` ${r.weightType}`}`;
-  for (const [name, x] of Object.entries(r.programs ?? { 'sd-cli': r.engine, diffusekit: r.pipeline })) {
+  for (const [name, x] of Object.entries({ ...(r.programs ?? { 'sd-cli': r.engine, diffusekit: r.pipeline }), ...r.peers })) {
     console.log(`| ${r.task} | ${size} | ${name} | ${f(x.loadSeconds)} | ${f(x.textEncodingSeconds)} | ${f(x.secondsPerStep)} | ${f(x.stepGflops, 1)} | ${f(x.vaeDecodeSeconds)} | ${f(x.vaeDecodeGflops, 1)} | ${f(x.upscaleSeconds)} | ${f(x.secondsPerFrame)} | ${f(x.peakRssMiB, 0)} |`);
   }
   for (const c of (r.comparisons ?? []).filter((c) => c.vsNative)) {
@@ -314,6 +376,10 @@ for (const r of runs) {
   const ratioOf = (key) => (r.timeMeasure === key ? f(r.ratio.time, 3) : '');
   console.log(`| ${r.task} | ${size} | ratio | | | ${ratioOf('secondsPerStep')} | | ${r.speedup ? f(1 / r.speedup.vaeDecode, 3) : ''} | | ${ratioOf('upscaleSeconds')} | ${ratioOf('secondsPerFrame')} | ${f(r.ratio.peakRss, 3)} |`);
   if (r.speedup) console.log(`| ${r.task} | ${size} | speed-up | | | ${f(r.speedup.step)}x | | ${f(r.speedup.vaeDecode)}x | | | | |`);
+  for (const [name, v] of Object.entries(r.vsPeers ?? {})) console.log(`| ${r.task} | ${size} | diffusekit / ${name} | | | ${f(v.step, 3)} | | ${f(v.vaeDecode, 3)} | | | | |`);
+}
+for (const t of result.peerTargets ?? []) {
+  console.log(`\n${t.met ? 'MET' : 'NOT MET'}: ${t.size}x${t.size} step ${t.step.toFixed(2)}x and VAE decode ${t.vaeDecode.toFixed(2)}x the time of ${t.vs} (target <= 1)`);
 }
 console.log(
   `\n${result.pass ? 'PASS' : 'FAIL'}: SD 1.x txt2img step and VAE decode >= ${LIMITS.txt2imgSpeedup}x faster, other tasks' time overhead <= ${LIMITS.stepOverhead * 100}%, ` +
