@@ -44,6 +44,24 @@ function componentFolder(root: string, name: string, parts: Part[], into?: strin
 /** Pixel values of an image: a flat field has a handful, an image hundreds. */
 const distinctValues = (img: GeneratedImage) => new Set(img.data).size;
 
+/**
+ * Edits `call` with `plain` as the one reference, then with `plain` and a stripe pattern (an image of its own,
+ * without another generation): each result must be an image unlike `plain` and unlike the other.
+ */
+async function expectEditsWithReferences(pipe: Pipeline, plain: GeneratedImage, call: { prompt: string; width: number; height: number; steps: number; seed: number }) {
+  const first = await plain.toPNG();
+  const stripes = Buffer.alloc(call.width * call.height * 3);
+  for (let i = 0; i < stripes.length; i++) stripes[i] = Math.floor(i / (call.width * 3 * 8)) % 2 ? 230 : 20;
+  const second = await sharp(stripes, { raw: { width: call.width, height: call.height, channels: 3 } }).png().toBuffer();
+  const [one] = await pipe.edit({ ...call, images: [first] });
+  const [two] = await pipe.edit({ ...call, images: [first, second] });
+  expect([one.width, one.height, two.width, two.height]).toEqual([call.width, call.height, call.width, call.height]);
+  expect(distinctValues(one)).toBeGreaterThan(16);
+  expect(one.data.equals(plain.data)).toBe(false);
+  expect(two.data.equals(plain.data)).toBe(false);
+  expect(two.data.equals(one.data)).toBe(false);
+}
+
 let root: string;
 beforeAll(() => {
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'diffusekit-families-llm-'));
@@ -123,20 +141,8 @@ describe('FLUX.2 klein 4B from a component folder, generating and editing with r
   }, LONG);
 
   it('edits with one and with two reference images: each result differs from the plain image and from the other', async () => {
-    const call = { prompt: 'a red barn in snow', width: 64, height: 64, steps: 1, seed: 5 };
-    const first = await plain.toPNG();
-    // The second reference is a plain stripe pattern: an image of its own, without a third generation.
-    const stripes = Buffer.alloc(64 * 64 * 3);
-    for (let i = 0; i < stripes.length; i++) stripes[i] = Math.floor(i / (64 * 3 * 8)) % 2 ? 230 : 20;
-    const second = await sharp(stripes, { raw: { width: 64, height: 64, channels: 3 } }).png().toBuffer();
     lines.length = 0;
-    const [one] = await pipe.edit({ ...call, images: [first] });
-    const [two] = await pipe.edit({ ...call, images: [first, second] });
-    expect([one.width, one.height, two.width, two.height]).toEqual([64, 64, 64, 64]);
-    expect(distinctValues(one)).toBeGreaterThan(16);
-    expect(one.data.equals(plain.data)).toBe(false);
-    expect(two.data.equals(plain.data)).toBe(false);
-    expect(two.data.equals(one.data)).toBe(false);
+    await expectEditsWithReferences(pipe, plain, { prompt: 'a red barn in snow', width: 64, height: 64, steps: 1, seed: 5 });
     expect(complaints(lines)).toEqual([]);
   }, LONG);
 });
@@ -177,22 +183,10 @@ describe('Qwen-Image-Edit from a component folder (DiT and LLM synthesized for t
   }, LONG);
 
   it('edits with one and with two reference images, which the vision tower reads: each result differs from the plain image and from the other', async () => {
-    const call = { prompt: 'a lighthouse at dusk', width: 64, height: 64, steps: 1, seed: 3 };
-    const first = await plain.toPNG();
-    const stripes = Buffer.alloc(64 * 64 * 3);
-    for (let i = 0; i < stripes.length; i++) stripes[i] = Math.floor(i / (64 * 3 * 8)) % 2 ? 230 : 20;
-    const second = await sharp(stripes, { raw: { width: 64, height: 64, channels: 3 } }).png().toBuffer();
     lines.length = 0;
-    const [one] = await pipe.edit({ ...call, images: [first] });
-    const oneLog = lines.join('\n');
-    const [two] = await pipe.edit({ ...call, images: [first, second] });
-    expect([one.width, one.height, two.width, two.height]).toEqual([64, 64, 64, 64]);
-    expect(distinctValues(one)).toBeGreaterThan(16);
-    expect(one.data.equals(plain.data)).toBe(false);
-    expect(two.data.equals(plain.data)).toBe(false);
-    expect(two.data.equals(one.data)).toBe(false);
+    await expectEditsWithReferences(pipe, plain, { prompt: 'a lighthouse at dusk', width: 64, height: 64, steps: 1, seed: 3 });
     // The engine took the edit path: the references go through Qwen2.5-VL's vision tower into the prompt.
-    expect(oneLog).toMatch(/QwenImageEditPlusPipeline/);
+    expect(lines.join('\n')).toMatch(/QwenImageEditPlusPipeline/);
     expect(complaints(lines)).toEqual([]);
   }, LONG);
 });

@@ -79,6 +79,14 @@ function probe(extra: Record<string, string> = {}): Probe {
   return JSON.parse(r.stdout.trim().split('\n').pop()!);
 }
 
+/** Packs an optional backend package (packages/<backend>-<platform>-<arch>) and installs it beside the prebuilt addon. */
+function installBesideAddon(packageDir: string) {
+  const npmCli = fs.realpathSync(execFileSync('sh', ['-c', 'command -v npm'], { encoding: 'utf8' }).trim());
+  const tarball = path.join(work, execFileSync('npm', ['pack', '--silent', '--pack-destination', work], { cwd: packageDir, encoding: 'utf8' }).trim().split('\n').pop()!);
+  const install = spawnSync(path.join(bin, 'node'), [npmCli, 'install', '--no-audit', '--no-fund', '--prefer-offline', tarball], { cwd: app, env: bareEnv(), encoding: 'utf8' });
+  expect(install.status, `${install.stdout}\n${install.stderr}`).toBe(0);
+}
+
 describe.skipIf(skip)('prebuilt binaries, installed from the packed tarball without a toolchain', () => {
   beforeAll(() => {
     work = fs.mkdtempSync(path.join(os.tmpdir(), 'diffusekit-prebuilt-'));
@@ -270,12 +278,7 @@ describe.skipIf(skip)('prebuilt binaries, installed from the packed tarball with
   describe.skipIf(skipCuda)('the CUDA backend package, on a machine without a GPU or NVIDIA driver', () => {
     type Backend = { kind: string; loaded: boolean; file?: string; reason?: string; message?: string; devices: unknown[] };
     const cudaOf = (info: unknown) => (info as { gpuBackends: Backend[] }).gpuBackends.find((b) => b.kind === 'cuda')!;
-    beforeAll(() => {
-      const npmCli = fs.realpathSync(execFileSync('sh', ['-c', 'command -v npm'], { encoding: 'utf8' }).trim());
-      const tarball = path.join(work, execFileSync('npm', ['pack', '--silent', '--pack-destination', work], { cwd: cudaPackage, encoding: 'utf8' }).trim().split('\n').pop()!);
-      const install = spawnSync(path.join(bin, 'node'), [npmCli, 'install', '--no-audit', '--no-fund', '--prefer-offline', tarball], { cwd: app, env: bareEnv(), encoding: 'utf8' });
-      expect(install.status, `${install.stdout}\n${install.stderr}`).toBe(0);
-    }, 300_000);
+    beforeAll(() => installBesideAddon(cudaPackage), 300_000);
 
     it('installs as @diffusekit/cuda-<platform>-<arch> beside the addon; without cuBLAS its reason is missing-library, naming it', () => {
       const { ok, info, message } = probe();
@@ -322,12 +325,7 @@ describe.skipIf(skip)('prebuilt binaries, installed from the packed tarball with
     // ggml's UNet shaders, and Mesa 25.0's compiles each pipeline on first use so slowly that SDXS at 64x64 does
     // not finish in 10 minutes on two cores (docs/gpu.md).
     const LAVAPIPE = { GGML_VK_VISIBLE_DEVICES: '0' };
-    beforeAll(() => {
-      const npmCli = fs.realpathSync(execFileSync('sh', ['-c', 'command -v npm'], { encoding: 'utf8' }).trim());
-      const tarball = path.join(work, execFileSync('npm', ['pack', '--silent', '--pack-destination', work], { cwd: vulkanPackage, encoding: 'utf8' }).trim().split('\n').pop()!);
-      const install = spawnSync(path.join(bin, 'node'), [npmCli, 'install', '--no-audit', '--no-fund', '--prefer-offline', tarball], { cwd: app, env: bareEnv(), encoding: 'utf8' });
-      expect(install.status, `${install.stdout}\n${install.stderr}`).toBe(0);
-    }, 300_000);
+    beforeAll(() => installBesideAddon(vulkanPackage), 300_000);
 
     it('installs as @diffusekit/vulkan-<platform>-<arch> beside the addon, and its module loads without a GPU: no device, so auto stays on the CPU', () => {
       const { ok, info, message } = probe() as Probe & { info: { gpuBackends: { kind: string; loaded: boolean; file?: string; reason?: string; devices: unknown[] }[] } };
