@@ -20,7 +20,27 @@ export interface DatasetImage {
 export interface PreparedDataset {
   dir: string;
   resolution: number;
-  items: { image: string; caption: string; source: string }[];
+  items: PreparedImage[];
+}
+
+/** One prepared image, as dataset.json lists it for the trainer. */
+export interface PreparedImage {
+  image: string;
+  caption: string;
+  source: string;
+  /** The image's [height, width] before the crop (after EXIF rotation): SDXL's `original_size` conditioning. */
+  originalSize: [number, number];
+  /** [top, left] of the crop in the image scaled to cover the square: SDXL's `crops_coords_top_left`. */
+  cropTopLeft: [number, number];
+}
+
+/** The image's size once EXIF-rotated (orientations 5-8 turn it a quarter). */
+const uprightSize = (meta: Metadata): [number, number] => ((meta.orientation ?? 1) >= 5 ? [meta.width ?? 0, meta.height ?? 0] : [meta.height ?? 0, meta.width ?? 0]);
+
+/** Where a centre crop of the square `resolution` sits once the short side is scaled to it: [top, left]. */
+function centreCrop([height, width]: [number, number], resolution: number): [number, number] {
+  const scale = resolution / Math.min(height, width);
+  return [Math.max(0, Math.round((Math.round(height * scale) - resolution) / 2)), Math.max(0, Math.round((Math.round(width * scale) - resolution) / 2))];
 }
 
 /** Reads a folder: every image file, with the caption of a `.txt` file of the same name when there is one. */
@@ -47,7 +67,8 @@ export const minimumImageSide = (resolution: number): number => Math.max(32, Mat
 /**
  * Checks and prepares a dataset before any training starts: at least one and at most `maxImages` images, each
  * one readable and not tiny, each with a caption (its own, else `instancePrompt`); every image is centre-cropped
- * to a square and scaled to `resolution`, written as PNG into `dir` with a dataset.json the trainer reads.
+ * to a square and scaled to `resolution`, written as PNG into `dir` with a dataset.json the trainer reads (with
+ * each image's original size and crop position, which SDXL is conditioned on).
  * Every problem is an InvalidArgumentError naming the image.
  */
 export async function prepareDataset(
@@ -58,7 +79,7 @@ export async function prepareDataset(
   if (images.length === 0) throw new InvalidArgumentError('images', 'The dataset has no images (png, jpeg, webp, bmp or tiff)');
   if (images.length > maxImages) throw new InvalidArgumentError('images', `The dataset has ${images.length} images; at most ${maxImages} are accepted`);
   const minSide = minimumImageSide(options.resolution);
-  const checked: { image: DatasetImage; caption: string }[] = [];
+  const checked: { image: DatasetImage; caption: string; size: [number, number] }[] = [];
   for (const image of images) {
     const caption = image.caption ?? options.instancePrompt?.trim();
     if (!caption) throw new InvalidArgumentError('instance_prompt', `${image.label} has no caption (.txt file) and no instance prompt was given`);
@@ -72,11 +93,11 @@ export async function prepareDataset(
     if (side < minSide) {
       throw new InvalidArgumentError('images', `${image.label} is ${meta.width}x${meta.height}: too small to train at ${options.resolution}x${options.resolution} (short side at least ${minSide} pixels)`);
     }
-    checked.push({ image, caption });
+    checked.push({ image, caption, size: uprightSize(meta) });
   }
   await fs.mkdir(options.dir, { recursive: true });
   const items: PreparedDataset['items'] = [];
-  for (const [i, { image, caption }] of checked.entries()) {
+  for (const [i, { image, caption, size }] of checked.entries()) {
     const name = `${String(i).padStart(4, '0')}.png`;
     try {
       await sharp(image.source).rotate().resize(options.resolution, options.resolution, { fit: 'cover', position: 'centre' }).removeAlpha().png().toFile(path.join(options.dir, name));
@@ -85,7 +106,7 @@ export async function prepareDataset(
     }
     // The caption beside the image too: the prepared folder is a dataset folder in its own right.
     await fs.writeFile(path.join(options.dir, name.replace(/\.png$/, '.txt')), `${caption}\n`);
-    items.push({ image: name, caption, source: image.label });
+    items.push({ image: name, caption, source: image.label, originalSize: size, cropTopLeft: centreCrop(size, options.resolution) });
   }
   const dataset = { dir: options.dir, resolution: options.resolution, items };
   await fs.writeFile(path.join(options.dir, 'dataset.json'), `${JSON.stringify({ resolution: options.resolution, items }, null, 2)}\n`);
