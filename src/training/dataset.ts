@@ -15,6 +15,8 @@ export interface DatasetImage {
   /** How errors name it: the file name or the URL it came from. */
   label: string;
   caption?: string;
+  /** Where the image was prepared before (a prepared dataset folder read again): its original size and crop at `resolution`. */
+  preparedFrom?: { originalSize: [number, number]; cropTopLeft: [number, number]; resolution: number };
 }
 
 export interface PreparedDataset {
@@ -43,7 +45,28 @@ function centreCrop([height, width]: [number, number], resolution: number): [num
   return [Math.max(0, Math.round((Math.round(height * scale) - resolution) / 2)), Math.max(0, Math.round((Math.round(width * scale) - resolution) / 2))];
 }
 
-/** Reads a folder: every image file, with the caption of a `.txt` file of the same name when there is one. */
+/** An image's SDXL size conditioning: from its pixels, or kept from an earlier preparation (a square, scaled: its crop scales with it). */
+function sizeConditioning(image: DatasetImage, size: [number, number], resolution: number): Pick<PreparedImage, 'originalSize' | 'cropTopLeft'> {
+  const before = image.preparedFrom;
+  if (!before) return { originalSize: size, cropTopLeft: centreCrop(size, resolution) };
+  const scale = resolution / before.resolution;
+  return { originalSize: before.originalSize, cropTopLeft: [Math.round(before.cropTopLeft[0] * scale), Math.round(before.cropTopLeft[1] * scale)] };
+}
+
+/** A prepared folder's dataset.json, by image file: what each image was cut from (none for an ordinary folder). */
+async function preparedSizes(dir: string): Promise<Map<string, NonNullable<DatasetImage['preparedFrom']>>> {
+  const listed = await fs.readFile(path.join(dir, 'dataset.json'), 'utf8').then((t) => JSON.parse(t) as { resolution?: number; items?: Partial<PreparedImage>[] }, () => undefined);
+  const sizes = new Map<string, NonNullable<DatasetImage['preparedFrom']>>();
+  for (const item of listed?.items ?? []) {
+    if (item.image && item.originalSize && item.cropTopLeft && listed?.resolution) sizes.set(item.image, { originalSize: item.originalSize, cropTopLeft: item.cropTopLeft, resolution: listed.resolution });
+  }
+  return sizes;
+}
+
+/**
+ * Reads a folder: every image file, with the caption of a `.txt` file of the same name when there is one. A folder
+ * prepareDataset wrote (the server's) keeps what each image was cut from, so SDXL's size conditioning survives.
+ */
 export async function datasetFromFolder(dir: string): Promise<DatasetImage[]> {
   let names: string[];
   try {
@@ -51,12 +74,13 @@ export async function datasetFromFolder(dir: string): Promise<DatasetImage[]> {
   } catch (err) {
     throw new InvalidArgumentError('images', `The image folder ${dir} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
+  const prepared = await preparedSizes(dir);
   const images: DatasetImage[] = [];
   for (const name of names) {
     if (!DATASET_EXTENSIONS.includes(path.extname(name).toLowerCase())) continue;
     const file = path.join(dir, name);
     const caption = await fs.readFile(file.slice(0, -path.extname(name).length) + '.txt', 'utf8').then((t) => t.trim(), () => undefined);
-    images.push({ source: file, label: name, caption: caption || undefined });
+    images.push({ source: file, label: name, caption: caption || undefined, preparedFrom: prepared.get(name) });
   }
   return images;
 }
@@ -106,7 +130,7 @@ export async function prepareDataset(
     }
     // The caption beside the image too: the prepared folder is a dataset folder in its own right.
     await fs.writeFile(path.join(options.dir, name.replace(/\.png$/, '.txt')), `${caption}\n`);
-    items.push({ image: name, caption, source: image.label, originalSize: size, cropTopLeft: centreCrop(size, options.resolution) });
+    items.push({ image: name, caption, source: image.label, ...sizeConditioning(image, size, options.resolution) });
   }
   const dataset = { dir: options.dir, resolution: options.resolution, items };
   await fs.writeFile(path.join(options.dir, 'dataset.json'), `${JSON.stringify({ resolution: options.resolution, items }, null, 2)}\n`);
