@@ -92,7 +92,7 @@ describe('diffusers folders', () => {
     const empty = tempDir();
     await expect(Pipeline.load({ model: empty })).rejects.toThrow('is a folder but not a diffusers model (no unet/diffusion_pytorch_model.safetensors)');
     expect(() => synthesizeModel({ architecture: 'sdxs', format: 'diffusers', output: path.join(empty, 'x') })).toThrow(
-      'The diffusers format is written for sd1 and sd1-inpaint, not sdxs',
+      'The diffusers format is written for sd1, sd1-inpaint, sdxl, not sdxs',
     );
   });
 });

@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
-"""diffusekit's LoRA trainer: diffusers + peft on a Stable Diffusion 1.x/2.x UNet, run by diffusekit as a child process.
+"""diffusekit's LoRA trainer: diffusers + peft on a Stable Diffusion 1.x/2.x or SDXL UNet, run by diffusekit as a child process.
 
-Input: a base model as a diffusers folder (unet/, vae/, text_encoder/, optional tokenizer/ and scheduler/) and a
-dataset folder that diffusekit has already prepared (images cropped to the training resolution, one caption each,
-listed in dataset.json). Output: one .safetensors LoRA in the kohya layout (lora_unet_<module>.lora_down/.lora_up/
+Input: a base model as a diffusers folder (unet/, vae/, text_encoder/, for SDXL text_encoder_2/, optional tokenizer/,
+tokenizer_2/ and scheduler/) and a dataset folder that diffusekit has already prepared (images cropped to the
+training resolution, one caption each, with each image's original size and crop position, listed in dataset.json).
+SDXL is conditioned as it was trained: the penultimate hidden states of both text encoders side by side as the
+context, the second encoder's projected pooled output and the size/crop ids (original size, crop top-left, target
+size) through the UNet's added embedding. Output: one .safetensors LoRA in the kohya layout (lora_unet_<module>.lora_down/.lora_up/
 .alpha) that diffusekit's engine loads; with --lora-type loha a LyCORIS LoHa (peft's LoHaConfig) in LyCORIS's layout
 (lora_unet_<module>.hada_w1_a/.hada_w1_b/.hada_w2_a/.hada_w2_b/.alpha), which the engine loads too.
 
@@ -14,6 +17,7 @@ written every --checkpoint-every steps, so a run killed part way resumes from it
 """
 import argparse
 import ctypes
+import gc
 import gzip
 import json
 import math
@@ -95,13 +99,74 @@ def clip_tokenizer_files(folder):
     return folder
 
 
-def load_tokenizer(model_dir, work_dir):
+def load_tokenizer(model_dir, work_dir, subfolder="tokenizer", **overrides):
     from transformers import CLIPTokenizer
 
-    own = os.path.join(model_dir, "tokenizer")
+    own = os.path.join(model_dir, subfolder)
     if os.path.isfile(os.path.join(own, "vocab.json")):
         return CLIPTokenizer.from_pretrained(own)
-    return CLIPTokenizer.from_pretrained(clip_tokenizer_files(os.path.join(work_dir, "clip-tokenizer")))
+    return CLIPTokenizer.from_pretrained(clip_tokenizer_files(os.path.join(work_dir, "clip-tokenizer")), **overrides)
+
+
+def is_sdxl(model_dir):
+    """SDXL's UNet takes the pooled text and size ids through its added embedding ("text_time")."""
+    with open(os.path.join(model_dir, "unet", "config.json"), encoding="utf-8") as f:
+        return json.load(f).get("addition_embed_type") == "text_time"
+
+
+def encode_captions(model_dir, work_dir, captions, device, sdxl):
+    """Each caption's text conditioning, computed once: SD 1.x/2.x the text encoder's last hidden state; SDXL the
+    penultimate hidden states of both encoders concatenated (768 + 1280 = 2048) and the second one's projected
+    pooled output. Returns (context, pooled or None) per caption."""
+    import torch
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection
+
+    def ids(tokenizer, caption, max_tokens):
+        return tokenizer(caption, padding="max_length", max_length=max_tokens, truncation=True, return_tensors="pt").input_ids.to(device)
+
+    encoder = CLIPTextModel.from_pretrained(model_dir, subfolder="text_encoder", torch_dtype=torch.float32).to(device).eval()
+    tokenizer = load_tokenizer(model_dir, work_dir)
+    max_tokens = encoder.config.max_position_embeddings
+    with torch.no_grad():
+        if not sdxl:
+            return [(encoder(ids(tokenizer, c, max_tokens))[0], None) for c in captions]
+        first = [encoder(ids(tokenizer, c, max_tokens), output_hidden_states=True).hidden_states[-2] for c in captions]
+        del encoder  # before the 0.7 B-parameter second encoder loads
+        # SDXL's second tokenizer pads with "!" rather than the end token
+        tokenizer_2 = load_tokenizer(model_dir, work_dir, "tokenizer_2", pad_token="!")
+        encoder_2 = CLIPTextModelWithProjection.from_pretrained(model_dir, subfolder="text_encoder_2", torch_dtype=torch.float32).to(device).eval()
+        out = []
+        for caption, hidden in zip(captions, first):
+            second = encoder_2(ids(tokenizer_2, caption, encoder_2.config.max_position_embeddings), output_hidden_states=True)
+            out.append((torch.cat([hidden, second.hidden_states[-2]], dim=-1), second.text_embeds))
+        return out
+
+
+def encode_images(model_dir, data_dir, items, device):
+    """Each image's latent distribution (mean, std), computed once, and the VAE's latent scale."""
+    import numpy as np
+    import torch
+    from diffusers import AutoencoderKL
+    from PIL import Image
+
+    vae = AutoencoderKL.from_pretrained(model_dir, subfolder="vae", torch_dtype=torch.float32).to(device).eval()
+    out = []
+    with torch.no_grad():
+        for item in items:
+            image = Image.open(os.path.join(data_dir, item["image"])).convert("RGB")
+            pixels = torch.from_numpy(np.asarray(image, dtype=np.float32) / 127.5 - 1.0).permute(2, 0, 1).unsqueeze(0).to(device)
+            dist = vae.encode(pixels).latent_dist
+            out.append((dist.mean, dist.std))
+    return out, getattr(vae.config, "scaling_factor", 0.18215)
+
+
+def time_ids(item, resolution, device):
+    """SDXL's size conditioning of one image: original (height, width), crop (top, left), target (height, width)."""
+    import torch
+
+    original = item.get("originalSize", [resolution, resolution])
+    crop = item.get("cropTopLeft", [0, 0])
+    return torch.tensor([[*original, *crop, resolution, resolution]], dtype=torch.float32, device=device)
 
 
 def load_scheduler(model_dir):
@@ -159,12 +224,9 @@ def main():
 
     import torch
     import torch.nn.functional as F
-    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from diffusers import UNet2DConditionModel
     from peft.utils import get_peft_model_state_dict, set_peft_model_state_dict
-    from PIL import Image
     from safetensors.torch import save_file
-    from transformers import CLIPTextModel
-    import numpy as np
 
     if args.threads > 0:
         torch.set_num_threads(args.threads)
@@ -175,28 +237,21 @@ def main():
     with open(os.path.join(args.data, "dataset.json"), encoding="utf-8") as f:
         dataset = json.load(f)
     work_dir = args.checkpoint_dir or args.data
+    sdxl = is_sdxl(args.model)
 
-    tokenizer = load_tokenizer(args.model, work_dir)
-    text_encoder = CLIPTextModel.from_pretrained(args.model, subfolder="text_encoder", torch_dtype=torch.float32).to(device).eval()
-    vae = AutoencoderKL.from_pretrained(args.model, subfolder="vae", torch_dtype=torch.float32).to(device).eval()
+    # The text encoders and the VAE stay frozen: each caption's conditioning and each image's latent distribution
+    # are computed once (kohya's cache_latents / cache_text_encoder_outputs), each model freed before the next
+    # loads, so a step is one UNet forward and backward and the UNet never shares memory with them.
+    items = dataset["items"]
+    texts = encode_captions(args.model, work_dir, [item["caption"] for item in items], device, sdxl)
+    latents_of, scaling = encode_images(args.model, args.data, items, device)
+    resolution = int(dataset.get("resolution", 0)) or 8 * latents_of[0][0].shape[-1]
+    examples = [(mean, std, context, pooled, time_ids(item, resolution, device) if sdxl else None)
+                for item, (mean, std), (context, pooled) in zip(items, latents_of, texts)]
+    gc.collect()  # the encoders went with their functions' frames: give their memory back before the UNet loads
     unet = UNet2DConditionModel.from_pretrained(args.model, subfolder="unet", torch_dtype=torch.float32).to(device)
+    unet.requires_grad_(False)
     scheduler = load_scheduler(args.model)
-    for module in (text_encoder, vae, unet):
-        module.requires_grad_(False)
-
-    # The text encoder and the VAE stay frozen: each caption's embedding and each image's latent distribution are
-    # computed once (kohya's cache_latents / cache_text_encoder_outputs), so a step is one UNet forward and backward.
-    scaling = getattr(vae.config, "scaling_factor", 0.18215)
-    max_tokens = text_encoder.config.max_position_embeddings
-    examples = []
-    with torch.no_grad():
-        for item in dataset["items"]:
-            image = Image.open(os.path.join(args.data, item["image"])).convert("RGB")
-            pixels = torch.from_numpy(np.asarray(image, dtype=np.float32) / 127.5 - 1.0).permute(2, 0, 1).unsqueeze(0).to(device)
-            dist = vae.encode(pixels).latent_dist
-            ids = tokenizer(item["caption"], padding="max_length", max_length=max_tokens, truncation=True, return_tensors="pt").input_ids.to(device)
-            examples.append((dist.mean, dist.std, text_encoder(ids)[0]))
-    del vae, text_encoder
 
     alpha = args.alpha if args.alpha is not None else float(args.rank)
     unet.add_adapter(adapter_config(args.lora_type, args.rank, alpha))
@@ -215,7 +270,8 @@ def main():
         start = state["step"]
         emit("resumed", step=start)
 
-    emit("ready", steps=args.steps, images=len(examples), parameters=sum(p.numel() for p in params), seconds=round(time.time() - started, 3), device=str(device))
+    emit("ready", steps=args.steps, images=len(examples), parameters=sum(p.numel() for p in params), seconds=round(time.time() - started, 3), device=str(device),
+         architecture="sdxl" if sdxl else "sd")
     step_times = []
     for step in range(start, args.steps):
         t0 = time.time()
@@ -228,7 +284,8 @@ def main():
         timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (latents.shape[0],), generator=generator).to(device)
         noisy = scheduler.add_noise(latents, noise, timesteps)
         target = scheduler.get_velocity(latents, noise, timesteps) if scheduler.config.prediction_type == "v_prediction" else noise
-        prediction = unet(noisy, timesteps, context).sample
+        added = {"text_embeds": torch.cat([b[3] for b in batch]), "time_ids": torch.cat([b[4] for b in batch])} if sdxl else None
+        prediction = unet(noisy, timesteps, context, added_cond_kwargs=added).sample
         loss = F.mse_loss(prediction.float(), target.float())
         loss.backward()
         optimizer.step()
@@ -249,6 +306,8 @@ def main():
     metadata = {
         "ss_network_module": "lycoris.kohya" if args.lora_type == "loha" else "networks.lora",
         **({"ss_network_args": json.dumps({"algo": "loha"})} if args.lora_type == "loha" else {}),
+        # kohya's marker of an SDXL network (A1111 and ComfyUI read it to file the LoRA under SDXL)
+        **({"ss_base_model_version": "sdxl_base_v1-0"} if sdxl else {}),
         "ss_network_dim": str(args.rank),
         "ss_network_alpha": str(alpha),
         "ss_max_train_steps": str(args.steps),

@@ -1,4 +1,4 @@
-// The original LDM tensor names of an SD 1.x/2.x UNet and VAE, renamed the way diffusers stores them
+// The original LDM tensor names of an SD 1.x/2.x/XL UNet and VAE, renamed the way diffusers stores them
 // (unet/diffusion_pytorch_model.safetensors, vae/diffusion_pytorch_model.safetensors), for the
 // synthesizer's diffusers-folder output.
 
@@ -13,10 +13,11 @@ function renameResnet(rest: string): string {
   return key ? `${RESNET[key]}.${tail.join('.')}` : rest;
 }
 
-/** UNet with 2 res blocks per level (SD 1.x/2.x). */
+/** UNet with 2 res blocks per level (SD 1.x/2.x, and SDXL with its three levels and pooled-text + size embedding). */
 export function diffusersUnetName(name: string): string {
   const fixed: Record<string, string> = {
     'time_embed.0': 'time_embedding.linear_1', 'time_embed.2': 'time_embedding.linear_2',
+    'label_emb.0.0': 'add_embedding.linear_1', 'label_emb.0.2': 'add_embedding.linear_2',
     'input_blocks.0.0': 'conv_in', 'out.0': 'conv_norm_out', 'out.2': 'conv_out',
   };
   for (const [from, to] of Object.entries(fixed)) if (name.startsWith(`${from}.`)) return to + name.slice(from.length);

@@ -292,7 +292,8 @@ export function detectFamily(info: ModelFileInfo): ModelFamily {
   if (has('cap_embedder.0.')) return 'z-image';
   if (has('joint_blocks.')) return 'sd3';
   if (has('blocks.0.cross_attn.norm_k.')) return 'wan';
-  if (has('conditioner.embedders.1') || has('label_emb.0.0')) return 'sdxl';
+  // single files: the second text encoder or the UNet's pooled-text + size embedding; diffusers folders: the latter's diffusers name
+  if (has('conditioner.embedders.1') || has('label_emb.0.0') || has('unet.add_embedding.linear_1.')) return 'sdxl';
   const byToken = familyByWidth(info, /token_embedding\.weight$/, { 768: 'sd1', 1024: 'sd2' });
   if (byToken !== 'unknown') return byToken;
   if (has('model.diffusion_model.input_blocks.') || has('unet.down_blocks.')) return 'sd1';

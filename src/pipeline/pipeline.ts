@@ -148,6 +148,11 @@ export class Pipeline {
     const denoisers = [byKey.model, byKey.diffusionModel, byKey.highNoiseDiffusionModel].filter((f) => f !== undefined);
     const family = denoisers.map(detectFamily).find((f) => f !== 'unknown') ?? 'unknown';
     const main = byKey.model ?? byKey.diffusionModel ?? files[0];
+    if (main.format === 'diffusers' && family === 'sdxl') {
+      // The pinned engine renames text_encoder_2's tensors before it detects the version again, loses the second
+      // encoder and builds an SD 1.x model, which then fails to load; say so rather than "load tensors failed".
+      throw new InvalidArgumentError('model', `${main.path} is an SDXL diffusers folder, which the engine cannot load: load the same model as a single-file checkpoint (.safetensors, as sd_xl_base_1.0.safetensors is released); LoRAs trained on the folder apply to it`);
+    }
     checkComponents(family, byKey);
     const variant = modelVariant(family, names, files);
     const model: ModelInfo = { name: folderName ?? path.basename(main.path, path.extname(main.path)), family, variant, defaults: familyDefaults(family, variant), files };

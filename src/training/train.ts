@@ -5,7 +5,7 @@ import path from 'node:path';
 import { AbortError, InvalidArgumentError } from '../errors.js';
 import { resolveModel } from '../models/library.js';
 import { integerIn, invalidParameter, isString, numberIn, oneOf, optionalFunction, optionalSignal, optionalString } from '../util/is.js';
-import { checkpointToDiffusers } from './checkpoint-to-diffusers.js';
+import { checkpointArchitecture, checkpointToDiffusers } from './checkpoint-to-diffusers.js';
 import { datasetFromFolder, prepareDataset, type DatasetImage } from './dataset.js';
 import { TRAINER_SCRIPT, trainerPython } from './trainer-environment.js';
 import { runTrainer, type TrainerEvent } from './trainer-process.js';
@@ -28,8 +28,9 @@ export interface TrainingProgress {
 
 export interface TrainOptions {
   /**
-   * The base model, by path or library name: a diffusers folder (unet/, vae/, text_encoder/; SD 1.x/2.x) or a
-   * single-file SD 1.x checkpoint (.safetensors), which is converted to a diffusers folder in the work folder first.
+   * The base model, by path or library name: a diffusers folder (unet/, vae/, text_encoder/, and text_encoder_2/
+   * for SDXL; SD 1.x, 2.x or SDXL) or a single-file SD 1.x or SDXL checkpoint (.safetensors), which is converted to
+   * a diffusers folder in the work folder first.
    */
   base: string;
   /** A folder of images (captions from same-named .txt files), a list of image files, or prepared entries. */
@@ -48,7 +49,7 @@ export interface TrainOptions {
   alpha?: number;
   /** AdamW learning rate. Default 1e-4. */
   learningRate?: number;
-  /** Square training size; default the base model's native size (512 for SD 1.x). */
+  /** Square training size; default the base model's native size (512 for SD 1.x, 1024 for SDXL). */
   resolution?: number;
   seed?: number;
   /** CPU threads of the trainer; default torch's own choice. */
@@ -81,12 +82,17 @@ export interface TrainResult {
   seconds: number;
 }
 
-/** The native square size of a base: a diffusers folder's UNet sample size times the VAE's downscale; 512 for an SD 1.x file. */
+/** Native square sizes of the single-file layouts the trainer takes. */
+const CHECKPOINT_RESOLUTION = { sd1: 512, sdxl: 1024 } as const;
+
+/**
+ * The native square size of a base: a diffusers folder's UNet sample size times the VAE's downscale (SD 1.x 512,
+ * SD 2.x 768, SDXL 1024); 512 for an SD 1.x file, 1024 for an SDXL one.
+ */
 export function nativeResolution(base: string): number {
-  if (!fs.statSync(base).isDirectory()) return 512;
+  if (!fs.statSync(base).isDirectory()) return CHECKPOINT_RESOLUTION[checkpointArchitecture(base)];
   const read = (part: string) => JSON.parse(fs.readFileSync(path.join(base, part, 'config.json'), 'utf8')) as Record<string, unknown>;
   const unet = read('unet');
-  if (unet.addition_embed_type === 'text_time') throw new InvalidArgumentError('base', 'SDXL LoRA training is not supported yet: the base model must be Stable Diffusion 1.x or 2.x');
   const vaeBlocks = (read('vae').block_out_channels as unknown[] | undefined)?.length ?? 4;
   return Number(unet.sample_size ?? 64) * 2 ** (vaeBlocks - 1);
 }
@@ -123,9 +129,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const base = await resolveModel(options.base, { label: 'base' });
   const isFolder = fs.statSync(base).isDirectory();
   if (isFolder && !fs.existsSync(path.join(base, 'unet', 'config.json'))) {
-    throw new InvalidArgumentError('base', `The base model ${base} is not a diffusers folder (unet/, vae/, text_encoder/): the trainer loads diffusers folders and SD 1.x .safetensors files`);
+    throw new InvalidArgumentError('base', `The base model ${base} is not a diffusers folder (unet/, vae/, text_encoder/): the trainer loads diffusers folders and SD 1.x / SDXL .safetensors files`);
   }
-  if (!isFolder && !base.endsWith('.safetensors')) throw new InvalidArgumentError('base', `The base model ${base} is neither a diffusers folder nor an SD 1.x .safetensors checkpoint`);
+  if (!isFolder && !base.endsWith('.safetensors')) throw new InvalidArgumentError('base', `The base model ${base} is neither a diffusers folder nor an SD 1.x / SDXL .safetensors checkpoint`);
   const resolution = integerIn('resolution', options.resolution, 64, 2048, nativeResolution(base));
   if (resolution % 8 !== 0) throw invalidParameter('resolution', 'multiple of 8', resolution);
   const python = trainerPython(options.venv);

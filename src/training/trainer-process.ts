@@ -6,7 +6,7 @@ import { AbortError, TrainingError } from '../errors.js';
 export type TrainerEvent =
   | { event: 'loading'; model: string }
   | { event: 'resumed'; step: number }
-  | { event: 'ready'; steps: number; images: number; parameters: number; seconds: number; device: string }
+  | { event: 'ready'; steps: number; images: number; parameters: number; seconds: number; device: string; architecture: 'sd' | 'sdxl' }
   | { event: 'step'; step: number; steps: number; loss: number; seconds: number; eta: number }
   | { event: 'checkpoint'; step: number }
   | { event: 'done'; output: string; steps: number; tensors: number; seconds: number; step_seconds: number | null }

@@ -2,21 +2,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { createHash } from 'node:crypto';
 import { AbortError, InvalidArgumentError, inspectModelFile, modelRole, Pipeline, synthesizeModel, train, type TrainingProgress } from '../../src/index.js';
 import { writeSafetensors } from '../../src/models/safetensors.js';
 import { checkpointToDiffusers } from '../../src/training/checkpoint-to-diffusers.js';
 import { loraFamily } from '../../src/models/inspect.js';
 import { datasetFromFolder, prepareDataset } from '../../src/training/dataset.js';
 import { tempDir } from '../helpers/models.js';
-import { generatedImages, sd1Diffusers, TEST_VENV, trainerInstalled } from './helpers.js';
-
-/** The JSON header of a .safetensors file: tensor entries and __metadata__. */
-function safetensorsHeader(file: string): { tensors: Record<string, { shape: number[] }>; metadata: Record<string, string> } {
-  const bytes = fs.readFileSync(file);
-  const { __metadata__: metadata, ...tensors } = JSON.parse(bytes.subarray(8, 8 + Number(bytes.readBigUInt64LE(0))).toString('utf8'));
-  return { tensors, metadata };
-}
+import { generatedImages, safetensorsHeader, sd1Diffusers, sha256, TEST_VENV, trainerInstalled } from './helpers.js';
 
 describe('dataset checks (before any training starts)', () => {
   const prepare = async (dir: string, options: { instancePrompt?: string; maxImages?: number } = {}) =>
@@ -51,21 +43,13 @@ describe('dataset checks (before any training starts)', () => {
     expect([data[0], data[2]]).toEqual([255, 0]); // left edge red
     expect([data[63 * 3], data[63 * 3 + 2]]).toEqual([0, 255]); // right edge blue
     expect(JSON.parse(fs.readFileSync(path.join(dataset.dir, 'dataset.json'), 'utf8')).resolution).toBe(64);
+    // SDXL's size conditioning: the size before the crop, and where the crop sits once the short side is 64 (128x64)
+    expect(dataset.items.map((i) => [i.originalSize, i.cropTopLeft])).toEqual([[[64, 64], [0, 0]], [[60, 120], [0, 32]]]);
+    // a prepared folder read again (the server prepares at submission, the trainer's run again) keeps them, scaled
+    const again = await prepareDataset(await datasetFromFolder(dataset.dir), { dir: path.join(tempDir(), 'again'), resolution: 32 });
+    expect(again.items.map((i) => [i.caption, i.originalSize, i.cropTopLeft])).toEqual([['photo of sks dog', [64, 64], [0, 0]], ['a red and blue card', [60, 120], [0, 16]]]);
   });
 });
-
-/** A file's SHA-256, read in chunks (the model files are gigabytes). */
-function sha256(file: string): string {
-  const hash = createHash('sha256');
-  const chunk = Buffer.alloc(16 << 20);
-  const fd = fs.openSync(file, 'r');
-  try {
-    for (let n; (n = fs.readSync(fd, chunk, 0, chunk.length, null)) > 0; ) hash.update(chunk.subarray(0, n));
-  } finally {
-    fs.closeSync(fd);
-  }
-  return hash.digest('hex');
-}
 
 describe('single-file SD 1.x bases, converted to the diffusers folder the trainer loads', () => {
   it("writes, from the synthesizer's single file, the same folder the synthesizer writes as diffusers (file for file, byte for byte)", () => {
@@ -82,7 +66,7 @@ describe('single-file SD 1.x bases, converted to the diffusers folder the traine
     const sd2Like = path.join(dir, 'sd2.safetensors');
     const probe = 'model.diffusion_model.input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight';
     writeSafetensors(sd2Like, [{ name: probe, dtype: 'F16', shape: [320, 1024], byteLength: 320 * 1024 * 2 }], (e) => new Uint8Array(e.byteLength));
-    expect(() => checkpointToDiffusers(sd2Like, path.join(dir, 'out'))).toThrow(/is not a Stable Diffusion 1\.x checkpoint/);
+    expect(() => checkpointToDiffusers(sd2Like, path.join(dir, 'out'))).toThrow(/is not a Stable Diffusion 1\.x or SDXL checkpoint .*give other models \(SD 2\.x\) as a diffusers folder/);
     expect(() => checkpointToDiffusers(path.join(dir, 'model.ckpt'), path.join(dir, 'out'))).toThrow(/neither a diffusers folder nor a \.safetensors checkpoint/);
     expect(fs.existsSync(path.join(dir, 'out'))).toBe(false);
   });

@@ -29,7 +29,7 @@ Options:
       --dtype TYPE        storage type: f16 (default), f32, or q8_0 / q4_0 (a .gguf)
       --out FILE          output path (default: the cache, ~/.cache/diffusekit/models); .ckpt writes
                           PyTorch's zip format
-      --format NAME       single-file (default) or diffusers (a folder; sd1, sd1-inpaint)
+      --format NAME       single-file (default) or diffusers (a folder; sd1, sd1-inpaint, sdxl)
 
 The path is printed on stdout; a summary on stderr.
 

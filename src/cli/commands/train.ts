@@ -14,8 +14,9 @@ Usage:
   diffusekit train --base MODEL --images DIR --prompt "photo of sks dog" [--steps N] [-o OUT.safetensors]
 
 Options:
-      --base MODEL        the base model, by path or library name: a diffusers folder (unet/, vae/,
-                          text_encoder/) or an SD 1.x .safetensors checkpoint (converted to one first)
+      --base MODEL        the base model, by path or library name: a diffusers folder (SD 1.x, 2.x or SDXL:
+                          unet/, vae/, text_encoder/, text_encoder_2/) or an SD 1.x or SDXL .safetensors
+                          checkpoint (converted to one first)
       --images DIR        the training images (png, jpeg, webp, bmp, tiff); IMAGE.txt beside an image is its caption
   -p, --prompt TEXT       the caption of every image without a .txt (the instance prompt)
       --steps N           optimizer steps (default 500)
@@ -23,7 +24,7 @@ Options:
       --rank N            LoRA rank (default 16)
       --alpha N           LoRA alpha (default the rank)
       --lr N              learning rate (default 0.0001)
-      --resolution N      square training size (default the model's own: 512 for SD 1.x)
+      --resolution N      square training size (default the model's own: 512 for SD 1.x, 1024 for SDXL)
       --seed N            seed (default 0)
       --threads N         CPU threads of the trainer (default torch's choice)
       --device D          ${TRAINING_DEVICES.join(', ')} (default auto: CUDA when present)
@@ -45,6 +46,7 @@ Examples:
   diffusekit trainer setup
   diffusekit train --base ~/models/sd15-diffusers --images ./dog --prompt "photo of sks dog" --steps 400 -o sks.safetensors
   diffusekit generate "photo of sks dog on a beach <lora:sks:0.8>" -m ~/models/sd15-diffusers --lora-dir .
+  diffusekit train --base ~/models/sd_xl_base_1.0.safetensors --images ./dog -p "photo of sks dog" -o sks-xl.safetensors
 `;
 
 /** `diffusekit train --base MODEL --images DIR --prompt TEXT`. */
@@ -80,7 +82,7 @@ export async function run(args: string[]): Promise<void> {
   const cli = createCli(values);
   if (positionals.length > 0) throw new UsageError(`train takes no positional arguments (got '${positionals[0]}'): give --base, --images and --prompt`);
   const base = values.base ?? loadConfig().values.model;
-  if (!base) throw new UsageError('train needs --base MODEL (a diffusers folder)');
+  if (!base) throw new UsageError('train needs --base MODEL (a diffusers folder, or an SD 1.x / SDXL .safetensors)');
   if (!values.images) throw new UsageError('train needs --images DIR');
   const output = values.output ?? 'lora.safetensors';
   if (!output.endsWith('.safetensors')) throw new UsageError(`--output must end in .safetensors, got '${output}'`);

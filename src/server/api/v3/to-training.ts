@@ -40,22 +40,38 @@ export const DEFAULT_TRAIN_STEPS = 500;
 
 const badRequest = (message: string, code = 'invalid_request') => new ApiError(400, code, message);
 
-/** The served base models a LoRA can be trained on: SD 1.x / 2.x diffusers folders and SD 1.x .safetensors files. */
+/** The families of each `base_model_type`. */
+const BASE_FAMILIES = { sd: ['sd1', 'sd2'], sdxl: ['sdxl'] } as const;
+/** Families with a single-file layout the trainer converts (others must be diffusers folders). */
+const SINGLE_FILE_FAMILIES = ['sd1', 'sdxl'];
+
+/** The served base models a LoRA can be trained on: SD 1.x / 2.x / SDXL diffusers folders and SD 1.x / SDXL .safetensors files. */
 export const trainableModels = (models: ServedModel[]): ServedModel[] =>
   models.filter(
-    (m) => m.role === 'checkpoint' && (m.family === 'sd1' || m.family === 'sd2') && (fs.existsSync(path.join(m.path, 'unet', 'config.json')) || (m.family === 'sd1' && m.path.endsWith('.safetensors'))),
+    (m) => m.role === 'checkpoint' && ['sd1', 'sd2', 'sdxl'].includes(m.family)
+      && (fs.existsSync(path.join(m.path, 'unet', 'config.json')) || (SINGLE_FILE_FAMILIES.includes(m.family) && m.path.endsWith('.safetensors'))),
   );
 
+const WHAT = { sd: 'an SD 1.x/2.x diffusers folder or an SD 1.x .safetensors file', sdxl: 'an SDXL diffusers folder or an SDXL .safetensors file' };
+const HOW_TO_SERVE = 'serve one with --model PATH (the `models` server option, server.models in the config)';
+
+/** The base: `model_id`'s when given (of `base_model_type`'s families when that is given too), else the first served one of `base_model_type` ('sd' by default). */
 function pickBase(body: V3TrainingBody, models: ServedModel[]): ServedModel {
-  if (body.base_model_type === 'sdxl') throw badRequest('base_model_type: sdxl training is not supported by this server yet (use "sd")', 'unsupported_base_model');
+  const type = body.base_model_type ?? 'sd';
+  const families: readonly string[] = BASE_FAMILIES[type];
   const trainable = trainableModels(models);
+  const ofType = trainable.filter((m) => families.includes(m.family));
   if (body.model_id) {
     const model = trainable.find((m) => m.id === body.model_id || m.aliases.includes(body.model_id!));
-    if (!model) throw badRequest(`model_id: '${body.model_id}' is not a served model a LoRA can be trained on: an SD 1.x/2.x diffusers folder or an SD 1.x .safetensors file (trainable: ${trainable.map((m) => m.id).join(', ') || 'none'})`, 'model_not_found');
+    if (!model) throw badRequest(`model_id: '${body.model_id}' is not a served model a LoRA can be trained on: ${WHAT.sd}, or ${WHAT.sdxl} (trainable: ${trainable.map((m) => m.id).join(', ') || 'none'})`, 'model_not_found');
+    if (body.base_model_type && !families.includes(model.family)) throw badRequest(`model_id: '${body.model_id}' is ${model.family}, not of base_model_type "${type}"`, 'model_not_found');
     return model;
   }
-  if (!trainable[0]) throw badRequest('this server serves no model a LoRA can be trained on (an SD 1.x/2.x diffusers folder or an SD 1.x .safetensors file)', 'model_not_found');
-  return trainable[0];
+  if (!ofType[0]) {
+    const detail = type === 'sdxl' ? `no SDXL model a LoRA can be trained on (${WHAT.sdxl})` : `no model a LoRA can be trained on (${WHAT.sd})`;
+    throw badRequest(`base_model_type: ${type}: this server serves ${detail}; ${HOW_TO_SERVE}`, 'model_not_found');
+  }
+  return ofType[0];
 }
 
 /**
