@@ -31,7 +31,7 @@ import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { synthesizeModel, VERSION } from '../lib/index.js';
 import { baselineCli, baselineCliForVariant } from './baseline.mjs';
-import { runPeers } from './peers.mjs';
+import { peerScript, runPeers } from './peers.mjs';
 import { sd1UnetFlops, sd1VaeDecoderFlops } from './flops.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -69,6 +69,7 @@ const steps = Number(values.steps);
 const repeat = Math.max(1, Number(values.repeat));
 const weightTypes = values.weights.split(',');
 const peerEngines = values.peers ? values.peers.split(',') : [];
+if (peerEngines.length) peerScript(); // fails now, not after the first runs, when the script is missing
 
 /** Per-key median of the numeric phases of several runs. */
 function medians(runs) {
