@@ -5,6 +5,7 @@
 // VAE decode. The script makes its own virtual environment under ~/.cache on first use (about 6 GB).
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -25,7 +26,7 @@ export function runPeers({ engines, size, threads, say = () => {} }) {
   const unknown = engines.filter((e) => !PEER_ENGINES.includes(e));
   if (unknown.length) throw new Error(`--peers takes ${PEER_ENGINES.join(', ')}, not ${unknown.join(', ')}`);
   return new Promise((resolve, reject) => {
-    const out = path.join(fs.mkdtempSync(path.join(root, 'bench', '.peers-')), 'peers.jsonl');
+    const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'diffusekit-peers-')), 'peers.jsonl');
     const args = ['--sizes', String(size), '--engines', engines.join(','), '--repeat', '1', '--slow-repeat', '1', '--threads', String(threads), '--out', out, '--save-outputs', ''];
     const child = spawn('bash', [peerScript(), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';

@@ -42,13 +42,14 @@ const badRequest = (message: string, code = 'invalid_request') => new ApiError(4
 
 /** The families of each `base_model_type`. */
 const BASE_FAMILIES = { sd: ['sd1', 'sd2'], sdxl: ['sdxl'] } as const;
+const TRAINABLE_FAMILIES: readonly string[] = Object.values(BASE_FAMILIES).flat();
 /** Families with a single-file layout the trainer converts (others must be diffusers folders). */
 const SINGLE_FILE_FAMILIES = ['sd1', 'sdxl'];
 
 /** The served base models a LoRA can be trained on: SD 1.x / 2.x / SDXL diffusers folders and SD 1.x / SDXL .safetensors files. */
 export const trainableModels = (models: ServedModel[]): ServedModel[] =>
   models.filter(
-    (m) => m.role === 'checkpoint' && ['sd1', 'sd2', 'sdxl'].includes(m.family)
+    (m) => m.role === 'checkpoint' && TRAINABLE_FAMILIES.includes(m.family)
       && (fs.existsSync(path.join(m.path, 'unet', 'config.json')) || (SINGLE_FILE_FAMILIES.includes(m.family) && m.path.endsWith('.safetensors'))),
   );
 
