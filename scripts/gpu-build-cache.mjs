@@ -1,10 +1,10 @@
 // The output cache of the GPU backend builds (scripts/prebuild-gpu.mjs). A GPU module depends only on what
-// goes into it: the pinned engine and our patches, the CMake and build scripts, the compilers and their
-// versions, the toolchain pins and the architectures. Compiling ggml-cuda for one architecture took
-// 39 min on two cores here (34 min of CPU; hours for all of them), so a built module is kept under
-// ~/.cache/diffusekit/gpu-builds/<backend>-<key>/ and reused while that key is unchanged: CI builds a fresh
-// clone every time. Any change to an input makes a new key and a real build (ccache still holds the objects
-// whose own inputs did not change). DIFFUSEKIT_GPU_BUILD_CACHE=0 always builds.
+// goes into it: the pinned engine and our patches (not those to the CPU backend alone), the CMake and build
+// scripts, the compilers and their versions, the toolchain pins and the architectures. Compiling ggml-cuda for
+// one architecture took 39 min on two cores here (34 min of CPU; hours for all of them), so a built module is
+// kept under ~/.cache/diffusekit/gpu-builds/<backend>-<key>/ and reused while that key is unchanged: CI builds
+// a fresh clone every time. Any change to an input makes a new key and a real build (ccache still holds the
+// objects whose own inputs did not change). DIFFUSEKIT_GPU_BUILD_CACHE=0 always builds.
 import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -18,6 +18,14 @@ const cacheRoot = path.join(process.env.DIFFUSEKIT_CACHE_DIR || path.join(os.hom
 const KEEP_PER_BACKEND = 2;
 // The files whose content shapes the build, besides the patches engine.json lists.
 const INPUT_FILES = ['engine.json', 'CMakeLists.txt', 'scripts/build.mjs', 'scripts/gpu-build.mjs', 'scripts/engine-source.mjs'];
+
+// ggml's CPU backend is not compiled into a GPU module, so a patch that only touches its files (our CPU
+// kernels) does not make a new key: editing it must not cost CI a 40-minute CUDA build.
+const CPU_BACKEND_DIR = 'ggml/src/ggml-cpu/';
+const entersGpuModules = (patch) => {
+  const files = [...fs.readFileSync(path.join(root, patch), 'utf8').matchAll(/^\+\+\+ b\/(\S+)/gm)].map((m) => m[1]);
+  return files.length === 0 || files.some((file) => !file.startsWith(CPU_BACKEND_DIR));
+};
 
 export const gpuBuildCacheEnabled = () => process.env.DIFFUSEKIT_GPU_BUILD_CACHE !== '0';
 
@@ -36,7 +44,7 @@ const versionOf = (command) => {
 export function gpuBuildKey(backend, { compilers = [], settings = {} }) {
   const hash = crypto.createHash('sha256');
   hash.update(JSON.stringify({ backend, platform: `${os.platform()}-${os.arch()}`, settings }));
-  const patches = JSON.parse(fs.readFileSync(path.join(root, 'engine.json'), 'utf8')).patches ?? [];
+  const patches = (JSON.parse(fs.readFileSync(path.join(root, 'engine.json'), 'utf8')).patches ?? []).filter(entersGpuModules);
   for (const file of [...INPUT_FILES, ...patches]) {
     hash.update(`\0${file}\0`);
     hash.update(fs.readFileSync(path.join(root, file)));
