@@ -104,7 +104,7 @@ Napi::Object CpuBackendInfo(Napi::Env env) {
     ggml_backend_reg_t cpu = ggml_backend_reg_by_name("CPU");
     std::string system_info;
     Napi::Array features = Napi::Array::New(env);
-    bool fast = false, conv = false;
+    bool fast = false, conv = false, bf16 = false;
     if (cpu != nullptr) {
         auto get_features = reinterpret_cast<ggml_backend_get_features_t>(ggml_backend_reg_get_proc_address(cpu, "ggml_backend_get_features"));
         if (get_features != nullptr) {
@@ -118,11 +118,15 @@ Napi::Object CpuBackendInfo(Napi::Env env) {
         auto conv_kernels = reinterpret_cast<bool (*)(void)>(ggml_backend_reg_get_proc_address(cpu, "diffusekit_cpu_conv_kernels"));
         fast              = fast_kernels != nullptr && fast_kernels();
         conv              = conv_kernels != nullptr && conv_kernels();
+        // Whether this CPU backend can run products in bf16 (a Pipeline's cpuPrecision 'f32' still turns it off).
+        auto bf16_kernels = reinterpret_cast<bool (*)(void)>(ggml_backend_reg_get_proc_address(cpu, "diffusekit_cpu_bf16"));
+        bf16              = bf16_kernels != nullptr && bf16_kernels();
     }
     out.Set("systemInfo", system_info);
     out.Set("cpuFeatures", features);
     out.Set("cpuKernels", fast ? "fast" : "reference");
     out.Set("cpuConvKernels", conv);
+    out.Set("cpuBf16", bf16);
     return out;
 }
 

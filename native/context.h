@@ -22,6 +22,10 @@ class Context : public Napi::ObjectWrap<Context> {
     // After an engine check failed mid-call the engine's state is unknown: refuse further calls.
     void MarkBroken(const std::string& reason) { broken_reason_ = reason; }
 
+    // The load's cpuPrecision, for every job of this context.
+    bool cpu_bf16() const { return cpu_bf16_; }
+    void set_cpu_bf16(bool allowed) { cpu_bf16_ = allowed; }
+
    private:
     static Napi::Value Load(const Napi::CallbackInfo& info);
     Napi::Value Generate(const Napi::CallbackInfo& info);
@@ -36,6 +40,7 @@ class Context : public Napi::ObjectWrap<Context> {
 
     Handle handle_;
     std::string broken_reason_;
+    bool cpu_bf16_ = true;
 };
 
 // Per-environment constructors, kept as the addon's instance data.

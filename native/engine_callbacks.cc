@@ -131,6 +131,7 @@ std::string JobBinding::ErrorSummary(const std::string& fallback) const {
 ScopedJob::ScopedJob(JobBinding* job) : previous_(current_job) {
     current_job = job;
     diffusekit_bind_abort_flag(job->abort_flag, &job->abort_armed);
+    diffusekit_bind_cpu_bf16(job->cpu_bf16);
     if (job->preview_mode != 0) {
         BeginPreviews(job->preview_mode);
     }
@@ -143,6 +144,11 @@ ScopedJob::~ScopedJob() {
     current_job = previous_;
     diffusekit_bind_abort_flag(previous_ != nullptr ? previous_->abort_flag : nullptr,
                                previous_ != nullptr ? &previous_->abort_armed : nullptr);
+    if (previous_ != nullptr) {
+        diffusekit_bind_cpu_bf16(previous_->cpu_bf16);
+    } else {
+        diffusekit_unbind_cpu_bf16();
+    }
 }
 
 void InstallEngineCallbacks() {

@@ -6,13 +6,13 @@ export { GeneratedVideo, type VideoOptions, type VideoParameters } from './pipel
 export { encodeVideo, VIDEO_FORMATS, type VideoFormat, type VideoEncodeOptions } from './pipeline/video-encode.js';
 export { Upscaler, type UpscalerLoadOptions, type UpscaleOptions } from './pipeline/upscaler.js';
 export type {
-  GenerateOptions, Img2ImgOptions, InpaintOptions, OutpaintOptions, LoadOptions, LoadProgressEvent, ProgressEvent, VaeTilingOptions, WeightType,
+  GenerateOptions, Img2ImgOptions, InpaintOptions, OutpaintOptions, LoadOptions, LoadProgressEvent, ProgressEvent, VaeTilingOptions, WeightType, CpuPrecision,
 } from './pipeline/options.js';
 export type { ImageInput, RawImage, FitMode } from './pipeline/image-input.js';
 export { MASKED_CONTENTS, type MaskedContent } from './pipeline/inpaint-area.js';
 export type { OutpaintAnchor, OutpaintCanvas, OutpaintExtend } from './pipeline/image-tasks.js';
 export type { LoraSpec } from './pipeline/loras.js';
-export { WEIGHT_TYPES } from './pipeline/options.js';
+export { CPU_PRECISIONS, WEIGHT_TYPES } from './pipeline/options.js';
 export { SAMPLERS, SCHEDULERS, resolveSampler, resolveScheduler, type Sampler, type Scheduler, type SamplerChoice } from './pipeline/samplers.js';
 export { formatInfotext, type GenerationParameters } from './pipeline/infotext.js';
 export { readPngText } from './util/png-text.js';

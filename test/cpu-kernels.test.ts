@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { kernelDifference, runKernels, TOLERANCE, writeInitImage } from './helpers/kernels.js';
+import { BF16_TOLERANCE, kernelDifference, type KernelRun, runKernels, TOLERANCE, writeInitImage } from './helpers/kernels.js';
 import { sd1Model } from './helpers/models.js';
 
 let dir: string;
@@ -26,24 +26,45 @@ beforeAll(async () => {
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-const generate = (weightType: string, kernels: 'reference' | 'fast') => runKernels({ model: sd1Model(), weightType, size: 256, seed: 42, init }, kernels);
+const generate = (weightType: string, kernels: 'reference' | 'fast', cpuPrecision?: 'auto' | 'f32') =>
+  runKernels({ model: sd1Model(), weightType, size: 256, seed: 42, init, cpuPrecision }, kernels);
 
 describe.each(Object.keys(TOLERANCE) as (keyof typeof TOLERANCE)[])('CPU kernels, %s weights', (weightType) => {
-  it('match the engine\'s own kernels within the stated tolerance, after one step and after decode', () => {
-    const reference = generate(weightType, 'reference');
-    const fast = generate(weightType, 'fast');
+  let reference: KernelRun;
+  beforeAll(() => {
+    reference = generate(weightType, 'reference');
+  }, 300_000);
+
+  it('in f32 (cpuPrecision f32) match the engine\'s own kernels within the stated tolerance, after one step and after decode', () => {
+    const fast = generate(weightType, 'fast', 'f32');
     expect(reference.cpuKernels).toBe('reference');
     expect(reference.cpuConvKernels).toBe(false);
+    expect(reference.cpuBf16).toBe(false);
     expect(fast.cpuKernels).toBe('fast');
     expect(fast.latentShape).toEqual([32, 32, 4, 1]);
     expect(fast.pixels.length).toBe(256 * 256 * 3);
 
     const diff = kernelDifference(fast, reference);
     expect(diff.range).toBeGreaterThan(1); // a real latent, not zeros
-    console.info(`${weightType}: latent max abs difference ${(diff.latent * 100).toFixed(2)}% of ${diff.range.toFixed(2)}, pixels ${diff.pixel}/255`);
+    console.info(`${weightType} f32: latent max abs difference ${(diff.latent * 100).toFixed(2)}% of ${diff.range.toFixed(2)}, pixels ${diff.pixel}/255, PSNR ${diff.psnr.toFixed(1)} dB`);
     expect(diff.latent).toBeLessThanOrEqual(TOLERANCE[weightType].latent);
     expect(diff.pixel).toBeLessThanOrEqual(TOLERANCE[weightType].pixel);
     // The fast path really ran: on an AVX-512 build its f32 accumulation cannot match bit for bit.
     if (fast.cpuConvKernels) expect(diff.latent).toBeGreaterThan(0);
   }, 300_000);
+
+  it('in bf16 where the CPU has it (cpuPrecision auto) stay within the bf16 bound', () => {
+    const fast = generate(weightType, 'fast');
+    const diff = kernelDifference(fast, reference);
+    console.info(`${weightType} auto (bf16 ${fast.cpuBf16}): latent max abs difference ${(diff.latent * 100).toFixed(2)}%, RMS ${(diff.latentRms * 100).toFixed(2)}%, pixels ${diff.pixel}/255, PSNR ${diff.psnr.toFixed(1)} dB`);
+    const bound = fast.cpuBf16 ? BF16_TOLERANCE[weightType] : { ...TOLERANCE[weightType], psnr: 0 };
+    expect(diff.latent).toBeLessThanOrEqual(bound.latent);
+    expect(diff.pixel).toBeLessThanOrEqual(bound.pixel);
+    expect(diff.psnr).toBeGreaterThanOrEqual(bound.psnr);
+    if (fast.cpuBf16) {
+      // The bf16 products really ran: their rounding moves the result away from the f32 fast path's.
+      const f32 = generate(weightType, 'fast', 'f32');
+      expect(kernelDifference(fast, f32).latent).toBeGreaterThan(0);
+    }
+  }, 600_000);
 });

@@ -10,11 +10,21 @@
 #include <stddef.h>
 #include <stdbool.h>
 
-// The kernels need AVX-512 (F, BW, VL) and GCC or Clang; elsewhere ggml's own code runs.
-#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__GNUC__)
-#define DIFFUSEKIT_CPU_AVX512 1
+// The kernels need GCC or Clang and AVX-512 (F, BW, VL: 512-bit vectors) or AVX2 with FMA and F16C
+// (256-bit; diffusekit_cpu_simd.h); elsewhere ggml's own code runs.
+#if defined(__GNUC__) && defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+#define DIFFUSEKIT_CPU_VECTOR 512
+#elif defined(__GNUC__) && defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#define DIFFUSEKIT_CPU_VECTOR 256
 #else
-#define DIFFUSEKIT_CPU_AVX512 0
+#define DIFFUSEKIT_CPU_VECTOR 0
+#endif
+
+// bf16 products where the CPU has AVX512_BF16 (the variant or native build is compiled for it).
+#if DIFFUSEKIT_CPU_VECTOR == 512 && defined(__AVX512BF16__)
+#define DIFFUSEKIT_CPU_BF16 1
+#else
+#define DIFFUSEKIT_CPU_BF16 0
 #endif
 
 #ifdef __cplusplus
@@ -27,9 +37,17 @@ struct ggml_tensor;
 // False when DIFFUSEKIT_CPU_KERNELS=reference: the engine's unmodified code paths run.
 bool diffusekit_cpu_fast_kernels(void);
 
-// True when diffusekit_conv_2d takes convolutions in this build (AVX-512) and mode; the engine's direct
+// True when diffusekit_conv_2d takes convolutions in this build (AVX-512 or AVX2) and mode; the engine's direct
 // convolution op is then the fast path, otherwise its im2col path is.
 bool diffusekit_cpu_conv_kernels(void);
+
+// bf16 products (operands rounded to bf16, f32 accumulation): available with the fast kernels in a build
+// with AVX512_BF16 unless DIFFUSEKIT_CPU_PRECISION=f32 is set for the process; used when also asked for by
+// the running compute. Graph computes set that (diffusekit_cpu_set_bf16, from the Pipeline's cpuPrecision;
+// native/engine/diffusekit_hooks.cpp) between graphs, never during one, so every thread of an op agrees.
+bool diffusekit_cpu_bf16_available(void);
+bool diffusekit_cpu_bf16(void);
+void diffusekit_cpu_set_bf16(bool allowed);
 
 // Runs GGML_OP_CONV_2D on all of the op's threads; false (on every thread alike) leaves the op to ggml.
 bool diffusekit_conv_2d(const struct ggml_compute_params * params, struct ggml_tensor * dst);

@@ -1,7 +1,7 @@
 // GGML_OP_CONV_2D on the CPU as an implicit GEMM over the shared register-blocked kernel
 // (diffusekit_cpu_gemm.h): out[oc][p] = sum over k = (ic, kh, kw) of W[oc][k] * x[ic][tap(p, kh, kw)], all in
 // f32 (the engine rounds activations to f16 first). Three ways to feed the kernel its right-hand side:
-//   direct:  stride 1 and rows of at least 16 pixels: taps read the input in place, borders by load masks.
+//   direct:  stride 1 and rows of at least L (16 or 8) pixels: taps read the input in place, borders by load masks.
 //   flat:    1x1, stride 1, no padding: the input planes already are the GEMM's right-hand matrix.
 //   im2col:  everything else (strided, small planes): f32 im2col of a bounded column chunk, then the GEMM.
 #include "diffusekit_cpu.h"
@@ -15,7 +15,7 @@
 #include "ggml-cpu-impl.h"
 #include "ggml.h"
 
-#if DIFFUSEKIT_CPU_AVX512
+#if DIFFUSEKIT_CPU_VECTOR
 
 using namespace diffusekit_cpu;
 
@@ -75,7 +75,7 @@ bool describe(const ggml_tensor* dst, Conv& c) {
     return true;
 }
 
-// Direct tiles: vectors are 16-pixel runs of output rows, taps read the input plane in place.
+// Direct tiles: vectors are L-pixel runs of output rows, taps read the input plane in place.
 void direct_tile(const Conv& c, int64_t index, Tile& tile) {
     const int64_t perRow = (c.OW + L - 1) / L;
     tile.inside  = c.KH == 3 && c.KW == 3;
@@ -94,7 +94,7 @@ void direct_tile(const Conv& c, int64_t index, Tile& tile) {
                 const int64_t ix = ox - c.px + kw * c.dx;
                 const bool    row = live && iy >= 0 && iy < c.IH;
                 tile.in[t][v]   = row ? iy * c.IW + ix : 0;
-                tile.load[t][v] = row ? lanes(-ix, std::min<int64_t>(width, c.IW - ix)) : 0;
+                tile.load[t][v] = row ? lanes(-ix, std::min<int64_t>(width, c.IW - ix)) : no_lanes();
                 if (kh == 0 && kw < 3) tile.cols[kw][v] = lanes(-ix, std::min<int64_t>(width, c.IW - ix));
             }
         }
@@ -205,7 +205,7 @@ bool diffusekit_conv_2d(const ggml_compute_params* params, ggml_tensor* dst) {
     return true;
 }
 
-#else  // no AVX-512: ggml's own convolution runs
+#else  // no AVX-512 or AVX2: ggml's own convolution runs
 
 size_t diffusekit_conv_2d_work_size(const ggml_tensor*, int) { return 0; }
 bool diffusekit_conv_2d(const ggml_compute_params*, ggml_tensor*) { return false; }

@@ -14,7 +14,7 @@
 #include "ggml-cpu-impl.h"
 #include "ggml.h"
 
-#if DIFFUSEKIT_CPU_AVX512
+#if DIFFUSEKIT_CPU_VECTOR
 
 using namespace diffusekit_cpu;
 
@@ -25,34 +25,42 @@ constexpr int64_t kRowsPerPass = 40 * R;  // src1 rows packed at a time
 // ---- f16 weights: dot-product form ----
 // Both operands are read along K as they lie: weights f16 (converted as they are loaded, so no conversion
 // pass per call), activations f32 (tinyBLAS would first round them to f16 and then convert both sides on
-// every load). DM weight rows x DN activation rows of 16-lane partial sums stay in 24 registers.
-constexpr int     DM = 4, DN = 6;
+// every load). DM weight rows x DN activation rows of L-lane partial sums stay in registers (AVX-512:
+// 4 x 6 of 32; AVX2: 3 x 4 of 16).
+constexpr int     DM = DIFFUSEKIT_CPU_VECTOR == 512 ? 4 : 3;
+constexpr int     DN = DIFFUSEKIT_CPU_VECTOR == 512 ? 6 : 4;
 constexpr int64_t kDotRowsPerPass = 8 * DN;  // activation rows kept in L2 while the weights stream by
+
+// One L-wide step of K at k; the last, partial one under lanes m.
+template <bool Masked>
+__attribute__((always_inline)) inline void dot_step(vec (&acc)[DM][DN], const ggml_fp16_t* const (&a)[DM], const float* const (&b)[DN],
+                                                    int64_t k, mask m) {
+    vec w[DM];
+#pragma GCC unroll 8
+    for (int i = 0; i < DM; ++i) w[i] = Masked ? load_f16(m, a[i] + k) : load_f16(a[i] + k);
+#pragma GCC unroll 8
+    for (int j = 0; j < DN; ++j) {
+        const vec x = Masked ? load(m, b[j] + k) : load(b[j] + k);
+#pragma GCC unroll 8
+        for (int i = 0; i < DM; ++i) acc[i][j] = fmadd(w[i], x, acc[i][j]);
+    }
+}
 
 __attribute__((noinline)) void dot_tile(const ggml_fp16_t* const (&a)[DM], const float* const (&b)[DN], int64_t K, float* c,
                                         int64_t ldc, int mr, int nr) {
-    __m512 acc[DM][DN];
+    vec acc[DM][DN];
 #pragma GCC unroll 8
     for (int i = 0; i < DM; ++i)
 #pragma GCC unroll 8
-        for (int j = 0; j < DN; ++j) acc[i][j] = _mm512_setzero_ps();
-    for (int64_t k = 0; k < K; k += L) {
-        const __mmask16 m = K - k >= L ? __mmask16(0xFFFF) : lanes(0, K - k);
-        __m512 w[DM];
-#pragma GCC unroll 8
-        for (int i = 0; i < DM; ++i) w[i] = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, a[i] + k));
-#pragma GCC unroll 8
-        for (int j = 0; j < DN; ++j) {
-            const __m512 x = _mm512_maskz_loadu_ps(m, b[j] + k);
-#pragma GCC unroll 8
-            for (int i = 0; i < DM; ++i) acc[i][j] = _mm512_fmadd_ps(w[i], x, acc[i][j]);
-        }
-    }
+        for (int j = 0; j < DN; ++j) acc[i][j] = zero();
+    int64_t k = 0;
+    for (; k + L <= K; k += L) dot_step<false>(acc, a, b, k, no_lanes());
+    if (k < K) dot_step<true>(acc, a, b, k, lanes(0, K - k));
 #pragma GCC unroll 8
     for (int j = 0; j < DN; ++j)
 #pragma GCC unroll 8
         for (int i = 0; i < DM; ++i)
-            if (i < mr && j < nr) c[j * ldc + i] = _mm512_reduce_add_ps(acc[i][j]);
+            if (i < mr && j < nr) c[j * ldc + i] = reduce_add(acc[i][j]);
 }
 
 // dst[n][m] = sum_k A[m][k] * B[n][k] for one matrix; this thread's share of the weight rows. (Converting
@@ -78,10 +86,82 @@ void dot_f16(const ggml_tensor* a, const char* A, const char* B, size_t ldb, flo
     }
 }
 
+#if DIFFUSEKIT_CPU_BF16
+// ---- f16 weights in bf16 (AVX512_BF16): the same dot-product form, each vdpbf16ps taking 32 products ----
+// A pass's activation rows and a block's weight rows are first rounded to bf16 rows (zero-padded to 32), in
+// this thread's work buffer, so the tiles load plain bf16 rows: 32 consecutive K values a register, the
+// pairs vdpbf16ps sums lying side by side in both operands.
+constexpr int64_t kPairLanes = 2 * L;
+
+inline int64_t padded_k(int64_t K) { return (K + kPairLanes - 1) / kPairLanes * kPairLanes; }
+
+// dst row of `Kp` bf16 from `n` values (f16 or f32), zeros past n.
+void round_row(const void* row, ggml_type type, int64_t n, int64_t Kp, uint16_t* dst) {
+    for (int64_t k = 0; k < Kp; k += kPairLanes) {
+        const __m512 lo = load_row(row, type, k, n - k), hi = load_row(row, type, k + L, n - k - L);
+        _mm512_storeu_si512(dst + k, reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo)));
+    }
+}
+
+__attribute__((noinline)) void dot_tile_bf16(const uint16_t* a, const uint16_t* b, int64_t Kp, float* c, int64_t ldc, int mr, int nr) {
+    __m512 acc[DM][DN];
+#pragma GCC unroll 8
+    for (int i = 0; i < DM; ++i)
+#pragma GCC unroll 8
+        for (int j = 0; j < DN; ++j) acc[i][j] = _mm512_setzero_ps();
+    for (int64_t k = 0; k < Kp; k += kPairLanes) {
+        __m512bh w[DM];
+#pragma GCC unroll 8
+        for (int i = 0; i < DM; ++i) w[i] = reinterpret_cast<__m512bh>(_mm512_loadu_si512(a + i * Kp + k));
+#pragma GCC unroll 8
+        for (int j = 0; j < DN; ++j) {
+            const __m512bh x = reinterpret_cast<__m512bh>(_mm512_loadu_si512(b + j * Kp + k));
+#pragma GCC unroll 8
+            for (int i = 0; i < DM; ++i) acc[i][j] = _mm512_dpbf16_ps(acc[i][j], w[i], x);
+        }
+    }
+#pragma GCC unroll 8
+    for (int j = 0; j < DN; ++j)
+#pragma GCC unroll 8
+        for (int i = 0; i < DM; ++i)
+            if (i < mr && j < nr) c[j * ldc + i] = _mm512_reduce_add_ps(acc[i][j]);
+}
+
+// dot_f16 in bf16; `work`: (kDotRowsPerPass + DM) rows of padded_k(K) bf16 for this thread.
+void dot_bf16(const ggml_tensor* a, const char* A, const char* B, size_t ldb, float* D, int64_t ldc, int64_t K, int64_t M, int64_t N,
+              int ith, int nth, uint16_t* work) {
+    const int64_t Kp = padded_k(K);
+    uint16_t* xb = work;
+    uint16_t* wb = work + kDotRowsPerPass * Kp;
+    const int64_t blocks = (M + DM - 1) / DM, b0 = blocks * ith / nth, b1 = blocks * (ith + 1) / nth;
+    for (int64_t n0 = 0; n0 < N; n0 += kDotRowsPerPass) {
+        const int64_t n1 = std::min(N, n0 + kDotRowsPerPass);
+        for (int64_t n = n0; n < n1; ++n) round_row(B + n * ldb, GGML_TYPE_F32, K, Kp, xb + (n - n0) * Kp);
+        for (int64_t blk = b0; blk < b1; ++blk) {
+            const int64_t m0 = blk * DM;
+            const int     mr = int(std::min<int64_t>(DM, M - m0));
+            for (int i = 0; i < DM; ++i) round_row(A + (m0 + std::min(i, mr - 1)) * a->nb[1], a->type, K, Kp, wb + i * Kp);
+            for (int64_t n = n0; n < n1; n += DN) {
+                const int nr = int(std::min<int64_t>(DN, n1 - n));
+                // rows past nr repeat the last one (their sums are not stored)
+                if (nr < DN) {
+                    for (int j = nr; j < DN; ++j) std::copy_n(xb + (n - n0 + nr - 1) * Kp, Kp, xb + (n - n0 + j) * Kp);
+                }
+                dot_tile_bf16(wb, xb + (n - n0) * Kp, Kp, D + n * ldc + m0, ldc, mr, nr);
+            }
+        }
+    }
+}
+#endif
+
 struct MatMul {
     int64_t K, M, N, batches;  // M = src0 rows (dst row length), N = src1 rows
     int64_t splits, cols;      // each matrix's dst columns in `splits` runs of `cols` (a multiple of 16)
+    bool    bf16 = false;      // f16 weights through dot_bf16
     size_t  perThread() const {
+#if DIFFUSEKIT_CPU_BF16
+        if (bf16) return aligned(size_t(kDotRowsPerPass + DN + DM) * padded_k(K) * sizeof(uint16_t));
+#endif
         if (cols == 0) return 0;
         return aligned(size_t(K) * cols * sizeof(float)) + aligned(size_t(kRowsPerPass) * K * sizeof(float));
     }
@@ -96,7 +176,8 @@ bool describe_mul_mat(const ggml_tensor* dst, int nth, MatMul& m) {
     if (b->ne[2] % a->ne[2] != 0 || b->ne[3] % a->ne[3] != 0) return false;
     m.K = a->ne[0], m.M = a->ne[1], m.N = b->ne[1], m.batches = b->ne[2] * b->ne[3];
     if (a->type == GGML_TYPE_F16) {
-        m.splits = m.cols = 0;  // dot-product form, no work buffer
+        m.splits = m.cols = 0;  // dot-product form: no work buffer in f32, bf16 rows of its own in bf16
+        m.bf16   = diffusekit_cpu_bf16();
         return true;
     }
     if (a->type != GGML_TYPE_F32 || m.K % L == 0) return false;  // tinyBLAS takes f32 rows of 16k
@@ -113,7 +194,7 @@ void transpose(const char* A, ggml_type type, size_t lda, int64_t i0, int64_t i1
         const void* row = A + i * lda;
         for (int64_t k0 = 0; k0 < K; k0 += L) {
             const int64_t n = std::min<int64_t>(L, K - k0);
-            _mm512_store_ps(tmp, load16(row, type, k0, n));
+            store(tmp, load_row(row, type, k0, n));
             for (int64_t k = 0; k < n; ++k) xt[(k0 + k) * ld + (i - i0)] = tmp[k];
         }
     }
@@ -136,8 +217,21 @@ bool diffusekit_mul_mat(const ggml_compute_params* params, ggml_tensor* dst) {
     const ggml_tensor* b = dst->src[1];
     if (a->type == GGML_TYPE_F16) {
         const int64_t r2 = b->ne[2] / a->ne[2], r3 = b->ne[3] / a->ne[3];
+#if DIFFUSEKIT_CPU_BF16
+        uint16_t* rows = reinterpret_cast<uint16_t*>(reinterpret_cast<char*>(aligned(reinterpret_cast<uintptr_t>(params->wdata))) +
+                                                     size_t(ith) * m.perThread());
+#endif
         for (int64_t batch = 0; batch < m.batches; ++batch) {
             const int64_t i12 = batch % b->ne[2], i13 = batch / b->ne[2];
+#if DIFFUSEKIT_CPU_BF16
+            if (m.bf16) {
+                dot_bf16(a, static_cast<const char*>(a->data) + (i12 / r2) * a->nb[2] + (i13 / r3) * a->nb[3],
+                         static_cast<const char*>(b->data) + i12 * b->nb[2] + i13 * b->nb[3], b->nb[1],
+                         reinterpret_cast<float*>(static_cast<char*>(dst->data) + i12 * dst->nb[2] + i13 * dst->nb[3]),
+                         dst->nb[1] / sizeof(float), m.K, m.M, m.N, ith, nth, rows);
+                continue;
+            }
+#endif
             dot_f16(a, static_cast<const char*>(a->data) + (i12 / r2) * a->nb[2] + (i13 / r3) * a->nb[3],
                     static_cast<const char*>(b->data) + i12 * b->nb[2] + i13 * b->nb[3], b->nb[1],
                     reinterpret_cast<float*>(static_cast<char*>(dst->data) + i12 * dst->nb[2] + i13 * dst->nb[3]),
@@ -177,7 +271,7 @@ bool diffusekit_mul_mat(const ggml_compute_params* params, ggml_tensor* dst) {
     return true;
 }
 
-#else  // no AVX-512: ggml's own products run
+#else  // no AVX-512 or AVX2: ggml's own products run
 
 size_t diffusekit_mul_mat_work_size(const ggml_tensor*, int) { return 0; }
 bool diffusekit_mul_mat(const ggml_compute_params*, ggml_tensor*) { return false; }

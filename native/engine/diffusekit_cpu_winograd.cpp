@@ -12,7 +12,7 @@
 #include "diffusekit_cpu_gemm.h"
 #include "ggml-cpu-impl.h"
 
-#if DIFFUSEKIT_CPU_AVX512
+#if DIFFUSEKIT_CPU_VECTOR
 
 using namespace diffusekit_cpu;
 
@@ -23,6 +23,8 @@ constexpr int64_t kBandColumns = 128;  // tiles per band (whole tile rows)
 struct Winograd {
     int64_t IC, OC, IW, IH, OW, OH, N, px, py;
     int64_t tw, th, rowsPerBand, cols, ld, blocks;  // ld: row stride of V and M, past a half-used last vector
+    bool    bf16;    // U and V in bf16 pairs of input channels (diffusekit_cpu_gemm.h), M in f32
+    int64_t pairs;   // (IC + 1) / 2
     size_t weightsBytes() const { return aligned(size_t(16) * blocks * R * IC * sizeof(float)); }
     size_t perThread() const { return aligned((size_t(16) * (IC + blocks * R) * ld + L) * sizeof(float)); }
 };
@@ -35,20 +37,29 @@ bool describe(const ggml_tensor* dst, Winograd& w) {
     w.IC = kernel->ne[2], w.OC = kernel->ne[3], w.IW = src->ne[0], w.IH = src->ne[1], w.N = src->ne[3];
     w.OW = dst->ne[0], w.OH = dst->ne[1], w.px = op[2], w.py = op[3];
     // Planes of at least 32x32 (below, transforming the weights costs more than it saves), tile rows of a
-    // multiple of 8 tiles (16-tile vectors, a row's last one maybe half used), transformed weights of at
+    // multiple of L/2 tiles (L-tile vectors, a row's last one maybe half used), transformed weights of at
     // most 16 x 640 x 640 floats (26 MiB).
-    if (w.OW < 2 * L || w.OH < 2 * L || w.OW % L != 0 || w.OH % 2 != 0) return false;
+    if (w.OW < 32 || w.OH < 32 || w.OW % L != 0 || w.OH % 2 != 0) return false;
     if (w.IC * w.OC > 640 * 640 || w.px > 2 || w.py > 2) return false;
     w.tw = w.OW / 2, w.th = w.OH / 2;
     w.rowsPerBand = std::max<int64_t>(1, kBandColumns / w.tw);
     w.cols   = w.rowsPerBand * w.tw;
     w.ld     = (w.cols + L - 1) / L * L + (w.tw % L ? L : 0);
     w.blocks = (w.OC + R - 1) / R;
+    w.bf16   = diffusekit_cpu_bf16();
+    w.pairs  = (w.IC + 1) / 2;
     return true;
 }
 
-// U = G g G^T for every (oc, ic), packed per transform point like pack(): u[((xi * blocks + blk) * IC + ic) * R + r].
-void transform_weights(const ggml_tensor* kernel, const Winograd& w, int64_t blk, float* u) {
+// U = G g G^T for every (oc, ic), packed per transform point like pack(): u[((xi * blocks + blk) * IC + ic) * R + r]
+// in f32, or in bf16 pairs of input channels: u16[(((xi * blocks + blk) * pairs + ic / 2) * R + r) * 2 + ic % 2].
+void transform_weights(const ggml_tensor* kernel, const Winograd& w, int64_t blk, void* out) {
+    float*    u   = static_cast<float*>(out);
+    uint16_t* u16 = static_cast<uint16_t*>(out);
+    if (w.bf16 && w.IC % 2 != 0) {  // the odd channel count's last pair has a zero partner
+        for (int xi = 0; xi < 16; ++xi)
+            for (int r = 0; r < R; ++r) u16[(((xi * w.blocks + blk) * w.pairs + w.pairs - 1) * R + r) * 2 + 1] = 0;
+    }
     for (int r = 0; r < R; ++r) {
         const int64_t oc = blk * R + r;
         for (int64_t ic = 0; ic < w.IC; ++ic) {
@@ -69,51 +80,76 @@ void transform_weights(const ggml_tensor* kernel, const Winograd& w, int64_t blk
             }
             for (int i = 0; i < 4; ++i) {
                 const float row[4] = {a[i][0], 0.5f * (a[i][0] + a[i][1] + a[i][2]), 0.5f * (a[i][0] - a[i][1] + a[i][2]), a[i][2]};
-                for (int j = 0; j < 4; ++j) u[(((i * 4 + j) * w.blocks + blk) * w.IC + ic) * R + r] = row[j];
+                for (int j = 0; j < 4; ++j) {
+                    const int64_t xi = i * 4 + j;
+                    if (w.bf16) u16[(((xi * w.blocks + blk) * w.pairs + ic / 2) * R + r) * 2 + ic % 2] = to_bf16(row[j]);
+                    else u[((xi * w.blocks + blk) * w.IC + ic) * R + r] = row[j];
+                }
             }
         }
     }
 }
 
-// d[j] for 16 consecutive tiles: input row `row` at columns ix0 + 2 l + j (l = 0..15), zeros outside.
-inline void patch_row(const float* plane, const Winograd& w, int64_t iy, int64_t ix0, __m512 (&d)[4]) {
+// d[j] for L consecutive tiles: input row `row` at columns ix0 + 2 l + j (l = 0..L-1), zeros outside.
+inline void patch_row(const float* plane, const Winograd& w, int64_t iy, int64_t ix0, vec (&d)[4]) {
     if (iy < 0 || iy >= w.IH) {
-        for (auto& v : d) v = _mm512_setzero_ps();
+        for (auto& v : d) v = zero();
         return;
     }
-    const float*  row  = plane + iy * w.IW;
-    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
-    const __m512i odd  = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+    const float* row = plane + iy * w.IW;
     for (int shift = 0; shift < 2; ++shift) {
         const int64_t s  = ix0 + 2 * shift;
-        const __m512  lo = _mm512_maskz_loadu_ps(lanes(-s, w.IW - s), row + s);
-        const __m512  hi = _mm512_maskz_loadu_ps(lanes(-(s + L), w.IW - (s + L)), row + s + L);
-        d[2 * shift]     = _mm512_permutex2var_ps(lo, even, hi);
-        d[2 * shift + 1] = _mm512_permutex2var_ps(lo, odd, hi);
+        const vec     lo = load(lanes(-s, w.IW - s), row + s);
+        const vec     hi = load(lanes(-(s + L), w.IW - (s + L)), row + s + L);
+        deinterleave(lo, hi, d[2 * shift], d[2 * shift + 1]);
     }
 }
 
-// V = B^T d B of the band's tiles: v[(xi * IC + ic) * ld + column].
-void transform_input(const float* x, const Winograd& w, int64_t ty0, float* v) {
+// B^T d B of L consecutive tiles of one input plane: out[xi] for transform point xi = 4 i + j.
+inline void transform_tiles(const float* plane, const Winograd& w, int64_t ty, int64_t tx, vec (&out)[16]) {
+    vec d[4][4], t[4][4];
+    for (int i = 0; i < 4; ++i) patch_row(plane, w, 2 * ty - w.py + i, 2 * tx - w.px, d[i]);
+    for (int j = 0; j < 4; ++j) {
+        t[0][j] = sub(d[0][j], d[2][j]);
+        t[1][j] = add(d[1][j], d[2][j]);
+        t[2][j] = sub(d[2][j], d[1][j]);
+        t[3][j] = sub(d[1][j], d[3][j]);
+    }
+    for (int i = 0; i < 4; ++i) {
+        out[i * 4 + 0] = sub(t[i][0], t[i][2]);
+        out[i * 4 + 1] = add(t[i][1], t[i][2]);
+        out[i * 4 + 2] = sub(t[i][2], t[i][1]);
+        out[i * 4 + 3] = sub(t[i][1], t[i][3]);
+    }
+}
+
+// V = B^T d B of the band's tiles: v[(xi * IC + ic) * ld + column] in f32, or in bf16 pairs of input channels
+// as 32-bit lanes v32[(xi * pairs + ic / 2) * ld + column].
+void transform_input(const float* x, const Winograd& w, int64_t ty0, void* out) {
     const int64_t ty1 = std::min(w.th, ty0 + w.rowsPerBand);
-    for (int64_t ic = 0; ic < w.IC; ++ic) {
-        const float* plane = x + ic * w.IW * w.IH;
+    const int64_t planeSize = w.IW * w.IH;
+    const int64_t step = w.bf16 ? 2 : 1;
+    for (int64_t ic = 0; ic < w.IC; ic += step) {
+        const float* plane = x + ic * planeSize;
         for (int64_t ty = ty0; ty < ty1; ++ty) {
             for (int64_t tx = 0; tx < w.tw; tx += L) {
-                __m512 d[4][4], t[4][4];
-                for (int i = 0; i < 4; ++i) patch_row(plane, w, 2 * ty - w.py + i, 2 * tx - w.px, d[i]);
-                for (int j = 0; j < 4; ++j) {
-                    t[0][j] = _mm512_sub_ps(d[0][j], d[2][j]);
-                    t[1][j] = _mm512_add_ps(d[1][j], d[2][j]);
-                    t[2][j] = _mm512_sub_ps(d[2][j], d[1][j]);
-                    t[3][j] = _mm512_sub_ps(d[1][j], d[3][j]);
-                }
                 const int64_t column = (ty - ty0) * w.tw + tx;
-                for (int i = 0; i < 4; ++i) {
-                    const __m512 out[4] = {_mm512_sub_ps(t[i][0], t[i][2]), _mm512_add_ps(t[i][1], t[i][2]),
-                                           _mm512_sub_ps(t[i][2], t[i][1]), _mm512_sub_ps(t[i][1], t[i][3])};
-                    for (int j = 0; j < 4; ++j) _mm512_storeu_ps(v + ((i * 4 + j) * w.IC + ic) * w.ld + column, out[j]);
+                vec even[16];
+                transform_tiles(plane, w, ty, tx, even);
+                if (!w.bf16) {
+                    float* v = static_cast<float*>(out);
+                    for (int xi = 0; xi < 16; ++xi) store(v + (xi * w.IC + ic) * w.ld + column, even[xi]);
+                    continue;
                 }
+#if DIFFUSEKIT_CPU_BF16
+                __m512 odd[16];
+                if (ic + 1 < w.IC) transform_tiles(plane + planeSize, w, ty, tx, odd);
+                else for (auto& o : odd) o = _mm512_setzero_ps();
+                uint32_t* v32 = static_cast<uint32_t*>(out);
+                for (int xi = 0; xi < 16; ++xi) {
+                    _mm512_storeu_si512(v32 + (xi * w.pairs + ic / 2) * w.ld + column, pair_bf16(even[xi], odd[xi]));
+                }
+#endif
             }
         }
     }
@@ -122,28 +158,28 @@ void transform_input(const float* x, const Winograd& w, int64_t ty0, float* v) {
 // Y = A^T M A into the destination: m[(xi * OC + oc) * ld + column].
 void transform_output(const float* m, const Winograd& w, int64_t ty0, float* y) {
     const int64_t ty1 = std::min(w.th, ty0 + w.rowsPerBand);
-    const __m512i lo = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
-    const __m512i hi = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8);
     for (int64_t oc = 0; oc < w.OC; ++oc) {
         float* plane = y + oc * w.OW * w.OH;
         for (int64_t ty = ty0; ty < ty1; ++ty) {
             for (int64_t tx = 0; tx < w.tw; tx += L) {
                 const int64_t column = (ty - ty0) * w.tw + tx;
-                __m512 s[2][4];
+                vec s[2][4];
                 for (int j = 0; j < 4; ++j) {
                     const float* at = m + (j * w.OC + oc) * w.ld + column;
-                    const __m512 m0 = _mm512_loadu_ps(at), m1 = _mm512_loadu_ps(at + 4 * w.OC * w.ld);
-                    const __m512 m2 = _mm512_loadu_ps(at + 8 * w.OC * w.ld), m3 = _mm512_loadu_ps(at + 12 * w.OC * w.ld);
-                    s[0][j] = _mm512_add_ps(_mm512_add_ps(m0, m1), m2);
-                    s[1][j] = _mm512_sub_ps(_mm512_sub_ps(m1, m2), m3);
+                    const vec m0 = load(at), m1 = load(at + 4 * w.OC * w.ld);
+                    const vec m2 = load(at + 8 * w.OC * w.ld), m3 = load(at + 12 * w.OC * w.ld);
+                    s[0][j] = add(add(m0, m1), m2);
+                    s[1][j] = sub(sub(m1, m2), m3);
                 }
-                const __mmask16 first = lanes(0, w.OW - 2 * tx), second = lanes(0, w.OW - 2 * tx - L);
+                const mask first = lanes(0, w.OW - 2 * tx), second = lanes(0, w.OW - 2 * tx - L);
                 for (int i = 0; i < 2; ++i) {
-                    const __m512 y0 = _mm512_add_ps(_mm512_add_ps(s[i][0], s[i][1]), s[i][2]);
-                    const __m512 y1 = _mm512_sub_ps(_mm512_sub_ps(s[i][1], s[i][2]), s[i][3]);
+                    const vec y0 = add(add(s[i][0], s[i][1]), s[i][2]);
+                    const vec y1 = sub(sub(s[i][1], s[i][2]), s[i][3]);
                     float* row = plane + (2 * ty + i) * w.OW + 2 * tx;
-                    _mm512_mask_storeu_ps(row, first, _mm512_permutex2var_ps(y0, lo, y1));
-                    _mm512_mask_storeu_ps(row + L, second, _mm512_permutex2var_ps(y0, hi, y1));
+                    vec lo, hi;
+                    interleave(y0, y1, lo, hi);
+                    store(row, first, lo);
+                    store(row + L, second, hi);
                 }
             }
         }
@@ -167,7 +203,7 @@ bool diffusekit_winograd_conv_2d(const ggml_compute_params* params, ggml_tensor*
     char*  work = reinterpret_cast<char*>(aligned(reinterpret_cast<uintptr_t>(params->wdata)));
     float* u    = reinterpret_cast<float*>(work);
     float* v    = reinterpret_cast<float*>(work + w.weightsBytes() + size_t(ith) * w.perThread());
-    float* m    = v + 16 * w.IC * w.ld;
+    float* m    = v + 16 * w.IC * w.ld;  // (V in bf16 uses half of its room)
     for (int64_t blk = ith; blk < w.blocks; blk += nth) transform_weights(dst->src[0], w, blk, u);
     ggml_barrier(params->threadpool);
 
@@ -184,8 +220,15 @@ bool diffusekit_winograd_conv_2d(const ggml_compute_params* params, ggml_tensor*
                 const int64_t rows = std::min<int64_t>(R, w.OC - blk * R);
                 for (int64_t t = 0; t < tiles; ++t) {
                     gemm_tile(t, live, 0, tile);
-                    run_block(u + (xi * w.blocks + blk) * w.IC * R, v + xi * w.IC * w.ld, w.ld, w.IC, 1, tile,
-                              m + (xi * w.OC + blk * R) * w.ld, w.ld, rows, false);
+                    float* mb = m + (xi * w.OC + blk * R) * w.ld;
+#if DIFFUSEKIT_CPU_BF16
+                    if (w.bf16) {
+                        block_bf16(reinterpret_cast<const uint32_t*>(u) + (xi * w.blocks + blk) * w.pairs * R,
+                                   reinterpret_cast<const uint32_t*>(v) + xi * w.pairs * w.ld, w.ld, w.pairs, tile, mb, w.ld, rows, false);
+                        continue;
+                    }
+#endif
+                    run_block(u + (xi * w.blocks + blk) * w.IC * R, v + xi * w.IC * w.ld, w.ld, w.IC, 1, tile, mb, w.ld, rows, false);
                 }
             }
         }

@@ -1,5 +1,8 @@
 #include "diffusekit_hooks.h"
 
+#include <condition_variable>
+#include <mutex>
+
 namespace {
 
 thread_local const std::atomic<bool>* bound_abort_flag = nullptr;
@@ -7,6 +10,7 @@ thread_local const std::atomic<bool>* bound_armed_flag = nullptr;
 thread_local bool computing                             = false;
 thread_local std::vector<DiffusekitLatent> recorded_latents;
 thread_local const char* bound_main_device        = nullptr;
+thread_local int bound_cpu_bf16                         = -1;  // -1: unbound (allowed)
 
 // Marks the calling thread as inside a graph compute for the scope's lifetime.
 struct ComputeScope {
@@ -32,7 +36,63 @@ ggml_backend_set_abort_callback_t abort_setter_for(ggml_backend_t backend) {
         ggml_backend_reg_get_proc_address(reg, "ggml_backend_set_abort_callback"));
 }
 
+ggml_backend_reg_t cpu_reg_of(ggml_backend_t backend) {
+    ggml_backend_dev_t dev = ggml_backend_get_device(backend);
+    if (dev == nullptr || ggml_backend_dev_type(dev) != GGML_BACKEND_DEVICE_TYPE_CPU) {
+        return nullptr;
+    }
+    return ggml_backend_dev_backend_reg(dev);
+}
+
+// CPU computes hold the gate for their duration: any number with one bf16 setting at a time, the first of a
+// new setting switching the backend once the others have finished.
+class PrecisionGate {
+   public:
+    PrecisionGate(ggml_backend_t backend, bool bf16) {
+        ggml_backend_reg_t reg = cpu_reg_of(backend);
+        auto set = reg == nullptr ? nullptr
+                                  : reinterpret_cast<void (*)(bool)>(ggml_backend_reg_get_proc_address(reg, "diffusekit_cpu_set_bf16"));
+        if (set == nullptr) {
+            return;
+        }
+        std::unique_lock<std::mutex> lock(mutex_);
+        changed_.wait(lock, [&] { return users_ == 0 || setting_ == bf16; });
+        if (users_ == 0 && setting_ != bf16) {
+            set(bf16);
+            setting_ = bf16;
+        }
+        ++users_;
+        held_ = true;
+    }
+    ~PrecisionGate() {
+        if (!held_) {
+            return;
+        }
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (--users_ == 0) {
+            changed_.notify_all();
+        }
+    }
+    PrecisionGate(const PrecisionGate&)            = delete;
+    PrecisionGate& operator=(const PrecisionGate&) = delete;
+
+   private:
+    bool held_ = false;
+    static inline std::mutex mutex_;
+    static inline std::condition_variable changed_;
+    static inline int users_      = 0;
+    static inline bool setting_   = true;  // the CPU backend's own default
+};
+
 }  // namespace
+
+void diffusekit_bind_cpu_bf16(bool allowed) {
+    bound_cpu_bf16 = allowed ? 1 : 0;
+}
+
+void diffusekit_unbind_cpu_bf16() {
+    bound_cpu_bf16 = -1;
+}
 
 void diffusekit_bind_abort_flag(const std::atomic<bool>* requested, const std::atomic<bool>* armed) {
     bound_abort_flag = requested;
@@ -45,6 +105,7 @@ bool diffusekit_in_graph_compute() {
 
 ggml_status diffusekit_graph_compute(ggml_backend_t backend, ggml_cgraph* graph) {
     ComputeScope scope;
+    PrecisionGate precision(backend, bound_cpu_bf16 != 0);
     const std::atomic<bool>* flag = bound_abort_flag;
     if (flag == nullptr || (bound_armed_flag != nullptr && !bound_armed_flag->load())) {
         return ggml_backend_graph_compute(backend, graph);

@@ -46,6 +46,8 @@ export interface NativeLoadParams extends ModelComponents {
   controlNetOnCpu?: boolean;
   /** GiB a graph may take on the device before the engine cuts it into parts (0: no limit). */
   maxVram?: number;
+  /** Whether this context's CPU products may run in bf16 (LoadOptions.cpuPrecision 'auto'); default true. */
+  cpuBf16?: boolean;
 }
 
 export interface NativeGenerateParams {
@@ -143,6 +145,8 @@ export interface NativeEngineInfo {
   cpuKernels: 'fast' | 'reference';
   /** Whether diffusekit's CPU convolution kernels run in this build (AVX-512) and mode. */
   cpuConvKernels: boolean;
+  /** Whether the CPU backend runs products in bf16 for pipelines that allow it (AVX512_BF16, fast kernels, no DIFFUSEKIT_CPU_PRECISION=f32). */
+  cpuBf16: boolean;
   physicalCores: number;
   samplers: string[];
   schedulers: string[];

@@ -15,6 +15,10 @@ export type WeightType = (typeof WEIGHT_TYPES)[number];
 
 export const LORA_APPLY_MODES = ['at_runtime', 'immediately'] as const;
 
+/** How the CPU backend's matrix products and convolutions compute (docs/engine.md). */
+export const CPU_PRECISIONS = ['auto', 'f32'] as const;
+export type CpuPrecision = (typeof CPU_PRECISIONS)[number];
+
 export interface VaeTilingOptions {
   /** Tile edge in latent pixels (engine default 32). */
   tileSize?: number;
@@ -47,6 +51,12 @@ export interface LoadOptions extends ModelComponents {
   controlNetOnCpu?: boolean;
   /** GiB one compute graph may take on the device; a larger graph is cut into parts that run in turn. Default 0: no limit. */
   maxVram?: number;
+  /**
+   * CPU compute precision. 'auto' (default): on CPUs with AVX512_BF16 the products round their operands to
+   * bf16 and accumulate in f32, about twice as fast, within the bound docs/engine.md states; 'f32': every
+   * product in f32. Elsewhere both are f32. DIFFUSEKIT_CPU_PRECISION=f32 makes 'f32' the process's only setting.
+   */
+  cpuPrecision?: CpuPrecision;
   /**
    * What the model predicts, when the file does not say: SD 2.x 768-v checkpoints are 'v' (the engine guesses
    * SD 2.x by a test run), CosXL 'edm_v'. Default: the engine's detection.

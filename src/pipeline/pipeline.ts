@@ -25,7 +25,7 @@ import { extractLoras, resolveLoras } from './loras.js';
 import { placeOnDevice, type DevicePlacement } from './device-placement.js';
 import { pipelineInfo, type PipelineInfo } from './pipeline-info.js';
 import {
-  A1111_HIRES_UPSCALER_NAMES, HIRES_UPSCALERS, LORA_APPLY_MODES, WEIGHT_TYPES, type EditOptions, type GenerateOptions, type Img2ImgOptions, type InpaintOptions, type OutpaintOptions, type LoadOptions, type ProgressEvent, type VaeTilingOptions,
+  A1111_HIRES_UPSCALER_NAMES, CPU_PRECISIONS, HIRES_UPSCALERS, LORA_APPLY_MODES, WEIGHT_TYPES, type EditOptions, type GenerateOptions, type Img2ImgOptions, type InpaintOptions, type OutpaintOptions, type LoadOptions, type ProgressEvent, type VaeTilingOptions,
 } from './options.js';
 import { resolveSampler, resolveScheduler, type Scheduler } from './samplers.js';
 import { abortErrorFor, SerialQueue } from './serial-queue.js';
@@ -128,6 +128,7 @@ export class Pipeline {
     if (defined(options.weightType)) params.weightType = oneOf('weightType', options.weightType, WEIGHT_TYPES);
     if (defined(options.threads)) params.threads = integerIn('threads', options.threads, 1, 1024);
     params.convDirect = useDirectConvolution();
+    if (defined(options.cpuPrecision)) params.cpuBf16 = oneOf('cpuPrecision', options.cpuPrecision, CPU_PRECISIONS) === 'auto';
     params.vaeDecodeOnly = optionalBoolean('vaeDecodeOnly', options.vaeDecodeOnly) ?? false;
     params.freeParamsImmediately = optionalBoolean('freeParamsImmediately', options.freeParamsImmediately) ?? false;
     params.mmap = optionalBoolean('mmap', options.mmap);

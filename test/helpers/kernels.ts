@@ -19,6 +19,16 @@ export const TOLERANCE = {
 } as const;
 
 /**
+ * The bf16 bound (cpuPrecision 'auto' on a CPU with AVX512_BF16), against the same reference: products round
+ * both operands to bf16 (8 significant bits) and accumulate in f32. See test/cpu-kernels.test.ts.
+ */
+export const BF16_TOLERANCE = {
+  f32: { latent: 0.05, pixel: 24, psnr: 30 },
+  f16: { latent: 0.05, pixel: 24, psnr: 30 },
+  q8_0: { latent: 0.08, pixel: 32, psnr: 28 },
+} as const;
+
+/**
  * SDXS's small decoder amplifies rounding into pixels more than SD 1.x's: there the engine's own f16 and f32
  * runs differ by 0.35% of the latent but 13/255 in pixels, and its own kernels in the zen4 and sse42 variants
  * by 0.29% and 12/255 (img2img 256; measured 2026-12-02). Its pixel tolerance is set on that scale.
@@ -28,6 +38,8 @@ export const SDXS_PIXEL_TOLERANCE = 16;
 export interface KernelRun {
   cpuKernels: string;
   cpuConvKernels: boolean;
+  /** Whether the CPU backend can run bf16 products (it did when the job's cpuPrecision was 'auto'). */
+  cpuBf16: boolean;
   cpuVariant: string;
   latentShape: number[];
   latent: Float32Array;
@@ -40,6 +52,8 @@ export interface KernelJob {
   size: number;
   seed: number;
   init: string;
+  /** LoadOptions.cpuPrecision; default 'auto'. */
+  cpuPrecision?: 'auto' | 'f32';
 }
 
 /** One run with the fast kernels or the engine's own; `env` adds DIFFUSEKIT_MODULE / DIFFUSEKIT_CPU_VARIANT. */
@@ -57,10 +71,31 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return max;
 }
 
-/** How far a fast run is from the reference: latent difference relative to the latent's range, pixels /255. */
-export function kernelDifference(fast: KernelRun, reference: KernelRun): { range: number; latent: number; pixel: number } {
+/**
+ * How far a fast run is from the reference: the latent's max abs difference relative to the latent's range
+ * and its RMS difference relative to its RMS, the pixels' max abs difference (/255) and PSNR in dB.
+ */
+export function kernelDifference(fast: KernelRun, reference: KernelRun): { range: number; latent: number; latentRms: number; pixel: number; psnr: number } {
   const range = Math.max(...Array.from(reference.latent, Math.abs));
-  return { range, latent: maxAbsDiff(fast.latent, reference.latent) / range, pixel: maxAbsDiff(fast.pixels, reference.pixels) };
+  return {
+    range,
+    latent: maxAbsDiff(fast.latent, reference.latent) / range,
+    latentRms: rms(fast.latent, reference.latent) / rms(reference.latent, new Float32Array(reference.latent.length)),
+    pixel: maxAbsDiff(fast.pixels, reference.pixels),
+    psnr: psnr(fast.pixels, reference.pixels),
+  };
+}
+
+function rms(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let sum = 0;
+  for (let i = 0; i < a.length; i++) sum += (a[i] - b[i]) ** 2;
+  return Math.sqrt(sum / a.length);
+}
+
+/** Peak signal-to-noise ratio of two 8-bit images in dB (Infinity when identical). */
+export function psnr(a: Buffer, b: Buffer): number {
+  const error = rms(a, b);
+  return error === 0 ? Infinity : 20 * Math.log10(255 / error);
 }
 
 /** A deterministic, textured init image (size x size PNG). */
