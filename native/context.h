@@ -40,7 +40,7 @@ class Context : public Napi::ObjectWrap<Context> {
 
     Handle handle_;
     std::string broken_reason_;
-    bool cpu_bf16_ = true;
+    bool cpu_bf16_ = false;
 };
 
 // Per-environment constructors, kept as the addon's instance data.

@@ -158,7 +158,7 @@ ContextParams ContextParams::FromJs(const Napi::Object& o) {
     p.raw.keep_control_net_on_cpu = GetBool(o, "controlNetOnCpu", p.raw.keep_control_net_on_cpu);
     p.raw.max_vram         = static_cast<float>(GetNumber(o, "maxVram", p.raw.max_vram));
     p.device               = GetString(o, "device");
-    p.cpu_bf16             = GetBool(o, "cpuBf16", true);
+    p.cpu_bf16             = GetBool(o, "cpuBf16", false);
     p.raw.tae_preview_only = GetBool(o, "taesdPreviewOnly", p.raw.tae_preview_only);
     if (Has(o, "weightType")) {
         p.raw.wtype = ParseEnum(env, GetString(o, "weightType"), str_to_sd_type, SD_TYPE_COUNT, "weight type");

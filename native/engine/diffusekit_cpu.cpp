@@ -39,7 +39,7 @@ bool bf16_in_process() {
     }();
     return allowed;
 }
-std::atomic<bool> bf16_requested{true};
+std::atomic<bool> bf16_requested{false};  // f32 until a compute asks for bf16
 }  // namespace
 
 bool diffusekit_cpu_bf16_available(void) {

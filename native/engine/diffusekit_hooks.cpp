@@ -10,7 +10,7 @@ thread_local const std::atomic<bool>* bound_armed_flag = nullptr;
 thread_local bool computing                             = false;
 thread_local std::vector<DiffusekitLatent> recorded_latents;
 thread_local const char* bound_main_device        = nullptr;
-thread_local int bound_cpu_bf16                         = -1;  // -1: unbound (allowed)
+thread_local int bound_cpu_bf16                         = -1;  // -1: unbound (f32)
 
 // Marks the calling thread as inside a graph compute for the scope's lifetime.
 struct ComputeScope {
@@ -81,7 +81,7 @@ class PrecisionGate {
     static inline std::mutex mutex_;
     static inline std::condition_variable changed_;
     static inline int users_      = 0;
-    static inline bool setting_   = true;  // the CPU backend's own default
+    static inline bool setting_   = false;  // the CPU backend's own default
 };
 
 }  // namespace
@@ -105,7 +105,7 @@ bool diffusekit_in_graph_compute() {
 
 ggml_status diffusekit_graph_compute(ggml_backend_t backend, ggml_cgraph* graph) {
     ComputeScope scope;
-    PrecisionGate precision(backend, bound_cpu_bf16 != 0);
+    PrecisionGate precision(backend, bound_cpu_bf16 == 1);
     const std::atomic<bool>* flag = bound_abort_flag;
     if (flag == nullptr || (bound_armed_flag != nullptr && !bound_armed_flag->load())) {
         return ggml_backend_graph_compute(backend, graph);

@@ -38,7 +38,7 @@ void diffusekit_bind_main_device(const char* device);
 const char* diffusekit_main_device();
 
 // Whether graph computes on the calling thread may run the CPU backend's products in bf16 (where its build
-// has AVX512_BF16): the Pipeline's cpuPrecision. Unbound threads allow it, as the process default does.
+// has AVX512_BF16): the Pipeline's cpuPrecision 'auto'. Unbound threads compute in f32, the default.
 // The switch is process-wide inside the CPU backend, so diffusekit_graph_compute lets CPU computes of either
 // setting run together only with others of the same setting.
 void diffusekit_bind_cpu_bf16(bool allowed);

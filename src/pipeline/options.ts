@@ -52,9 +52,10 @@ export interface LoadOptions extends ModelComponents {
   /** GiB one compute graph may take on the device; a larger graph is cut into parts that run in turn. Default 0: no limit. */
   maxVram?: number;
   /**
-   * CPU compute precision. 'auto' (default): on CPUs with AVX512_BF16 the products round their operands to
-   * bf16 and accumulate in f32, about twice as fast, within the bound docs/engine.md states; 'f32': every
-   * product in f32. Elsewhere both are f32. DIFFUSEKIT_CPU_PRECISION=f32 makes 'f32' the process's only setting.
+   * CPU compute precision. 'f32' (default): every product in f32. 'auto': on CPUs with AVX512_BF16 the
+   * Winograd convolutions and f16 linear layers round their operands to bf16 and accumulate in f32
+   * (experimental: not yet measured, see docs/engine.md); elsewhere f32 as well.
+   * DIFFUSEKIT_CPU_PRECISION=f32 keeps the whole process in f32 whatever a Pipeline asks.
    */
   cpuPrecision?: CpuPrecision;
   /**

@@ -52,7 +52,7 @@ export interface KernelJob {
   size: number;
   seed: number;
   init: string;
-  /** LoadOptions.cpuPrecision; default 'auto'. */
+  /** LoadOptions.cpuPrecision; default 'f32'. */
   cpuPrecision?: 'auto' | 'f32';
 }
 
