@@ -144,11 +144,7 @@ ScopedJob::~ScopedJob() {
     current_job = previous_;
     diffusekit_bind_abort_flag(previous_ != nullptr ? previous_->abort_flag : nullptr,
                                previous_ != nullptr ? &previous_->abort_armed : nullptr);
-    if (previous_ != nullptr) {
-        diffusekit_bind_cpu_bf16(previous_->cpu_bf16);
-    } else {
-        diffusekit_unbind_cpu_bf16();
-    }
+    diffusekit_bind_cpu_bf16(previous_ != nullptr && previous_->cpu_bf16);
 }
 
 void InstallEngineCallbacks() {

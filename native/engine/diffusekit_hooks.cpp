@@ -10,7 +10,7 @@ thread_local const std::atomic<bool>* bound_armed_flag = nullptr;
 thread_local bool computing                             = false;
 thread_local std::vector<DiffusekitLatent> recorded_latents;
 thread_local const char* bound_main_device        = nullptr;
-thread_local int bound_cpu_bf16                         = -1;  // -1: unbound (f32)
+thread_local bool bound_cpu_bf16                        = false;  // unbound: f32
 
 // Marks the calling thread as inside a graph compute for the scope's lifetime.
 struct ComputeScope {
@@ -22,13 +22,19 @@ bool abort_requested(void* data) {
     return static_cast<const std::atomic<bool>*>(data)->load(std::memory_order_relaxed);
 }
 
-// The CPU backend exposes its abort callback through the registry (it may be a loadable backend).
-ggml_backend_set_abort_callback_t abort_setter_for(ggml_backend_t backend) {
+// The registry of a backend's device (the CPU backend may be a loadable module: its extras are found there),
+// or nullptr; only a CPU device's when `cpu_only`.
+ggml_backend_reg_t backend_reg_of(ggml_backend_t backend, bool cpu_only) {
     ggml_backend_dev_t dev = ggml_backend_get_device(backend);
-    if (dev == nullptr) {
+    if (dev == nullptr || (cpu_only && ggml_backend_dev_type(dev) != GGML_BACKEND_DEVICE_TYPE_CPU)) {
         return nullptr;
     }
-    ggml_backend_reg_t reg = ggml_backend_dev_backend_reg(dev);
+    return ggml_backend_dev_backend_reg(dev);
+}
+
+// The CPU backend exposes its abort callback through the registry.
+ggml_backend_set_abort_callback_t abort_setter_for(ggml_backend_t backend) {
+    ggml_backend_reg_t reg = backend_reg_of(backend, false);
     if (reg == nullptr) {
         return nullptr;
     }
@@ -36,20 +42,12 @@ ggml_backend_set_abort_callback_t abort_setter_for(ggml_backend_t backend) {
         ggml_backend_reg_get_proc_address(reg, "ggml_backend_set_abort_callback"));
 }
 
-ggml_backend_reg_t cpu_reg_of(ggml_backend_t backend) {
-    ggml_backend_dev_t dev = ggml_backend_get_device(backend);
-    if (dev == nullptr || ggml_backend_dev_type(dev) != GGML_BACKEND_DEVICE_TYPE_CPU) {
-        return nullptr;
-    }
-    return ggml_backend_dev_backend_reg(dev);
-}
-
 // CPU computes hold the gate for their duration: any number with one bf16 setting at a time, the first of a
 // new setting switching the backend once the others have finished.
 class PrecisionGate {
    public:
     PrecisionGate(ggml_backend_t backend, bool bf16) {
-        ggml_backend_reg_t reg = cpu_reg_of(backend);
+        ggml_backend_reg_t reg = backend_reg_of(backend, true);
         auto set = reg == nullptr ? nullptr
                                   : reinterpret_cast<void (*)(bool)>(ggml_backend_reg_get_proc_address(reg, "diffusekit_cpu_set_bf16"));
         if (set == nullptr) {
@@ -87,11 +85,7 @@ class PrecisionGate {
 }  // namespace
 
 void diffusekit_bind_cpu_bf16(bool allowed) {
-    bound_cpu_bf16 = allowed ? 1 : 0;
-}
-
-void diffusekit_unbind_cpu_bf16() {
-    bound_cpu_bf16 = -1;
+    bound_cpu_bf16 = allowed;
 }
 
 void diffusekit_bind_abort_flag(const std::atomic<bool>* requested, const std::atomic<bool>* armed) {
@@ -105,7 +99,7 @@ bool diffusekit_in_graph_compute() {
 
 ggml_status diffusekit_graph_compute(ggml_backend_t backend, ggml_cgraph* graph) {
     ComputeScope scope;
-    PrecisionGate precision(backend, bound_cpu_bf16 == 1);
+    PrecisionGate precision(backend, bound_cpu_bf16);
     const std::atomic<bool>* flag = bound_abort_flag;
     if (flag == nullptr || (bound_armed_flag != nullptr && !bound_armed_flag->load())) {
         return ggml_backend_graph_compute(backend, graph);

@@ -42,4 +42,3 @@ const char* diffusekit_main_device();
 // The switch is process-wide inside the CPU backend, so diffusekit_graph_compute lets CPU computes of either
 // setting run together only with others of the same setting.
 void diffusekit_bind_cpu_bf16(bool allowed);
-void diffusekit_unbind_cpu_bf16();
