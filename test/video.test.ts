@@ -1,6 +1,7 @@
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AbortError, InvalidArgumentError, Pipeline, type GeneratedImage, type ProgressEvent } from '../src/index.js';
+import { maxAbsDiff } from './helpers/kernels.js';
 import { tinyModel, wanTi2vModel, wanVideoModel } from './helpers/models.js';
 
 const tiny = { prompt: 'a paper boat on a pond', width: 64, height: 64, frames: 5, steps: 2 } as const;
@@ -91,13 +92,18 @@ describe('generateVideo on the synthetic Wan2.1 T2V 1.3B model', () => {
 
 // Wan2.2 TI2V 5B (the full 5 B-parameter DiT, 10 GB in f16) with the 48-channel Wan 2.2 VAE.
 describe('generateVideo on the synthetic Wan2.2 TI2V 5B model', () => {
+  // The first frame's latent is the encoded init image, but the sampler reaches it as x - (x - init) from
+  // seeded noise x, so it differs between seeds in the last bit, and the synthetic VAE, fed a flat colour,
+  // amplifies that into a few pixels one level apart (measured: 296 of 12288 values, 1/255, on the haswell
+  // variant; none on skylakex). The frames after it differ by tens of levels.
   it('keeps the init image as the first frame whatever the seed; the rest is sampled; 24 fps, sides of 32', async () => {
     await using pipe = await Pipeline.load({ ...wanTi2vModel(), threads: 2 });
     const options = { ...tiny, frames: 5, steps: 1, initImage: await still('#c03020') };
     const one = await pipe.generateVideo({ ...options, seed: 1 });
     const two = await pipe.generateVideo({ ...options, seed: 2 });
     expect([one.fps, one.frames.length, one.width]).toEqual([24, 5, 64]);
-    expect(one.frames[0].data.equals(two.frames[0].data)).toBe(true);
+    expect(distance(one.frames[0], two.frames[0])).toBeLessThan(0.1);
+    expect(maxAbsDiff(one.frames[0].data, two.frames[0].data)).toBeLessThanOrEqual(1);
     expect(distance(one.frames[4], two.frames[4])).toBeGreaterThan(5);
     await expect(pipe.generateVideo({ ...options, width: 80 })).rejects.toThrow(/multiple of 32/);
     await expect(pipe.generateVideo({ ...options, strength: 0.5 })).rejects.toThrow(/strength is for text-to-video models/);
