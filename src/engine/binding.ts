@@ -46,7 +46,7 @@ export interface NativeLoadParams extends ModelComponents {
   controlNetOnCpu?: boolean;
   /** GiB a graph may take on the device before the engine cuts it into parts (0: no limit). */
   maxVram?: number;
-  /** Whether this context's CPU products may run in bf16 (LoadOptions.cpuPrecision 'auto'); default false. */
+  /** Whether this context's CPU products may run in bf16 (LoadOptions.cpuPrecision 'auto', the Pipeline's default); the addon's default false. */
   cpuBf16?: boolean;
 }
 

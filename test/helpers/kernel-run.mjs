@@ -8,7 +8,7 @@ import { pathToFileURL } from 'node:url';
 const { engineInfo, Pipeline } = await import(process.env.DIFFUSEKIT_MODULE ? pathToFileURL(process.env.DIFFUSEKIT_MODULE).href : '../../lib/index.js');
 
 const job = JSON.parse(process.argv[2]);
-const pipe = await Pipeline.load({ model: job.model, weightType: job.weightType, threads: 2, cpuPrecision: job.cpuPrecision });
+const pipe = await Pipeline.load({ model: job.model, weightType: job.weightType, threads: 2, cpuPrecision: job.cpuPrecision ?? 'f32' });
 const [image] = await pipe.img2img({
   prompt: 'a cabin in misty mountains', negativePrompt: 'blurry', width: job.size, height: job.size,
   initImage: job.init, strength: 0.5, steps: 2, seed: job.seed, sampler: 'euler', guidanceScale: 7,

@@ -20,12 +20,13 @@ export const TOLERANCE = {
 
 /**
  * The bf16 bound (cpuPrecision 'auto' on a CPU with AVX512_BF16), against the same reference: products round
- * both operands to bf16 (8 significant bits) and accumulate in f32. See test/cpu-kernels.test.ts.
+ * both operands to bf16 (8 significant bits) and accumulate in f32. About twice what was measured; see
+ * test/cpu-kernels.test.ts.
  */
 export const BF16_TOLERANCE = {
-  f32: { latent: 0.05, pixel: 24, psnr: 30 },
-  f16: { latent: 0.05, pixel: 24, psnr: 30 },
-  q8_0: { latent: 0.08, pixel: 32, psnr: 28 },
+  f32: { latent: 0.025, pixel: 12, psnr: 42 },
+  f16: { latent: 0.03, pixel: 12, psnr: 40 },
+  q8_0: { latent: 0.06, pixel: 32, psnr: 36 },
 } as const;
 
 /**
@@ -52,7 +53,7 @@ export interface KernelJob {
   size: number;
   seed: number;
   init: string;
-  /** LoadOptions.cpuPrecision; default 'f32'. */
+  /** LoadOptions.cpuPrecision; default 'f32' here (the Pipeline's own default is 'auto'). */
   cpuPrecision?: 'auto' | 'f32';
 }
 
