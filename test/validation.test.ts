@@ -57,6 +57,7 @@ describe('Pipeline.load rejects bad model files with a message', () => {
     await expect(Pipeline.load({ model: tinyModel(), threads: 0 })).rejects.toThrow('Expected integer between 1 and 1024 for threads but received 0 of type number');
     await expect(Pipeline.load({ model: tinyModel(), weightType: 'q3' as never })).rejects.toThrow(/Expected one of f32, f16, .* for weightType but received "q3"/);
     await expect(Pipeline.load({ model: tinyModel(), logLevel: 'loud' as never })).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(Pipeline.load({ model: tinyModel(), cpuPrecision: 'bf16' as never })).rejects.toThrow('Expected one of auto, f32 for cpuPrecision but received "bf16"');
   });
 });
 

@@ -128,7 +128,7 @@ export class Pipeline {
     if (defined(options.weightType)) params.weightType = oneOf('weightType', options.weightType, WEIGHT_TYPES);
     if (defined(options.threads)) params.threads = integerIn('threads', options.threads, 1, 1024);
     params.convDirect = useDirectConvolution();
-    params.cpuBf16 = (defined(options.cpuPrecision) ? oneOf('cpuPrecision', options.cpuPrecision, CPU_PRECISIONS) : 'auto') === 'auto';
+    params.cpuBf16 = !defined(options.cpuPrecision) || oneOf('cpuPrecision', options.cpuPrecision, CPU_PRECISIONS) === 'auto';
     params.vaeDecodeOnly = optionalBoolean('vaeDecodeOnly', options.vaeDecodeOnly) ?? false;
     params.freeParamsImmediately = optionalBoolean('freeParamsImmediately', options.freeParamsImmediately) ?? false;
     params.mmap = optionalBoolean('mmap', options.mmap);
