@@ -16,15 +16,17 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const cacheRoot = path.join(process.env.DIFFUSEKIT_CACHE_DIR || path.join(os.homedir(), '.cache', 'diffusekit'), 'gpu-builds');
 // Built modules kept per backend (a CUDA module for every architecture is a few hundred MiB).
 const KEEP_PER_BACKEND = 2;
-// The files whose content shapes the build, besides the patches engine.json lists.
-const INPUT_FILES = ['engine.json', 'CMakeLists.txt', 'scripts/build.mjs', 'scripts/gpu-build.mjs', 'scripts/engine-source.mjs'];
+// The files whose content shapes the build, besides engine.json's pin and the patches that enter a GPU module.
+const INPUT_FILES = ['CMakeLists.txt', 'scripts/build.mjs', 'scripts/gpu-build.mjs', 'scripts/engine-source.mjs'];
 
-// ggml's CPU backend is not compiled into a GPU module, so a patch that only touches its files (our CPU
-// kernels) does not make a new key: editing it must not cost CI a 40-minute CUDA build.
+// A GPU module is one ggml backend (`--target ggml-cuda`): neither ggml's CPU backend nor the engine's own
+// sources (src/: samplers, model graphs) are compiled into it. So a patch that only touches those (our CPU
+// kernels, the sampler) does not make a new key: editing it must not cost CI a 40-minute CUDA build.
+const GGML_DIR = 'ggml/';
 const CPU_BACKEND_DIR = 'ggml/src/ggml-cpu/';
 const entersGpuModules = (patch) => {
   const files = [...fs.readFileSync(path.join(root, patch), 'utf8').matchAll(/^\+\+\+ b\/(\S+)/gm)].map((m) => m[1]);
-  return files.length === 0 || files.some((file) => !file.startsWith(CPU_BACKEND_DIR));
+  return files.length === 0 || files.some((file) => file.startsWith(GGML_DIR) && !file.startsWith(CPU_BACKEND_DIR));
 };
 
 export const gpuBuildCacheEnabled = () => process.env.DIFFUSEKIT_GPU_BUILD_CACHE !== '0';
@@ -44,7 +46,10 @@ const versionOf = (command) => {
 export function gpuBuildKey(backend, { compilers = [], settings = {} }) {
   const hash = crypto.createHash('sha256');
   hash.update(JSON.stringify({ backend, platform: `${os.platform()}-${os.arch()}`, settings }));
-  const patches = (JSON.parse(fs.readFileSync(path.join(root, 'engine.json'), 'utf8')).patches ?? []).filter(entersGpuModules);
+  const engine = JSON.parse(fs.readFileSync(path.join(root, 'engine.json'), 'utf8'));
+  const patches = (engine.patches ?? []).filter(entersGpuModules);
+  // The pinned source, not the list of patches: adding a patch that stays out of the module keeps the key.
+  hash.update(JSON.stringify({ ...engine, comment: undefined, patches }));
   for (const file of [...INPUT_FILES, ...patches]) {
     hash.update(`\0${file}\0`);
     hash.update(fs.readFileSync(path.join(root, file)));
