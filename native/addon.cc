@@ -5,6 +5,7 @@
 #include "backends.h"
 #include "context.h"
 #include "convert.h"
+#include "diffusekit_hooks.h"
 #include "engine_callbacks.h"
 #include "upscaler.h"
 #include "stable-diffusion.h"
@@ -41,6 +42,7 @@ Napi::Value EngineInfo(const Napi::CallbackInfo& info) {
         out.Set(key, cpu.Get(key));
     }
     out.Set("physicalCores", sd_get_num_physical_cores());
+    out.Set("guidanceBatches", static_cast<double>(diffusekit_cfg_batch_count()));
     out.Set("samplers", EnumNames<sample_method_t>(env, sd_sample_method_name, SAMPLE_METHOD_COUNT));
     out.Set("schedulers", EnumNames<scheduler_t>(env, sd_scheduler_name, SCHEDULER_COUNT));
     out.Set("weightTypes", EnumNames<sd_type_t>(env, sd_type_name, SD_TYPE_COUNT));

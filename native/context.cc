@@ -38,7 +38,7 @@ class LoadWorker : public TensorLoadWorker {
         job_.min_log_level = context_->handle().min_log_level();
         job_.on_log        = [this](int level, const std::string& text) { ForwardLog(context_->handle().logger(), level, text); };
         job_.capture       = &load_log_;
-        job_.cpu_bf16      = params_.cpu_bf16;
+        job_.compute       = params_.compute;
     }
 
     Napi::Promise Promise() { return deferred_.Promise(); }
@@ -64,7 +64,7 @@ class LoadWorker : public TensorLoadWorker {
     // as `loadLog` along with the instance, so they are there when the promise resolves.
     void OnOK() override {
         context_->handle().Attach(ctx_);
-        context_->set_cpu_bf16(params_.cpu_bf16);
+        context_->set_compute_settings(params_.compute);
         Napi::Array lines = Napi::Array::New(Env(), load_log_.size());
         for (size_t i = 0; i < load_log_.size(); i++) {
             lines.Set(static_cast<uint32_t>(i), Napi::String::New(Env(), load_log_[i]));
@@ -103,7 +103,7 @@ class GenerateWorker : public Napi::AsyncProgressQueueWorker<ProgressEvent> {
         job_.min_log_level = context_->handle().min_log_level();
         job_.abort_flag    = context_->handle().abort_flag();
         job_.preview_mode  = params_.preview_mode;
-        job_.cpu_bf16      = context_->cpu_bf16();
+        job_.compute       = context_->compute_settings();
         job_.on_log        = [this](int level, const std::string& text) { ForwardLog(context_->handle().logger(), level, text); };
     }
 

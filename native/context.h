@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "compute_settings.h"
 #include "engine_handle.h"
 #include "stable-diffusion.h"
 
@@ -22,9 +23,9 @@ class Context : public Napi::ObjectWrap<Context> {
     // After an engine check failed mid-call the engine's state is unknown: refuse further calls.
     void MarkBroken(const std::string& reason) { broken_reason_ = reason; }
 
-    // The load's cpuPrecision, for every job of this context.
-    bool cpu_bf16() const { return cpu_bf16_; }
-    void set_cpu_bf16(bool allowed) { cpu_bf16_ = allowed; }
+    // The load's compute settings, for every job of this context.
+    const ComputeSettings& compute_settings() const { return compute_; }
+    void set_compute_settings(const ComputeSettings& settings) { compute_ = settings; }
 
    private:
     static Napi::Value Load(const Napi::CallbackInfo& info);
@@ -40,7 +41,7 @@ class Context : public Napi::ObjectWrap<Context> {
 
     Handle handle_;
     std::string broken_reason_;
-    bool cpu_bf16_ = false;
+    ComputeSettings compute_;
 };
 
 // Per-environment constructors, kept as the addon's instance data.

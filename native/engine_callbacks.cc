@@ -99,6 +99,12 @@ void OnGgmlAbort(const char* message) {
     fprintf(stderr, "%s\n", message);
 }
 
+// The settings the engine's hooks read on this thread (native/engine/diffusekit_hooks.h).
+void BindComputeSettings(const ComputeSettings& settings) {
+    diffusekit_bind_cpu_bf16(settings.cpu_bf16);
+    diffusekit_bind_cfg_batch(settings.cfg_batch);
+}
+
 }  // namespace
 
 void ForwardLog(Napi::ThreadSafeFunction& logger, int level, std::string text) {
@@ -131,7 +137,7 @@ std::string JobBinding::ErrorSummary(const std::string& fallback) const {
 ScopedJob::ScopedJob(JobBinding* job) : previous_(current_job) {
     current_job = job;
     diffusekit_bind_abort_flag(job->abort_flag, &job->abort_armed);
-    diffusekit_bind_cpu_bf16(job->cpu_bf16);
+    BindComputeSettings(job->compute);
     if (job->preview_mode != 0) {
         BeginPreviews(job->preview_mode);
     }
@@ -144,7 +150,7 @@ ScopedJob::~ScopedJob() {
     current_job = previous_;
     diffusekit_bind_abort_flag(previous_ != nullptr ? previous_->abort_flag : nullptr,
                                previous_ != nullptr ? &previous_->abort_armed : nullptr);
-    diffusekit_bind_cpu_bf16(previous_ != nullptr && previous_->cpu_bf16);
+    BindComputeSettings(previous_ != nullptr ? previous_->compute : ComputeSettings{});
 }
 
 void InstallEngineCallbacks() {

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "compute_settings.h"
 #include "stable-diffusion.h"
 
 namespace diffusekit {
@@ -23,7 +24,7 @@ struct JobBinding {
     std::function<void(int step, const sd_image_t& image)> on_preview;
     int preview_mode = 0;
     const std::atomic<bool>* abort_flag = nullptr;
-    bool cpu_bf16 = false;  // the context's cpuPrecision (diffusekit_bind_cpu_bf16)
+    ComputeSettings compute;  // the context's (diffusekit_bind_cpu_bf16, diffusekit_bind_cfg_batch)
     // Set at the first progress report of sampling: from there on a failed compute is handled by the
     // engine, so an abort may stop it (see diffusekit_hooks.h).
     std::atomic<bool> abort_armed{false};

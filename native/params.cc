@@ -158,7 +158,8 @@ ContextParams ContextParams::FromJs(const Napi::Object& o) {
     p.raw.keep_control_net_on_cpu = GetBool(o, "controlNetOnCpu", p.raw.keep_control_net_on_cpu);
     p.raw.max_vram         = static_cast<float>(GetNumber(o, "maxVram", p.raw.max_vram));
     p.device               = GetString(o, "device");
-    p.cpu_bf16             = GetBool(o, "cpuBf16", false);
+    p.compute.cpu_bf16     = GetBool(o, "cpuBf16", false);
+    p.compute.cfg_batch    = GetBool(o, "batchCfg", false);
     p.raw.tae_preview_only = GetBool(o, "taesdPreviewOnly", p.raw.tae_preview_only);
     if (Has(o, "weightType")) {
         p.raw.wtype = ParseEnum(env, GetString(o, "weightType"), str_to_sd_type, SD_TYPE_COUNT, "weight type");
@@ -191,7 +192,7 @@ ContextParams::ContextParams(ContextParams&& other) noexcept
       clip_vision(std::move(other.clip_vision)),
       control_net(std::move(other.control_net)),
       device(std::move(other.device)),
-      cpu_bf16(other.cpu_bf16),
+      compute(other.compute),
       embedding_names(std::move(other.embedding_names)),
       embedding_paths(std::move(other.embedding_paths)),
       raw(other.raw) {

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "compute_settings.h"
 #include "stable-diffusion.h"
 
 namespace diffusekit {
@@ -15,7 +16,7 @@ struct ContextParams {
     std::string model, diffusion_model, high_noise_diffusion_model, vae, taesd, clip_l, clip_g, t5xxl, llm, llm_vision, clip_vision,
         control_net;
     std::string device;  // ggml's device name for the main backend; empty: the engine's choice
-    bool cpu_bf16 = false;  // CPU products may round to bf16 (cpuPrecision 'auto'); false: f32 throughout
+    ComputeSettings compute;
     std::vector<std::string> embedding_names, embedding_paths;
     std::vector<sd_embedding_t> embeddings;
     sd_ctx_params_t raw;

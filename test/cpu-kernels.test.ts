@@ -30,8 +30,8 @@ beforeAll(async () => {
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-const generate = (weightType: string, kernels: 'reference' | 'fast', cpuPrecision?: 'auto' | 'f32') =>
-  runKernels({ model: sd1Model(), weightType, size: 256, seed: 42, init, cpuPrecision }, kernels);
+const generate = (weightType: string, kernels: 'reference' | 'fast', cpuPrecision?: 'auto' | 'f32', batchCfg?: boolean) =>
+  runKernels({ model: sd1Model(), weightType, size: 256, seed: 42, init, cpuPrecision, batchCfg }, kernels);
 
 describe.each(Object.keys(TOLERANCE) as (keyof typeof TOLERANCE)[])('CPU kernels, %s weights', (weightType) => {
   let reference: KernelRun;
@@ -45,6 +45,8 @@ describe.each(Object.keys(TOLERANCE) as (keyof typeof TOLERANCE)[])('CPU kernels
     expect(reference.cpuConvKernels).toBe(false);
     expect(reference.cpuBf16).toBe(false);
     expect(fast.cpuKernels).toBe('fast');
+    expect(reference.guidanceBatches).toBe(0);
+    expect(fast.guidanceBatches).toBe(0);
     expect(fast.latentShape).toEqual([32, 32, 4, 1]);
     expect(fast.pixels.length).toBe(256 * 256 * 3);
 
@@ -55,6 +57,15 @@ describe.each(Object.keys(TOLERANCE) as (keyof typeof TOLERANCE)[])('CPU kernels
     expect(diff.pixel).toBeLessThanOrEqual(TOLERANCE[weightType].pixel);
     // The fast path really ran: on an AVX-512 build its f32 accumulation cannot match bit for bit.
     if (fast.cpuConvKernels) expect(diff.latent).toBeGreaterThan(0);
+  }, 300_000);
+
+  it('with both guidance passes as one batch (batchCfg) match the engine\'s own two passes within the same tolerance', () => {
+    const fast = generate(weightType, 'fast', 'f32', true);
+    expect(fast.guidanceBatches).toBe(1); // the one sampled step ran batched
+    const diff = kernelDifference(fast, reference);
+    console.info(`${weightType} f32, batched guidance: latent max abs difference ${(diff.latent * 100).toFixed(2)}%, RMS ${(diff.latentRms * 100).toFixed(2)}%, pixels ${diff.pixel}/255, PSNR ${diff.psnr.toFixed(1)} dB`);
+    expect(diff.latent).toBeLessThanOrEqual(TOLERANCE[weightType].latent);
+    expect(diff.pixel).toBeLessThanOrEqual(TOLERANCE[weightType].pixel);
   }, 300_000);
 
   it('in bf16 where the CPU has it (cpuPrecision auto) stay within the bf16 bound', () => {

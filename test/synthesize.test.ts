@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { inspectModelFile, Pipeline, synthesizeModel, syntheticLayout, type SyntheticArchitecture } from '../src/index.js';
+import { engineInfo, inspectModelFile, Pipeline, synthesizeModel, syntheticLayout, type SyntheticArchitecture } from '../src/index.js';
 import { ggufTensorBytes, tensorBytes } from '../src/models/synthesize.js';
 import { elementCount } from '../src/models/tensor-spec.js';
 import { sd1Model, tempDir, tinyModel } from './helpers/models.js';
@@ -125,16 +125,19 @@ describe('synthetic checkpoints', () => {
   const expectedWarnings = /Conv2D scale 0.031|inpainting model requires both an init image and a mask image/;
 
   it.each([
-    ['sdxs', tinyModel, 'SDXS (512-DS)', 'sd1'],
-    ['sd1 (full size, ~1.07 B parameters)', sd1Model, 'SD 1.x', 'sd1'],
-    ['sd1-inpaint', () => synthesizeModel({ architecture: 'sd1-inpaint' }).path, 'SD 1.x Inpaint', 'sd1'],
-    ['sd2 (~1.3 B parameters)', () => synthesizeModel({ architecture: 'sd2' }).path, 'SD 2.x', 'sd2'],
-    ['sdxl (~3.5 B parameters)', () => synthesizeModel({ architecture: 'sdxl' }).path, 'SDXL', 'sdxl'],
-    ['sd3 medium (MMDiT, ~3 B parameters)', () => synthesizeModel({ architecture: 'sd3' }).path, 'SD3.x', 'sd3'],
-  ])('%s loads with no unknown or missing tensors and generates', async (_, model, version, family) => {
+    // The last column: the steps that ran their guidance passes as one batch (batchCfg: UNet models only).
+    ['sdxs', tinyModel, 'SDXS (512-DS)', 'sd1', 1],
+    ['sd1 (full size, ~1.07 B parameters)', sd1Model, 'SD 1.x', 'sd1', 1],
+    ['sd1-inpaint', () => synthesizeModel({ architecture: 'sd1-inpaint' }).path, 'SD 1.x Inpaint', 'sd1', 1],
+    ['sd2 (~1.3 B parameters)', () => synthesizeModel({ architecture: 'sd2' }).path, 'SD 2.x', 'sd2', 1],
+    ['sdxl (~3.5 B parameters)', () => synthesizeModel({ architecture: 'sdxl' }).path, 'SDXL', 'sdxl', 1],
+    ['sd3 medium (MMDiT, ~3 B parameters)', () => synthesizeModel({ architecture: 'sd3' }).path, 'SD3.x', 'sd3', 0],
+  ])('%s loads with no unknown or missing tensors and generates', async (_, model, version, family, batchedSteps) => {
     const lines: string[] = [];
-    const pipe = await Pipeline.load({ model: model(), logLevel: 'info', onLog: (level, m) => lines.push(`${level} ${m}`) });
+    const pipe = await Pipeline.load({ model: model(), batchCfg: true, logLevel: 'info', onLog: (level, m) => lines.push(`${level} ${m}`) });
+    const batchesBefore = engineInfo().guidanceBatches;
     const [img] = await pipe.generate({ prompt: 'a cabin in misty mountains', width: 64, height: 64, steps: 1, seed: 5 });
+    expect(engineInfo().guidanceBatches - batchesBefore).toBe(batchedSteps);
     await pipe.dispose();
     expect(pipe.info.engineVersion).toBe(version);
     expect(pipe.info.family).toBe(family);

@@ -11,6 +11,8 @@ thread_local bool computing                             = false;
 thread_local std::vector<DiffusekitLatent> recorded_latents;
 thread_local const char* bound_main_device        = nullptr;
 thread_local bool bound_cpu_bf16                        = false;  // unbound: f32
+thread_local bool bound_cfg_batch                       = false;  // unbound: the engine's two passes
+std::atomic<uint64_t> cfg_batches{0};
 
 // Marks the calling thread as inside a graph compute for the scope's lifetime.
 struct ComputeScope {
@@ -86,6 +88,22 @@ class PrecisionGate {
 
 void diffusekit_bind_cpu_bf16(bool allowed) {
     bound_cpu_bf16 = allowed;
+}
+
+void diffusekit_bind_cfg_batch(bool allowed) {
+    bound_cfg_batch = allowed;
+}
+
+bool diffusekit_cfg_batch_allowed() {
+    return bound_cfg_batch;
+}
+
+void diffusekit_count_cfg_batch() {
+    cfg_batches.fetch_add(1, std::memory_order_relaxed);
+}
+
+uint64_t diffusekit_cfg_batch_count() {
+    return cfg_batches.load(std::memory_order_relaxed);
 }
 
 void diffusekit_bind_abort_flag(const std::atomic<bool>* requested, const std::atomic<bool>* armed) {

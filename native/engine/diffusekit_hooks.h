@@ -42,3 +42,12 @@ const char* diffusekit_main_device();
 // The switch is process-wide inside the CPU backend, so diffusekit_graph_compute lets CPU computes of either
 // setting run together only with others of the same setting.
 void diffusekit_bind_cpu_bf16(bool allowed);
+
+// Whether the sampler may run both classifier-free guidance passes of a step as one batch-2 evaluation on the
+// calling thread (LoadOptions.batchCfg; native/engine/diffusekit_cfg_batch.inl). Unbound threads run them apart,
+// as the engine does.
+void diffusekit_bind_cfg_batch(bool allowed);
+bool diffusekit_cfg_batch_allowed();
+// Counts the steps that ran batched, process-wide (engineInfo().guidanceBatches).
+void diffusekit_count_cfg_batch();
+uint64_t diffusekit_cfg_batch_count();

@@ -48,6 +48,8 @@ export interface NativeLoadParams extends ModelComponents {
   maxVram?: number;
   /** Whether this context's CPU products may run in bf16 (LoadOptions.cpuPrecision 'auto', the Pipeline's default); the addon's default false. */
   cpuBf16?: boolean;
+  /** Whether a UNet step runs both guidance passes as one batch of 2 (LoadOptions.batchCfg); the addon's default false. */
+  batchCfg?: boolean;
 }
 
 export interface NativeGenerateParams {
@@ -148,6 +150,8 @@ export interface NativeEngineInfo {
   /** Whether the CPU backend runs products in bf16 for pipelines that allow it (AVX512_BF16, fast kernels, no DIFFUSEKIT_CPU_PRECISION=f32). */
   cpuBf16: boolean;
   physicalCores: number;
+  /** Sampling steps this process has run with both guidance passes as one batch of 2 (LoadOptions.batchCfg). */
+  guidanceBatches: number;
   samplers: string[];
   schedulers: string[];
   weightTypes: string[];

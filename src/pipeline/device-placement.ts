@@ -16,14 +16,14 @@ export interface ComponentPlacement {
 export interface DevicePlacement {
   device: ResolvedDevice;
   placement: ComponentPlacement;
-  params: Pick<NativeLoadParams, 'device' | 'flashAttention' | 'offloadToCpu' | 'clipOnCpu' | 'vaeOnCpu' | 'controlNetOnCpu' | 'maxVram'>;
+  params: Pick<NativeLoadParams, 'device' | 'flashAttention' | 'batchCfg' | 'offloadToCpu' | 'clipOnCpu' | 'vaeOnCpu' | 'controlNetOnCpu' | 'maxVram'>;
   /** Said through onLog before the load (why the CPU, when a GPU was not found under 'auto'). */
   logLine: string;
 }
 
 /**
  * Resolves `device` and the GPU memory controls of LoadOptions. Flash attention defaults to on for a GPU
- * (faster there and smaller) and to the engine's choice on the CPU. The engine places text encoders, VAE and
+ * (faster there and smaller) and to the engine's choice on the CPU; batched guidance stays off unless asked. The engine places text encoders, VAE and
  * ControlNet on the CPU exactly when asked to, else on the main device, which is what `placement` reports.
  */
 export function placeOnDevice(options: LoadOptions, hasControlNet: boolean): DevicePlacement {
@@ -33,6 +33,7 @@ export function placeOnDevice(options: LoadOptions, hasControlNet: boolean): Dev
   const controlNetOnCpu = optionalBoolean('controlNetOnCpu', options.controlNetOnCpu);
   const maxVram = options.maxVram === undefined ? undefined : numberIn('maxVram', options.maxVram, 0, 1 << 20);
   const flash = optionalBoolean('flashAttention', options.flashAttention);
+  const batchCfg = optionalBoolean('batchCfg', options.batchCfg);
   const host = deviceHost();
   const device = resolveDevice(options.device, host);
   const cpuName = host.loader.backendDevices().find((d) => d.type === 'cpu')?.name ?? 'CPU';
@@ -45,6 +46,7 @@ export function placeOnDevice(options: LoadOptions, hasControlNet: boolean): Dev
     params: {
       device: device.name,
       flashAttention: flash ?? (device.kind === 'cpu' ? undefined : true),
+      batchCfg: batchCfg ?? false,
       offloadToCpu, clipOnCpu, vaeOnCpu, controlNetOnCpu, maxVram,
     },
     logLine: `diffusekit: device ${device.requested}: running on ${device.name} (${device.description}): ${device.kind === 'cpu' && device.requested !== 'cpu' ? `${device.reason}; running on the CPU` : device.reason}`,

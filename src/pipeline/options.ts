@@ -33,6 +33,15 @@ export interface LoadOptions extends ModelComponents {
   threads?: number;
   /** Flash attention in the diffusion model (less memory for attention). Default: on for a GPU, the engine's choice (off) on the CPU. */
   flashAttention?: boolean;
+  /**
+   * Classifier-free guidance as one batch: a UNet model's step (SD 1.x, 2.x, XL) evaluates the prompt and the
+   * negative prompt together as a batch of 2, as diffusers does, instead of one after the other; it holds the
+   * activations of both at once. Steps with a ControlNet, PhotoMaker's identity merge, a step cache or
+   * prompts that encode to different lengths run apart. The image is that of two passes (same pixels on the
+   * CPU). Default false: on the CPU our kernels already stream the weights per block of rows, so a batch of 2
+   * takes as long as two passes (docs/engine.md). `engineInfo().guidanceBatches` counts the batched steps.
+   */
+  batchCfg?: boolean;
   /** Decode the image in tiles to bound memory; `true` for the engine's tile defaults. */
   vaeTiling?: boolean | VaeTilingOptions;
   /**

@@ -42,6 +42,8 @@ export interface KernelRun {
   /** Whether the CPU backend can run bf16 products (it did when the job's cpuPrecision was 'auto'). */
   cpuBf16: boolean;
   cpuVariant: string;
+  /** Sampling steps that ran both guidance passes as one batch (the job's batchCfg). */
+  guidanceBatches: number;
   latentShape: number[];
   latent: Float32Array;
   pixels: Buffer;
@@ -55,6 +57,8 @@ export interface KernelJob {
   init: string;
   /** LoadOptions.cpuPrecision; default 'f32' here (the Pipeline's own default is 'auto'). */
   cpuPrecision?: 'auto' | 'f32';
+  /** LoadOptions.batchCfg; default false, the engine's two passes. */
+  batchCfg?: boolean;
 }
 
 /** One run with the fast kernels or the engine's own; `env` adds DIFFUSEKIT_MODULE / DIFFUSEKIT_CPU_VARIANT. */
