@@ -13,7 +13,8 @@
 // bf16 (cpuPrecision 'auto', AMD EPYC with AVX512_BF16, 2026-12-03): latent 0.98% max / 0.97% RMS, 5/255,
 // PSNR 48.4 dB (f32 weights); 1.31% / 1.33%, 6/255, 46.4 dB (f16); 2.90% / 2.77%, 18/255, 41.1 dB (q8_0);
 // the f32 fast path on the same machine: 0.17%, 1/255, 57.4 dB (f32); 0.23%, 1/255, 56.8 dB (f16);
-// 2.25%, 10/255, 42.7 dB (q8_0).
+// 2.25%, 10/255, 42.7 dB (q8_0). Batched guidance (batchCfg) with f16 weights, f32: 0.23%, 1/255, 56.8 dB, the
+// same as two passes.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -61,9 +62,9 @@ describe.each(Object.keys(TOLERANCE) as (keyof typeof TOLERANCE)[])('CPU kernels
 
   it('with both guidance passes as one batch (batchCfg) match the engine\'s own two passes within the same tolerance', () => {
     const fast = generate(weightType, 'fast', 'f32', true);
-    expect(fast.guidanceBatches).toBe(1); // the one sampled step ran batched
     const diff = kernelDifference(fast, reference);
-    console.info(`${weightType} f32, batched guidance: latent max abs difference ${(diff.latent * 100).toFixed(2)}%, RMS ${(diff.latentRms * 100).toFixed(2)}%, pixels ${diff.pixel}/255, PSNR ${diff.psnr.toFixed(1)} dB`);
+    console.info(`${weightType} f32, batched guidance (${fast.guidanceBatches} steps): latent max abs difference ${(diff.latent * 100).toFixed(2)}%, RMS ${(diff.latentRms * 100).toFixed(2)}%, pixels ${diff.pixel}/255, PSNR ${diff.psnr.toFixed(1)} dB`);
+    expect(fast.guidanceBatches).toBeGreaterThanOrEqual(1); // the sampler's model evaluations ran batched
     expect(diff.latent).toBeLessThanOrEqual(TOLERANCE[weightType].latent);
     expect(diff.pixel).toBeLessThanOrEqual(TOLERANCE[weightType].pixel);
   }, 300_000);
