@@ -1,5 +1,6 @@
 #include "backends.h"
 
+#include <cstdint>
 #include <string>
 
 #include "context.h"
@@ -104,7 +105,8 @@ Napi::Object CpuBackendInfo(Napi::Env env) {
     ggml_backend_reg_t cpu = ggml_backend_reg_by_name("CPU");
     std::string system_info;
     Napi::Array features = Napi::Array::New(env);
-    bool fast = false, conv = false, bf16 = false;
+    bool fast = false, conv = false, bf16 = false, attention = false;
+    double attentions = 0;
     if (cpu != nullptr) {
         auto get_features = reinterpret_cast<ggml_backend_get_features_t>(ggml_backend_reg_get_proc_address(cpu, "ggml_backend_get_features"));
         if (get_features != nullptr) {
@@ -121,12 +123,19 @@ Napi::Object CpuBackendInfo(Napi::Env env) {
         // Whether this CPU backend can run products in bf16 (a Pipeline's cpuPrecision 'f32' still turns it off).
         auto bf16_kernels = reinterpret_cast<bool (*)(void)>(ggml_backend_reg_get_proc_address(cpu, "diffusekit_cpu_bf16"));
         bf16              = bf16_kernels != nullptr && bf16_kernels();
+        // Our fused attention for the engine's flash-attention op, and how many such ops it has run.
+        auto fused_attention = reinterpret_cast<bool (*)(void)>(ggml_backend_reg_get_proc_address(cpu, "diffusekit_cpu_fused_attention"));
+        auto attention_count = reinterpret_cast<uint64_t (*)(void)>(ggml_backend_reg_get_proc_address(cpu, "diffusekit_cpu_attention_count"));
+        attention            = fused_attention != nullptr && fused_attention();
+        attentions           = attention_count != nullptr ? static_cast<double>(attention_count()) : 0;
     }
     out.Set("systemInfo", system_info);
     out.Set("cpuFeatures", features);
     out.Set("cpuKernels", fast ? "fast" : "reference");
     out.Set("cpuConvKernels", conv);
     out.Set("cpuBf16", bf16);
+    out.Set("cpuFusedAttention", attention);
+    out.Set("fusedAttentions", attentions);
     return out;
 }
 

@@ -31,8 +31,8 @@ beforeAll(async () => {
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-const generate = (weightType: string, kernels: 'reference' | 'fast', cpuPrecision?: 'auto' | 'f32', batchCfg?: boolean) =>
-  runKernels({ model: sd1Model(), weightType, size: 256, seed: 42, init, cpuPrecision, batchCfg }, kernels);
+const generate = (weightType: string, kernels: 'reference' | 'fast', cpuPrecision?: 'auto' | 'f32', batchCfg?: boolean, flashAttention?: boolean) =>
+  runKernels({ model: sd1Model(), weightType, size: 256, seed: 42, init, cpuPrecision, batchCfg, flashAttention }, kernels);
 
 describe.each(Object.keys(TOLERANCE) as (keyof typeof TOLERANCE)[])('CPU kernels, %s weights', (weightType) => {
   let reference: KernelRun;
@@ -48,6 +48,11 @@ describe.each(Object.keys(TOLERANCE) as (keyof typeof TOLERANCE)[])('CPU kernels
     expect(fast.cpuKernels).toBe('fast');
     expect(reference.guidanceBatches).toBe(0);
     expect(fast.guidanceBatches).toBe(0);
+    // The engine's own run keeps its unfused attention; ours runs the fused CPU attention wherever our kernels do.
+    expect(reference.cpuFusedAttention).toBe(false);
+    expect(reference.fusedAttentions).toBe(0);
+    expect(fast.cpuFusedAttention).toBe(fast.cpuConvKernels);
+    if (fast.cpuFusedAttention) expect(fast.fusedAttentions).toBeGreaterThan(0);
     expect(fast.latentShape).toEqual([32, 32, 4, 1]);
     expect(fast.pixels.length).toBe(256 * 256 * 3);
 
@@ -58,6 +63,15 @@ describe.each(Object.keys(TOLERANCE) as (keyof typeof TOLERANCE)[])('CPU kernels
     expect(diff.pixel).toBeLessThanOrEqual(TOLERANCE[weightType].pixel);
     // The fast path really ran: on an AVX-512 build its f32 accumulation cannot match bit for bit.
     if (fast.cpuConvKernels) expect(diff.latent).toBeGreaterThan(0);
+  }, 300_000);
+
+  it('with the engine\'s unfused attention (flashAttention false) match within the same tolerance', () => {
+    const fast = generate(weightType, 'fast', 'f32', false, false);
+    const diff = kernelDifference(fast, reference);
+    console.info(`${weightType} f32, unfused attention: latent max abs difference ${(diff.latent * 100).toFixed(2)}%, RMS ${(diff.latentRms * 100).toFixed(2)}%, pixels ${diff.pixel}/255, PSNR ${diff.psnr.toFixed(1)} dB`);
+    expect(fast.fusedAttentions).toBe(0); // the attention products ran as matrix products (our f32 GEMM, tinyBLAS)
+    expect(diff.latent).toBeLessThanOrEqual(TOLERANCE[weightType].latent);
+    expect(diff.pixel).toBeLessThanOrEqual(TOLERANCE[weightType].pixel);
   }, 300_000);
 
   it('with both guidance passes as one batch (batchCfg) match the engine\'s own two passes within the same tolerance', () => {

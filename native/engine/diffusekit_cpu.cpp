@@ -22,6 +22,8 @@ bool diffusekit_cpu_conv_kernels(void) {
 #endif
 }
 
+bool diffusekit_cpu_fused_attention(void) { return diffusekit_cpu_conv_kernels(); }  // the same builds and mode
+
 bool diffusekit_winograd_enabled() {
     static const bool enabled = [] {
         const char* mode = std::getenv("DIFFUSEKIT_CPU_WINOGRAD");

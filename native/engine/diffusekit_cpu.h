@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 // The kernels need GCC or Clang and AVX-512 (F, BW, VL: 512-bit vectors) or AVX2 with FMA and F16C
 // (256-bit; diffusekit_cpu_simd.h); elsewhere ggml's own code runs.
@@ -59,6 +60,14 @@ size_t diffusekit_conv_2d_work_size(const struct ggml_tensor * node, int n_threa
 // attention heads of 40); false leaves the op to ggml.
 bool diffusekit_mul_mat(const struct ggml_compute_params * params, struct ggml_tensor * dst);
 size_t diffusekit_mul_mat_work_size(const struct ggml_tensor * node, int n_threads);
+
+// GGML_OP_FLASH_ATTN_EXT with f32 queries, f16 or f32 keys and values, an optional f16 mask and no ALiBi,
+// soft-capping or sinks (what the engine builds); false leaves the op to ggml.
+bool diffusekit_flash_attn(const struct ggml_compute_params * params, struct ggml_tensor * dst);
+size_t diffusekit_flash_attn_work_size(const struct ggml_tensor * node, int n_threads);
+// True when diffusekit_flash_attn runs in this build and mode; and how many attention ops it has run.
+bool diffusekit_cpu_fused_attention(void);
+uint64_t diffusekit_cpu_attention_count(void);
 
 #ifdef __cplusplus
 }

@@ -42,7 +42,16 @@ inline void store(float* p, mask m, vec v) { _mm512_mask_storeu_ps(p, m, v); }
 inline vec fmadd(vec a, vec b, vec c) { return _mm512_fmadd_ps(a, b, c); }
 inline vec add(vec a, vec b) { return _mm512_add_ps(a, b); }
 inline vec sub(vec a, vec b) { return _mm512_sub_ps(a, b); }
+inline vec mul(vec a, vec b) { return _mm512_mul_ps(a, b); }
+inline vec max(vec a, vec b) { return _mm512_max_ps(a, b); }
+inline vec select(mask m, vec a, vec b) { return _mm512_mask_blend_ps(m, b, a); }  // a in lanes m, else b
 inline float reduce_add(vec v) { return _mm512_reduce_add_ps(v); }
+inline float reduce_max(vec v) { return _mm512_reduce_max_ps(v); }
+inline vec round_nearest(vec x) { return _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+// p * 2^n for whole n >= -126, and 0 where x < -126.
+inline vec scale_by_exp2(vec p, vec n, vec x) {
+    return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, set1(-126.0f), _CMP_GE_OQ), _mm512_scalef_ps(p, n));
+}
 inline vec load_f16(mask m, const ggml_fp16_t* p) { return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p)); }
 inline vec load_f16(const ggml_fp16_t* p) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
 
@@ -89,6 +98,20 @@ inline void store(float* p, mask m, vec v) { _mm256_maskstore_ps(p, m, v); }
 inline vec fmadd(vec a, vec b, vec c) { return _mm256_fmadd_ps(a, b, c); }
 inline vec add(vec a, vec b) { return _mm256_add_ps(a, b); }
 inline vec sub(vec a, vec b) { return _mm256_sub_ps(a, b); }
+inline vec mul(vec a, vec b) { return _mm256_mul_ps(a, b); }
+inline vec max(vec a, vec b) { return _mm256_max_ps(a, b); }
+inline vec select(mask m, vec a, vec b) { return _mm256_blendv_ps(b, a, _mm256_castsi256_ps(m)); }  // a in lanes m, else b
+inline float reduce_max(vec v) {
+    const __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    const __m128 t = _mm_max_ps(s, _mm_movehl_ps(s, s));
+    return _mm_cvtss_f32(_mm_max_ss(t, _mm_movehdup_ps(t)));
+}
+inline vec round_nearest(vec x) { return _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+// p * 2^n for whole n >= -126 (built in the exponent field), and 0 where x < -126.
+inline vec scale_by_exp2(vec p, vec n, vec x) {
+    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_and_ps(_mm256_mul_ps(p, _mm256_castsi256_ps(e)), _mm256_cmp_ps(x, set1(-126.0f), _CMP_GE_OQ));
+}
 inline float reduce_add(vec v) {
     const __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     const __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -119,6 +142,22 @@ inline void interleave(vec a, vec b, vec& first, vec& second) {
 }
 
 #endif
+
+// 2^x for x <= 0 (scores minus their running maximum), within about 2e-7 relative; 0 below 2^-126 and for -inf.
+// x = n + f with whole n and |f| <= 1/2; 2^f by its Taylor series in f ln 2 to degree 6.
+inline vec exp2_nonpositive(vec x) {
+    const vec clamped = max(x, set1(-126.0f));
+    const vec n = round_nearest(clamped);
+    const vec f = sub(clamped, n);
+    vec p = set1(1.5403530e-4f);
+    p = fmadd(p, f, set1(1.3333558e-3f));
+    p = fmadd(p, f, set1(9.6181291e-3f));
+    p = fmadd(p, f, set1(5.5504109e-2f));
+    p = fmadd(p, f, set1(2.4022651e-1f));
+    p = fmadd(p, f, set1(6.9314718e-1f));
+    p = fmadd(p, f, set1(1.0f));
+    return scale_by_exp2(p, n, x);
+}
 
 // L consecutive values of one row (f16 or f32) from `offset`, in f32 (zeros past `n`).
 inline vec load_row(const void* data, ggml_type type, int64_t offset, int64_t n) {

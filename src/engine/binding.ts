@@ -149,6 +149,10 @@ export interface NativeEngineInfo {
   cpuConvKernels: boolean;
   /** Whether the CPU backend runs products in bf16 for pipelines that allow it (AVX512_BF16, fast kernels, no DIFFUSEKIT_CPU_PRECISION=f32). */
   cpuBf16: boolean;
+  /** Whether the engine's flash-attention op runs on diffusekit's fused CPU attention in this build and mode (AVX-512 or AVX2). */
+  cpuFusedAttention: boolean;
+  /** Attention ops this process has run on that kernel (each one whole heads x queries x keys product). */
+  fusedAttentions: number;
   physicalCores: number;
   /** Sampling steps this process has run with both guidance passes as one batch of 2 (LoadOptions.batchCfg). */
   guidanceBatches: number;

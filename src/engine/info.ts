@@ -47,3 +47,15 @@ export function useDirectConvolution(): boolean {
   }
   return directConvolution;
 }
+
+let fusedAttention: boolean | undefined;
+
+/**
+ * Whether the CPU backend runs the engine's flash-attention op on our fused kernel
+ * (native/engine/diffusekit_cpu_attention.cpp): faster than the engine's unfused attention there and without
+ * its score matrices. ggml's own CPU flash attention is several times slower, so without ours it stays off.
+ */
+export function useFusedCpuAttention(): boolean {
+  if (fusedAttention === undefined) fusedAttention = nativeBinding().engineInfo().cpuFusedAttention;
+  return fusedAttention;
+}

@@ -1,5 +1,6 @@
 import { deviceHost, type NativeLoadParams } from '../engine/binding.js';
 import { resolveDevice, type ResolvedDevice } from '../engine/devices.js';
+import { useFusedCpuAttention } from '../engine/info.js';
 import { numberIn, optionalBoolean } from '../util/is.js';
 import type { LoadOptions } from './options.js';
 
@@ -23,7 +24,8 @@ export interface DevicePlacement {
 
 /**
  * Resolves `device` and the GPU memory controls of LoadOptions. Flash attention defaults to on for a GPU
- * (faster there and smaller) and to the engine's choice on the CPU; batched guidance stays off unless asked. The engine places text encoders, VAE and
+ * (faster there and smaller) and on the CPU where our fused CPU attention runs it, else to the engine's choice;
+ * batched guidance stays off unless asked. The engine places text encoders, VAE and
  * ControlNet on the CPU exactly when asked to, else on the main device, which is what `placement` reports.
  */
 export function placeOnDevice(options: LoadOptions, hasControlNet: boolean): DevicePlacement {
@@ -45,7 +47,7 @@ export function placeOnDevice(options: LoadOptions, hasControlNet: boolean): Dev
     placement,
     params: {
       device: device.name,
-      flashAttention: flash ?? (device.kind === 'cpu' ? undefined : true),
+      flashAttention: flash ?? (device.kind === 'cpu' ? (useFusedCpuAttention() || undefined) : true),
       batchCfg: batchCfg ?? false,
       offloadToCpu, clipOnCpu, vaeOnCpu, controlNetOnCpu, maxVram,
     },

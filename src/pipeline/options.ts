@@ -31,7 +31,11 @@ export interface LoadOptions extends ModelComponents {
   weightType?: WeightType;
   /** CPU threads; default: the number of physical cores. */
   threads?: number;
-  /** Flash attention in the diffusion model (less memory for attention). Default: on for a GPU, the engine's choice (off) on the CPU. */
+  /**
+   * Fused (flash) attention in the diffusion model, text encoders and VAE: no score matrices, so less memory.
+   * Default: on for a GPU, and on the CPU where diffusekit's fused CPU attention runs it (AVX-512 or AVX2
+   * builds: `engineInfo().cpuFusedAttention`; faster than the unfused graph there); else off, the engine's choice.
+   */
   flashAttention?: boolean;
   /**
    * Classifier-free guidance as one batch: a UNet model's step (SD 1.x, 2.x, XL) evaluates the prompt and the

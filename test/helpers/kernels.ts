@@ -41,6 +41,10 @@ export interface KernelRun {
   cpuConvKernels: boolean;
   /** Whether the CPU backend can run bf16 products (it did when the job's cpuPrecision was 'auto'). */
   cpuBf16: boolean;
+  /** Whether the engine's flash-attention op runs on diffusekit's fused CPU attention in that build and mode. */
+  cpuFusedAttention: boolean;
+  /** Attention ops that ran on it. */
+  fusedAttentions: number;
   cpuVariant: string;
   /** Sampling steps that ran both guidance passes as one batch (the job's batchCfg). */
   guidanceBatches: number;
@@ -59,6 +63,8 @@ export interface KernelJob {
   cpuPrecision?: 'auto' | 'f32';
   /** LoadOptions.batchCfg; default false, the engine's two passes. */
   batchCfg?: boolean;
+  /** LoadOptions.flashAttention; default the Pipeline's (fused attention where diffusekit's CPU attention runs). */
+  flashAttention?: boolean;
 }
 
 /** One run with the fast kernels or the engine's own; `env` adds DIFFUSEKIT_MODULE / DIFFUSEKIT_CPU_VARIANT. */
