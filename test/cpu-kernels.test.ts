@@ -10,9 +10,11 @@
 // fast vs reference 0.74% of the latent's range and 4/255 (f16), 0.88% and 4/255 (f32), 2.5% and 12/255
 // (q8_0, which re-quantizes activations to 8 bits before each linear layer). For scale, the engine's own
 // f16 and f32 paths differ by 1.1% and 5/255, and its q8_0 from its f16 by 3.1% and 14/255.
-// bf16 (cpuPrecision 'auto', AMD EPYC with AVX512_BF16, 2026-12-03): latent 0.98% max / 0.97% RMS, 5/255,
-// PSNR 48.4 dB (f32 weights); 1.31% / 1.33%, 6/255, 46.4 dB (f16); 2.90% / 2.77%, 18/255, 41.1 dB (q8_0);
-// the f32 fast path on the same machine: 0.17%, 1/255, 57.4 dB (f32); 0.23%, 1/255, 56.8 dB (f16);
+// bf16 (cpuPrecision 'auto', AMD EPYC with AVX512_BF16, 2026-12-04, with fused attention and bf16 convolutions):
+// latent 1.96% max / 1.76% RMS, 8/255, PSNR 44.6 dB (f32 weights); 2.00% / 1.95%, 9/255, 43.7 dB (f16);
+// 3.49% / 3.22%, 14/255, 39.8 dB (q8_0). Fused attention in f32 (the default on the fast path) changes nothing
+// measurable: 0.17%, 1/255, 57.4 dB (f32) as with the unfused products.
+// The f32 fast path on the same machine: 0.17%, 1/255, 57.4 dB (f32); 0.23%, 1/255, 56.8 dB (f16);
 // 2.25%, 10/255, 42.7 dB (q8_0). Batched guidance (batchCfg) with f16 weights, f32: 0.23%, 1/255, 56.8 dB, the
 // same as two passes.
 import fs from 'node:fs';

@@ -156,68 +156,43 @@ void pack_block(const Attention& a, int64_t kv, int64_t kb, char* head) {
     }
 }
 
-// s[r][c] = sum over j of q[r][j] k[j][c], for R rows and V * L columns.
-template <class P>
-__attribute__((noinline)) void scores_tile(const typename P::T* __restrict q, int64_t qs, const typename P::T* __restrict k,
-                                           int64_t depth, float* __restrict s) {
-    vec acc[R][V];
-#pragma GCC unroll 16
-    for (int r = 0; r < R; ++r)
-#pragma GCC unroll 4
-        for (int v = 0; v < V; ++v) acc[r][v] = zero();
-    for (int64_t j = 0; j < depth; ++j) {
-        typename P::operand b[V];
-#pragma GCC unroll 4
-        for (int v = 0; v < V; ++v) b[v] = P::load(k + j * kKeys + v * L);
-#pragma GCC unroll 16
-        for (int r = 0; r < R; ++r) {
-            const typename P::operand w = P::broadcast(q + r * qs + j);
-#pragma GCC unroll 4
-            for (int v = 0; v < V; ++v) acc[r][v] = P::madd(acc[r][v], w, b[v]);
-        }
-    }
-#pragma GCC unroll 16
-    for (int r = 0; r < R; ++r)
-#pragma GCC unroll 4
-        for (int v = 0; v < V; ++v) store(s + r * kKeys + v * L, acc[r][v]);
-}
-
-// o[r][c] = alpha[r] o[r][c] + sum over j of p[r][j] x[j][c], for R rows and NV * L columns.
+// c[r][col] = (alpha ? alpha[r] c[r][col] : 0) + sum over j of a[r][j] b[j][col], for R rows and NV * L columns:
+// scores (a = Q, b = packed K, no alpha) and the output (a = probabilities, b = packed V, the rescale alpha).
 template <class P, int NV>
-__attribute__((noinline)) void values_tile(const typename P::T* __restrict p, int64_t ps, const typename P::T* __restrict x, int64_t Dv,
-                                           int64_t depth, float* __restrict o, const float* __restrict alpha) {
+__attribute__((noinline)) void product_tile(const typename P::T* __restrict a, int64_t as, const typename P::T* __restrict b, int64_t bs,
+                                            int64_t depth, float* __restrict c, int64_t ldc, const float* __restrict alpha) {
     vec acc[R][NV];
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r) {
-        const vec rescale = set1(alpha[r]);
+        const vec rescale = alpha != nullptr ? set1(alpha[r]) : zero();
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v) acc[r][v] = mul(load(o + r * Dv + v * L), rescale);
+        for (int v = 0; v < NV; ++v) acc[r][v] = alpha != nullptr ? mul(load(c + r * ldc + v * L), rescale) : zero();
     }
     for (int64_t j = 0; j < depth; ++j) {
-        typename P::operand b[NV];
+        typename P::operand x[NV];
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v) b[v] = P::load(x + j * Dv + v * L);
+        for (int v = 0; v < NV; ++v) x[v] = P::load(b + j * bs + v * L);
 #pragma GCC unroll 16
         for (int r = 0; r < R; ++r) {
-            const typename P::operand w = P::broadcast(p + r * ps + j);
+            const typename P::operand w = P::broadcast(a + r * as + j);
 #pragma GCC unroll 4
-            for (int v = 0; v < NV; ++v) acc[r][v] = P::madd(acc[r][v], w, b[v]);
+            for (int v = 0; v < NV; ++v) acc[r][v] = P::madd(acc[r][v], w, x[v]);
         }
     }
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v) store(o + r * Dv + v * L, acc[r][v]);
+        for (int v = 0; v < NV; ++v) store(c + r * ldc + v * L, acc[r][v]);
 }
 
 template <class P>
 void values_columns(int nv, const typename P::T* p, int64_t ps, const typename P::T* x, int64_t Dv, int64_t depth, float* o, const float* alpha) {
     switch (nv) {
-        case 1: values_tile<P, 1>(p, ps, x, Dv, depth, o, alpha); break;
-        case 2: values_tile<P, 2>(p, ps, x, Dv, depth, o, alpha); break;
+        case 1: product_tile<P, 1>(p, ps, x, Dv, depth, o, Dv, alpha); break;
+        case 2: product_tile<P, 2>(p, ps, x, Dv, depth, o, Dv, alpha); break;
 #if DIFFUSEKIT_CPU_VECTOR == 512
-        case 3: values_tile<P, 3>(p, ps, x, Dv, depth, o, alpha); break;
-        case 4: values_tile<P, 4>(p, ps, x, Dv, depth, o, alpha); break;
+        case 3: product_tile<P, 3>(p, ps, x, Dv, depth, o, Dv, alpha); break;
+        case 4: product_tile<P, 4>(p, ps, x, Dv, depth, o, Dv, alpha); break;
 #endif
     }
 }
@@ -314,7 +289,7 @@ void attend(const Attention& a, int64_t h, int64_t batch, int64_t q0, int64_t ro
         const T*    vp     = reinterpret_cast<const T*>(keys + a.keyBlockBytes());
         const int64_t width = (n + V * L - 1) / (V * L) * (V * L);
         for (int64_t t = 0; t < tiles; ++t) {
-            for (int64_t c = 0; c < width; c += V * L) scores_tile<P>(q + t * R * depth, depth, kp + c, depth, s.scores + t * R * kKeys + c);
+            for (int64_t c = 0; c < width; c += V * L) product_tile<P, V>(q + t * R * depth, depth, kp + c, kKeys, depth, s.scores + t * R * kKeys + c, kKeys, nullptr);
         }
         for (int64_t r = 0; r < tiles * R; ++r) {
             const ggml_fp16_t* maskRow = a.mask != nullptr && r < rows ? a.maskRow(q0 + r, h, batch) + k0 : nullptr;

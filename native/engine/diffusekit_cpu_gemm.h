@@ -180,12 +180,17 @@ inline __m512i pair_bf16(__m512 even, __m512 odd) {
     return _mm512_permutexvar_epi16(_mm512_load_si512(interleave), both);
 }
 
-// block<1> over bf16 pairs: nPairs pairs of input planes (`stride` lanes apart), weights wp[pair * R + r].
-__attribute__((noinline)) inline void block_bf16(const uint32_t* __restrict wp, const uint32_t* __restrict x, int64_t stride,
-                                                 int64_t nPairs, const Tile& tile, float* __restrict out, int64_t ldc, int64_t rows,
-                                                 bool accumulate) {
+// block<1> over bf16 pairs: nPairs pairs of input planes (`stride` lanes apart). Weight pair j of row r is
+// wp[r * rowStride + j * pairStride]: packed per block (rowStride 1, pairStride R) or plain bf16 rows
+// (rowStride = the row's pairs, pairStride 1).
+__attribute__((noinline)) inline void block_bf16(const uint32_t* __restrict wp, int64_t rowStride, int64_t pairStride,
+                                                 const uint32_t* __restrict x, int64_t stride, int64_t nPairs, const Tile& tile,
+                                                 float* __restrict out, int64_t ldc, int64_t rows, bool accumulate) {
     __m512 acc[R][V];
     start(acc, tile, out, ldc, rows, accumulate);
+    const uint32_t* w[R];
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) w[r] = wp + r * rowStride;
     for (int64_t j = 0; j < nPairs; ++j) {
         const uint32_t* plane = x + j * stride;
         __m512bh b[V];
@@ -193,13 +198,20 @@ __attribute__((noinline)) inline void block_bf16(const uint32_t* __restrict wp, 
         for (int v = 0; v < V; ++v) b[v] = reinterpret_cast<__m512bh>(_mm512_maskz_loadu_epi32(tile.load[0][v], plane + tile.in[0][v]));
 #pragma GCC unroll 16
         for (int r = 0; r < R; ++r) {
-            const __m512bh w = reinterpret_cast<__m512bh>(_mm512_set1_epi32(int(wp[r])));
+            const __m512bh wr = reinterpret_cast<__m512bh>(_mm512_set1_epi32(int(w[r][j * pairStride])));
 #pragma GCC unroll 4
-            for (int v = 0; v < V; ++v) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], w, b[v]);
+            for (int v = 0; v < V; ++v) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], wr, b[v]);
         }
-        wp += R;
     }
     finish(acc, tile, out, ldc, rows);
+}
+
+// Row of `n` values (f16 or f32) as `Kp` bf16 (Kp a multiple of 2L), zeros past n: consecutive pairs side by side.
+inline void round_row(const void* row, ggml_type type, int64_t n, int64_t Kp, uint16_t* dst) {
+    for (int64_t k = 0; k < Kp; k += 2 * L) {
+        const __m512 lo = load_row(row, type, k, n - k), hi = load_row(row, type, k + L, n - k - L);
+        _mm512_storeu_si512(dst + k, reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo)));
+    }
 }
 #endif
 

@@ -95,14 +95,6 @@ constexpr int64_t kPairLanes = 2 * L;
 
 inline int64_t padded_k(int64_t K) { return (K + kPairLanes - 1) / kPairLanes * kPairLanes; }
 
-// dst row of `Kp` bf16 from `n` values (f16 or f32), zeros past n.
-void round_row(const void* row, ggml_type type, int64_t n, int64_t Kp, uint16_t* dst) {
-    for (int64_t k = 0; k < Kp; k += kPairLanes) {
-        const __m512 lo = load_row(row, type, k, n - k), hi = load_row(row, type, k + L, n - k - L);
-        _mm512_storeu_si512(dst + k, reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo)));
-    }
-}
-
 __attribute__((noinline)) void dot_tile_bf16(const uint16_t* a, const uint16_t* b, int64_t Kp, float* c, int64_t ldc, int mr, int nr) {
     __m512 acc[DM][DN];
 #pragma GCC unroll 8

@@ -223,7 +223,7 @@ bool diffusekit_winograd_conv_2d(const ggml_compute_params* params, ggml_tensor*
                     float* mb = m + (xi * w.OC + blk * R) * w.ld;
 #if DIFFUSEKIT_CPU_BF16
                     if (w.bf16) {
-                        block_bf16(reinterpret_cast<const uint32_t*>(u) + (xi * w.blocks + blk) * w.pairs * R,
+                        block_bf16(reinterpret_cast<const uint32_t*>(u) + (xi * w.blocks + blk) * w.pairs * R, 1, R,
                                    reinterpret_cast<const uint32_t*>(v) + xi * w.pairs * w.ld, w.ld, w.pairs, tile, mb, w.ld, rows, false);
                         continue;
                     }

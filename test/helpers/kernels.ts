@@ -20,12 +20,13 @@ export const TOLERANCE = {
 
 /**
  * The bf16 bound (cpuPrecision 'auto' on a CPU with AVX512_BF16), against the same reference: products round
- * both operands to bf16 (8 significant bits) and accumulate in f32. About twice what was measured; see
- * test/cpu-kernels.test.ts.
+ * both operands to bf16 (8 significant bits) and accumulate in f32, in the linear layers, Winograd, the other
+ * convolutions from 8x8 planes up and the fused attention. About twice what was measured (1.7x for the q8_0
+ * latent); see test/cpu-kernels.test.ts.
  */
 export const BF16_TOLERANCE = {
-  f32: { latent: 0.025, pixel: 12, psnr: 42 },
-  f16: { latent: 0.03, pixel: 12, psnr: 40 },
+  f32: { latent: 0.04, pixel: 16, psnr: 40 },
+  f16: { latent: 0.04, pixel: 16, psnr: 40 },
   q8_0: { latent: 0.06, pixel: 32, psnr: 36 },
 } as const;
 

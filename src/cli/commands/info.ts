@@ -40,7 +40,7 @@ async function engine(cli: Cli): Promise<void> {
   cli.print(`backend     ${e.backend} (${e.physicalCores} physical cores)`);
   cli.print(`cpu         ${e.cpuFeatures.join(' ')}`);
   cli.print(`cpu variant ${e.cpuVariant.name}: ${e.cpuVariant.reason}`);
-  cli.print(`cpu kernels ${e.cpuKernels}${e.cpuConvKernels ? ' (diffusekit convolution kernels)' : ''}${e.cpuBf16 ? ', bf16 products' : ''}`);
+  cli.print(`cpu kernels ${e.cpuKernels}${e.cpuConvKernels ? ' (diffusekit convolution kernels)' : ''}${e.cpuBf16 ? ', bf16 products' : ''}${e.cpuFusedAttention ? ', fused attention' : ''}`);
   cli.print(`samplers    ${e.samplers.join(', ')}`);
   cli.print(`schedulers  ${e.schedulers.join(', ')}`);
 }
