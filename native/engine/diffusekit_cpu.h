@@ -65,6 +65,9 @@ size_t diffusekit_mul_mat_work_size(const struct ggml_tensor * node, int n_threa
 // soft-capping or sinks (what the engine builds); false leaves the op to ggml.
 bool diffusekit_flash_attn(const struct ggml_compute_params * params, struct ggml_tensor * dst);
 size_t diffusekit_flash_attn_work_size(const struct ggml_tensor * node, int n_threads);
+// GGML_OP_GROUP_NORM over f32 rows, vectorized; false leaves the op to ggml.
+bool diffusekit_group_norm(const struct ggml_compute_params * params, struct ggml_tensor * dst);
+
 // True when diffusekit_flash_attn runs in this build and mode; and how many attention ops it has run.
 bool diffusekit_cpu_fused_attention(void);
 uint64_t diffusekit_cpu_attention_count(void);
