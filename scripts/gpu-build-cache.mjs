@@ -29,6 +29,13 @@ const entersGpuModules = (patch) => {
   return files.length === 0 || files.some((file) => file.startsWith(GGML_DIR) && !file.startsWith(CPU_BACKEND_DIR));
 };
 
+// CMakeLists.txt's list of our CPU kernels' sources goes into the CPU backend targets only, so it is left out too.
+const CPU_KERNEL_SOURCES = /^foreach\(cpu_target IN LISTS DIFFUSEKIT_CPU_TARGETS\)\n[\s\S]*?^endforeach\(\)\n/m;
+const inputText = (file) => {
+  const text = fs.readFileSync(path.join(root, file));
+  return file === 'CMakeLists.txt' ? Buffer.from(text.toString('utf8').replace(CPU_KERNEL_SOURCES, '')) : text;
+};
+
 export const gpuBuildCacheEnabled = () => process.env.DIFFUSEKIT_GPU_BUILD_CACHE !== '0';
 
 const versionOf = (command) => {
@@ -52,7 +59,7 @@ export function gpuBuildKey(backend, { compilers = [], settings = {} }) {
   hash.update(JSON.stringify({ ...engine, comment: undefined, patches }));
   for (const file of [...INPUT_FILES, ...patches]) {
     hash.update(`\0${file}\0`);
-    hash.update(fs.readFileSync(path.join(root, file)));
+    hash.update(inputText(file));
   }
   for (const command of ['c++', 'cc', 'cmake', ...compilers]) hash.update(`\0${command}\0${versionOf(command)}`);
   return hash.digest('hex').slice(0, 20);

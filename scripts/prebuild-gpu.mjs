@@ -49,13 +49,19 @@ const GPU_PACKAGES = {
   },
 };
 
+/** The build cache key of a GPU backend's module (scripts/gpu-build-cache.mjs). */
+export function gpuPackageKey(backend) {
+  const spec = GPU_PACKAGES[backend];
+  return gpuBuildKey(backend, { compilers: spec.compilers(), settings: spec.describe() });
+}
+
 export function layOutGpu(backend) {
   const spec = GPU_PACKAGES[backend];
   if (!spec) throw new Error(`--backend ${backend}: expected ${Object.keys(GPU_PACKAGES).join(' or ')}`);
   const tuple = `${os.platform()}-${os.arch()}`;
   const moduleName = `libggml-${backend}.so`;
   const out = path.join(root, 'packages', `${backend}-${tuple}`);
-  const key = gpuBuildKey(backend, { compilers: spec.compilers(), settings: spec.describe() });
+  const key = gpuPackageKey(backend);
   const cached = gpuBuildCacheEnabled() ? findCachedGpuBuild(backend, key, moduleName) : undefined;
   fs.rmSync(out, { recursive: true, force: true });
   fs.mkdirSync(out, { recursive: true });
