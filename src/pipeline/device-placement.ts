@@ -24,11 +24,12 @@ export interface DevicePlacement {
 
 /**
  * Resolves `device` and the GPU memory controls of LoadOptions. Flash attention defaults to on for a GPU
- * (faster there and smaller) and on the CPU where our fused CPU attention runs it, else to the engine's choice;
- * batched guidance stays off unless asked. The engine places text encoders, VAE and
+ * (faster there and smaller) and on the CPU where our fused CPU attention runs it, else to the engine's choice,
+ * and to the engine's choice for Chroma, whose DiT mask the engine does not support with it (it warns that
+ * images may break); batched guidance stays off unless asked. The engine places text encoders, VAE and
  * ControlNet on the CPU exactly when asked to, else on the main device, which is what `placement` reports.
  */
-export function placeOnDevice(options: LoadOptions, hasControlNet: boolean): DevicePlacement {
+export function placeOnDevice(options: LoadOptions, hasControlNet: boolean, family?: string): DevicePlacement {
   const offloadToCpu = optionalBoolean('offloadToCpu', options.offloadToCpu);
   const clipOnCpu = optionalBoolean('textEncodersOnCpu', options.textEncodersOnCpu);
   const vaeOnCpu = optionalBoolean('vaeOnCpu', options.vaeOnCpu);
@@ -47,7 +48,7 @@ export function placeOnDevice(options: LoadOptions, hasControlNet: boolean): Dev
     placement,
     params: {
       device: device.name,
-      flashAttention: flash ?? (device.kind === 'cpu' ? (useFusedCpuAttention() || undefined) : true),
+      flashAttention: flash ?? (family === 'chroma' ? undefined : device.kind === 'cpu' ? (useFusedCpuAttention() || undefined) : true),
       batchCfg: batchCfg ?? false,
       offloadToCpu, clipOnCpu, vaeOnCpu, controlNetOnCpu, maxVram,
     },

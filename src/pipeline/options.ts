@@ -35,6 +35,7 @@ export interface LoadOptions extends ModelComponents {
    * Fused (flash) attention in the diffusion model, text encoders and VAE: no score matrices, so less memory.
    * Default: on for a GPU, and on the CPU where diffusekit's fused CPU attention runs it (AVX-512 or AVX2
    * builds: `engineInfo().cpuFusedAttention`; faster than the unfused graph there); else off, the engine's choice.
+   * Chroma keeps the engine's choice (off): the engine does not support its DiT mask with flash attention.
    */
   flashAttention?: boolean;
   /**

@@ -162,7 +162,7 @@ export class Pipeline {
     if (controlNet && controlNet.family !== 'unknown' && model.family !== 'unknown' && controlNet.family !== model.family) {
       throw new InvalidArgumentError('controlNet', `controlNet ${controlFile!.path} is for ${controlNet.family} models but the model is ${model.family}`);
     }
-    const placed = placeOnDevice(options, params.controlNet !== undefined);
+    const placed = placeOnDevice(options, params.controlNet !== undefined, family);
     Object.assign(params, placed.params);
     if (minLevel <= logLevelToNative('logLevel', 'info')) onLog?.('info', placed.logLine);
     const log = onLog ? (level: number, text: string) => onLog(logLevelFromNative(level), text) : undefined;
