@@ -38,7 +38,7 @@ Napi::Value EngineInfo(const Napi::CallbackInfo& info) {
     out.Set("dynamicBackends", false);
 #endif
     Napi::Object cpu = CpuBackendInfo(env);
-    for (const char* key : {"systemInfo", "cpuFeatures", "cpuKernels", "cpuConvKernels", "cpuBf16", "cpuFusedAttention", "fusedAttentions"}) {
+    for (const char* key : {"systemInfo", "cpuFeatures", "cpuKernels", "cpuConvKernels", "cpuBf16", "cpuFusedAttention", "fusedAttentions", "fusedNorms"}) {
         out.Set(key, cpu.Get(key));
     }
     out.Set("physicalCores", sd_get_num_physical_cores());

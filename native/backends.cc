@@ -106,7 +106,7 @@ Napi::Object CpuBackendInfo(Napi::Env env) {
     std::string system_info;
     Napi::Array features = Napi::Array::New(env);
     bool fast = false, conv = false, bf16 = false, attention = false;
-    double attentions = 0;
+    double attentions = 0, norms = 0;
     if (cpu != nullptr) {
         auto get_features = reinterpret_cast<ggml_backend_get_features_t>(ggml_backend_reg_get_proc_address(cpu, "ggml_backend_get_features"));
         if (get_features != nullptr) {
@@ -128,6 +128,9 @@ Napi::Object CpuBackendInfo(Napi::Env env) {
         auto attention_count = reinterpret_cast<uint64_t (*)(void)>(ggml_backend_reg_get_proc_address(cpu, "diffusekit_cpu_attention_count"));
         attention            = fused_attention != nullptr && fused_attention();
         attentions           = attention_count != nullptr ? static_cast<double>(attention_count()) : 0;
+        // Group norms that ran with their layer's per-channel weight, bias and SiLU in one pass.
+        auto norm_count = reinterpret_cast<uint64_t (*)(void)>(ggml_backend_reg_get_proc_address(cpu, "diffusekit_cpu_fused_norm_count"));
+        norms           = norm_count != nullptr ? static_cast<double>(norm_count()) : 0;
     }
     out.Set("systemInfo", system_info);
     out.Set("cpuFeatures", features);
@@ -136,6 +139,7 @@ Napi::Object CpuBackendInfo(Napi::Env env) {
     out.Set("cpuBf16", bf16);
     out.Set("cpuFusedAttention", attention);
     out.Set("fusedAttentions", attentions);
+    out.Set("fusedNorms", norms);
     return out;
 }
 

@@ -55,6 +55,9 @@ describe.each(Object.keys(TOLERANCE) as (keyof typeof TOLERANCE)[])('CPU kernels
     expect(reference.fusedAttentions).toBe(0);
     expect(fast.cpuFusedAttention).toBe(fast.cpuConvKernels);
     if (fast.cpuFusedAttention) expect(fast.fusedAttentions).toBeGreaterThan(0);
+    // Group norms fuse their layer's weight, bias and SiLU wherever our kernels run (every vector build).
+    expect(reference.fusedNorms).toBe(0);
+    if (fast.cpuFusedAttention) expect(fast.fusedNorms).toBeGreaterThan(0);
     expect(fast.latentShape).toEqual([32, 32, 4, 1]);
     expect(fast.pixels.length).toBe(256 * 256 * 3);
 

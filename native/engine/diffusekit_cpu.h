@@ -32,6 +32,7 @@
 extern "C" {
 #endif
 
+struct ggml_cgraph;
 struct ggml_compute_params;
 struct ggml_tensor;
 
@@ -67,6 +68,12 @@ bool diffusekit_flash_attn(const struct ggml_compute_params * params, struct ggm
 size_t diffusekit_flash_attn_work_size(const struct ggml_tensor * node, int n_threads);
 // GGML_OP_GROUP_NORM over f32 rows, vectorized; false leaves the op to ggml.
 bool diffusekit_group_norm(const struct ggml_compute_params * params, struct ggml_tensor * dst);
+// Graph node `i` as the CPU backend's compute loop reaches it: true when it ran here, as a group norm with the
+// in-place per-channel multiply, add and SiLU after it fused into its last pass, or as one of those (skipped:
+// already applied); false leaves the node to ggml_compute_forward. All of an op's threads answer alike.
+bool diffusekit_graph_node(const struct ggml_compute_params * params, const struct ggml_cgraph * graph, int i);
+// How many group norms have run with the operations after them fused.
+uint64_t diffusekit_cpu_fused_norm_count(void);
 
 // True when diffusekit_flash_attn runs in this build and mode; and how many attention ops it has run.
 bool diffusekit_cpu_fused_attention(void);

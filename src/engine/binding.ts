@@ -153,6 +153,8 @@ export interface NativeEngineInfo {
   cpuFusedAttention: boolean;
   /** Attention ops this process has run on that kernel (each one whole heads x queries x keys product). */
   fusedAttentions: number;
+  /** Group norms this process has run with the per-channel weight, bias and SiLU after them in the same pass. */
+  fusedNorms: number;
   physicalCores: number;
   /** Sampling steps this process has run with both guidance passes as one batch of 2 (LoadOptions.batchCfg). */
   guidanceBatches: number;

@@ -16,9 +16,9 @@ const [image] = await pipe.img2img({
   initImage: job.init, strength: 0.5, steps: 2, seed: job.seed, sampler: 'euler', guidanceScale: 7,
 });
 await pipe.dispose();
-const { cpuKernels, cpuConvKernels, cpuBf16, cpuFusedAttention, fusedAttentions, cpuVariant, guidanceBatches } = engineInfo();
+const { cpuKernels, cpuConvKernels, cpuBf16, cpuFusedAttention, fusedAttentions, fusedNorms, cpuVariant, guidanceBatches } = engineInfo();
 console.log(JSON.stringify({
-  cpuKernels, cpuConvKernels, cpuBf16, cpuFusedAttention, fusedAttentions, cpuVariant: cpuVariant.name, guidanceBatches,
+  cpuKernels, cpuConvKernels, cpuBf16, cpuFusedAttention, fusedAttentions, fusedNorms, cpuVariant: cpuVariant.name, guidanceBatches,
   latentShape: image.latent.shape,
   latent: Buffer.from(image.latent.data.buffer, image.latent.data.byteOffset, image.latent.data.byteLength).toString('base64'),
   pixels: image.data.toString('base64'),

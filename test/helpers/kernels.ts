@@ -46,6 +46,8 @@ export interface KernelRun {
   cpuFusedAttention: boolean;
   /** Attention ops that ran on it. */
   fusedAttentions: number;
+  /** Group norms that ran with the per-channel weight, bias and SiLU after them fused. */
+  fusedNorms: number;
   cpuVariant: string;
   /** Sampling steps that ran both guidance passes as one batch (the job's batchCfg). */
   guidanceBatches: number;
