@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "diffusekit_cpu_gemm.h"
+#include "diffusekit_cpu_paired.h"
 #include "diffusekit_cpu_winograd.h"
 #include "ggml-cpu-impl.h"
 #include "ggml.h"
@@ -137,98 +138,49 @@ void im2col(const Conv& c, const float* x, int64_t p0, int64_t n, int64_t ld, fl
     for (int64_t k = ith; k < c.K(); k += nth) im2col_row(c, x, k, p0, n, ld, b + k * ld);
 }
 
-// Cache blocking shared by the f32 and bf16 paths: a slice of the sum (input channels, or pairs of K) whose
-// weights (one block: L1; all blocks: L2) stay cached while a group of tiles (its outputs in L2) runs through
-// every channel block in [b0, b1); then the next slice. Work units are (tile group, run of channel blocks),
-// split evenly over the threads. product(blk, d0, n, tile, accumulate) runs one block of one slice.
-template <class Describe, class Product>
-void sweep(int64_t tiles, int64_t b0, int64_t b1, int64_t depth, int64_t perSlice, Describe&& describeTile, Product&& product, int ith,
-           int nth) {
-    const int64_t blocks   = b1 - b0;
-    const int64_t perGroup = std::clamp<int64_t>((512 << 10) / (blocks * R * V * L * 4), 1, tiles);
-    const int64_t groups   = (tiles + perGroup - 1) / perGroup;
-    const int64_t splits   = std::clamp<int64_t>((2 * nth + groups - 1) / groups, 1, blocks);
-    const int64_t units = groups * splits, u0 = units * ith / nth, u1 = units * (ith + 1) / nth;
-    std::vector<Tile> group(perGroup);
-    for (int64_t u = u0; u < u1; ++u) {
-        const int64_t g = u / splits, split = u % splits;
-        const int64_t t0 = g * perGroup, t1 = std::min(tiles, t0 + perGroup);
-        const int64_t s0 = b0 + blocks * split / splits, s1 = b0 + blocks * (split + 1) / splits;
-        for (int64_t t = t0; t < t1; ++t) describeTile(t, group[t - t0]);
-        for (int64_t d0 = 0; d0 < depth; d0 += perSlice) {
-            const int64_t n = std::min(perSlice, depth - d0);
-            for (int64_t blk = s0; blk < s1; ++blk) {
-                for (int64_t t = t0; t < t1; ++t) product(blk, d0, n, group[t - t0], d0 > 0);
-            }
-        }
-    }
-}
-
 #if DIFFUSEKIT_CPU_BF16
 // ---- bf16 (AVX512_BF16): every convolution Winograd does not take, from 8x8 planes up ----
-// An im2col in bf16 pairs of K (lane p of pair row j holds (X[2j][p], X[2j + 1][p])) meets the weights as
-// plain bf16 rows, through block_bf16: twice the products per instruction of the f32 path, and small
-// planes, which the f32 path leaves to tinyBLAS (f32 FMA on converted f16), run here too. Weights are
-// rounded a range of output-channel blocks at a time (bounded work buffer), im2col a run of columns at a time.
-constexpr int64_t kBf16WeightBudget = 8 << 20;   // bytes of bf16 weights per range
-constexpr int64_t kBf16Im2colBudget = 16 << 20;  // bytes of bf16 pairs per column run
-
+// An im2col in bf16 pairs of K is the pair planes of the shared bf16 product (diffusekit_cpu_paired.h), the
+// weights its rows: twice the products per instruction of the f32 path, and small planes, which the f32
+// path leaves to tinyBLAS (f32 FMA on converted f16), run here too.
 struct Bf16Conv {
     Conv    c;
-    int64_t pairs, Kp;          // pairs of K; K rounded up to whole 2L-element vectors (a weight row's bf16)
-    int64_t rangeBlocks, chunk;  // output-channel blocks per weight range; im2col columns per run
-    bool    flat;                // 1x1, stride 1, no padding: pair rows are two input planes side by side
-    size_t  weightBytes() const { return aligned(size_t(rangeBlocks) * R * Kp * sizeof(uint16_t)); }
-    size_t  im2colBytes() const { return aligned(size_t(pairs) * chunk * sizeof(uint32_t)); }
-    size_t  perThread() const { return aligned(size_t(2) * chunk * sizeof(float)); }  // two f32 im2col rows
-    size_t  bytes(int nth) const { return weightBytes() + im2colBytes() + size_t(nth) * perThread() + kAlign; }
+    Paired  p;
+    bool    flat;  // 1x1, stride 1, no padding: pair planes are two input planes side by side
+    size_t  perThread() const { return aligned(size_t(2) * p.chunk * sizeof(float)); }  // two f32 im2col rows
+    size_t  bytes(int nth) const { return p.bytes() + size_t(nth) * perThread(); }
 };
 
 bool describe_bf16(const ggml_tensor* dst, bool bf16, Bf16Conv& b) {
     Conv& c = b.c;
     if (!bf16 || !shape(dst, c) || c.P() < V * L) return false;  // under 8x8, a tile's vectors would be mostly empty
-    b.flat        = c.KW == 1 && c.KH == 1 && c.sx == 1 && c.sy == 1 && c.px == 0 && c.py == 0;
-    b.pairs       = (c.K() + 1) / 2;
-    b.Kp          = (c.K() + 2 * L - 1) / (2 * L) * (2 * L);
-    b.rangeBlocks = std::clamp<int64_t>(kBf16WeightBudget / (R * b.Kp * int64_t(sizeof(uint16_t))), 1, c.blocks());
-    const int64_t columns = std::max<int64_t>(V * L, kBf16Im2colBudget / (b.pairs * int64_t(sizeof(uint32_t))) / (V * L) * (V * L));
-    b.chunk = std::min<int64_t>(columns, (c.P() + V * L - 1) / (V * L) * (V * L));
+    b.flat = c.KW == 1 && c.KH == 1 && c.sx == 1 && c.sy == 1 && c.px == 0 && c.py == 0;
+    b.p    = Paired(c.OC, c.K(), c.P());
     return true;
 }
 
 bool conv_2d_bf16(const ggml_compute_params* params, ggml_tensor* dst, const Bf16Conv& b) {
     const int ith = params->ith, nth = params->nth;
     if (params->wsize < b.bytes(nth)) return false;
-    const Conv& c = b.c;
+    const Conv&   c = b.c;
+    const Paired& p = b.p;
     char*     work    = reinterpret_cast<char*>(aligned(reinterpret_cast<uintptr_t>(params->wdata)));
     uint16_t* weights = reinterpret_cast<uint16_t*>(work);
-    uint32_t* x2      = reinterpret_cast<uint32_t*>(work + b.weightBytes());
-    float*    rows    = reinterpret_cast<float*>(work + b.weightBytes() + b.im2colBytes() + size_t(ith) * b.perThread());
+    uint32_t* x2      = reinterpret_cast<uint32_t*>(work + p.rowBytes());
+    float*    rows    = reinterpret_cast<float*>(work + p.rowBytes() + p.planeBytes() + size_t(ith) * b.perThread());
     const ggml_tensor* kernel = dst->src[0];
     const float* src = static_cast<const float*>(dst->src[1]->data);
     float*       out = static_cast<float*>(dst->data);
-    const int64_t blocks = c.blocks(), planeOut = c.P(), rowPairs = b.Kp / 2;
+    const int64_t planeOut = c.P();
     const size_t  rowBytes = size_t(c.K()) * ggml_type_size(kernel->type);
-    // A range's weight rows (rows past OC repeat the last one; their sums are not stored).
-    auto round_weights = [&](int64_t r0, int64_t r1) {
-        for (int64_t blk = r0 + ith; blk < r1; blk += nth) {
-            for (int r = 0; r < R; ++r) {
-                const int64_t oc = std::min(c.OC - 1, blk * R + r);
-                round_row(static_cast<const char*>(kernel->data) + oc * rowBytes, kernel->type, c.K(), b.Kp, weights + ((blk - r0) * R + r) * b.Kp);
-            }
-        }
-        ggml_barrier(params->threadpool);
-    };
-    const bool oneRange = b.rangeBlocks >= blocks;
-    if (oneRange) round_weights(0, blocks);
-    // a slice of pairs whose rows for the range (in L2) and for one block (in L1) stay cached
-    const int64_t perSlice = std::max<int64_t>(8, std::min<int64_t>({(24 << 10) / (R * 4), (1 << 20) / (b.rangeBlocks * R * 4), b.pairs}));
+    auto weightRow = [&](int64_t oc) { return std::pair{static_cast<const void*>(static_cast<const char*>(kernel->data) + oc * rowBytes), kernel->type}; };
+    if (p.oneRange()) round_rows(params, p, 0, p.blocks(), weightRow, weights);
     for (int64_t n = 0; n < c.N; ++n) {
         const float* x = src + n * c.IC * c.IW * c.IH;
         float*       y = out + n * c.OC * planeOut;
-        for (int64_t p0 = 0; p0 < planeOut; p0 += b.chunk) {
-            const int64_t cols = std::min<int64_t>(b.chunk, planeOut - p0), ld = (cols + L - 1) / L * L;
-            for (int64_t j = ith; j < b.pairs; j += nth) {
+        for (int64_t p0 = 0; p0 < planeOut; p0 += p.chunk) {
+            const int64_t cols = std::min<int64_t>(p.chunk, planeOut - p0), ld = (cols + L - 1) / L * L;
+            for (int64_t j = ith; j < p.pairs; j += nth) {
                 if (b.flat) {
                     const float* even = x + 2 * j * planeOut + p0;
                     const float* odd  = 2 * j + 1 < c.K() ? even + planeOut : nullptr;
@@ -244,19 +196,7 @@ bool conv_2d_bf16(const ggml_compute_params* params, ggml_tensor* dst, const Bf1
                 for (int64_t q = 0; q < ld; q += L) _mm512_storeu_si512(x2 + j * ld + q, pair_bf16(load(rows + q), load(rows + ld + q)));
             }
             ggml_barrier(params->threadpool);
-            const int64_t tiles = (cols + V * L - 1) / (V * L);
-            for (int64_t r0 = 0; r0 < blocks; r0 += b.rangeBlocks) {
-                const int64_t r1 = std::min(blocks, r0 + b.rangeBlocks);
-                if (!oneRange) round_weights(r0, r1);
-                sweep(tiles, r0, r1, b.pairs, perSlice, [&](int64_t i, Tile& t) { gemm_tile(i, cols, p0, t); },
-                      [&](int64_t blk, int64_t d0, int64_t depth, const Tile& tile, bool accumulate) {
-                          const int64_t oc0 = blk * R;
-                          block_bf16(reinterpret_cast<const uint32_t*>(weights + (blk - r0) * R * b.Kp) + d0, rowPairs, 1, x2 + d0 * ld, ld, depth,
-                                     tile, y + oc0 * planeOut, planeOut, std::min<int64_t>(R, c.OC - oc0), accumulate);
-                      },
-                      ith, nth);
-                ggml_barrier(params->threadpool);  // before the next range's weights or run's im2col
-            }
+            paired_product(params, p, weights, p.oneRange(), weightRow, x2, ld, p0, cols, y, planeOut);
         }
     }
     return true;
