@@ -19,21 +19,22 @@ namespace diffusekit_cpu {
 
 // A slice of the sum (input channels, or pairs of K) whose weights (one block: L1; all blocks: L2) stay
 // cached while a group of tiles (its outputs in L2) runs through every channel block in [b0, b1); then the
-// next slice. Work units are (tile group, run of channel blocks), split evenly over the threads.
+// next slice. The threads share every group's channel blocks equally, so each does the same work whatever
+// the groups' sizes (handing out whole groups left one thread three tiles of a 16x16 plane's four and the
+// other one); with fewer blocks than threads they take turns at groups of at most a thread's share of tiles.
 // product(blk, d0, n, tile, accumulate) runs one block of one slice.
 template <class Describe, class Product>
 void sweep(int64_t tiles, int64_t b0, int64_t b1, int64_t depth, int64_t perSlice, Describe&& describeTile, Product&& product, int ith,
            int nth) {
     const int64_t blocks   = b1 - b0;
-    const int64_t perGroup = std::clamp<int64_t>((512 << 10) / (blocks * R * V * L * 4), 1, tiles);
-    const int64_t groups   = (tiles + perGroup - 1) / perGroup;
-    const int64_t splits   = std::clamp<int64_t>((2 * nth + groups - 1) / groups, 1, blocks);
-    const int64_t units = groups * splits, u0 = units * ith / nth, u1 = units * (ith + 1) / nth;
+    const bool    byBlocks = blocks >= nth;
+    int64_t perGroup = std::clamp<int64_t>((512 << 10) / (blocks * R * V * L * 4), 1, tiles);
+    if (!byBlocks) perGroup = std::min(perGroup, (tiles + nth - 1) / nth);
+    const int64_t groups = (tiles + perGroup - 1) / perGroup;
+    const int64_t s0 = byBlocks ? b0 + blocks * ith / nth : b0, s1 = byBlocks ? b0 + blocks * (ith + 1) / nth : b1;
     std::vector<Tile> group(perGroup);
-    for (int64_t u = u0; u < u1; ++u) {
-        const int64_t g = u / splits, split = u % splits;
+    for (int64_t g = byBlocks ? 0 : ith; g < groups; g += byBlocks ? 1 : nth) {
         const int64_t t0 = g * perGroup, t1 = std::min(tiles, t0 + perGroup);
-        const int64_t s0 = b0 + blocks * split / splits, s1 = b0 + blocks * (split + 1) / splits;
         for (int64_t t = t0; t < t1; ++t) describeTile(t, group[t - t0]);
         for (int64_t d0 = 0; d0 < depth; d0 += perSlice) {
             const int64_t n = std::min(perSlice, depth - d0);
