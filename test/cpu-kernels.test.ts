@@ -10,9 +10,9 @@
 // fast vs reference 0.74% of the latent's range and 4/255 (f16), 0.88% and 4/255 (f32), 2.5% and 12/255
 // (q8_0, which re-quantizes activations to 8 bits before each linear layer). For scale, the engine's own
 // f16 and f32 paths differ by 1.1% and 5/255, and its q8_0 from its f16 by 3.1% and 14/255.
-// bf16 (cpuPrecision 'auto', AMD EPYC with AVX512_BF16, 2026-12-04, with fused attention and bf16 convolutions):
-// latent 1.96% max / 1.76% RMS, 8/255, PSNR 44.6 dB (f32 weights); 2.00% / 1.95%, 9/255, 43.7 dB (f16);
-// 3.49% / 3.22%, 14/255, 39.8 dB (q8_0). Fused attention in f32 (the default on the fast path) changes nothing
+// bf16 (cpuPrecision 'auto', AMD EPYC with AVX512_BF16, 2026-12-04, with fused attention, bf16 convolutions and
+// bf16 linear layers on the paired product): latent 1.91% max / 1.76% RMS, 9/255, PSNR 44.4 dB (f32 weights);
+// 1.85% / 2.02%, 10/255, 43.5 dB (f16); 3.29% / 3.26%, 13/255, 39.9 dB (q8_0). Fused attention in f32 (the default on the fast path) changes nothing
 // measurable: 0.17%, 1/255, 57.4 dB (f32) as with the unfused products.
 // The f32 fast path on the same machine: 0.17%, 1/255, 57.4 dB (f32); 0.23%, 1/255, 56.8 dB (f16);
 // 2.25%, 10/255, 42.7 dB (q8_0). Batched guidance (batchCfg) with f16 weights, f32: 0.23%, 1/255, 56.8 dB, the
