@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { engineInfo, inspectModelFile, Pipeline, synthesizeModel, syntheticLayout, type SyntheticArchitecture } from '../src/index.js';
 import { ggufTensorBytes, tensorBytes } from '../src/models/synthesize.js';
 import { elementCount } from '../src/models/tensor-spec.js';
@@ -79,7 +79,9 @@ describe('synthetic checkpoints', () => {
   });
 
   it('writes quantized layouts as GGUF: weight matrices q8_0 / q4_0 with the float variance, convolutions f16, norms f32', async () => {
-    const file = path.join(tempDir(), 'sdxs-q4_0.gguf');
+    const dir = tempDir();
+    onTestFinished(() => fs.rmSync(dir, { recursive: true, force: true })); // 0.5 GB, not to be left in the temp folder
+    const file = path.join(dir, 'sdxs-q4_0.gguf');
     synthesizeModel({ architecture: 'sdxs', dtype: 'q4_0', output: file });
     const info = await inspectModelFile(file);
     expect(info.format).toBe('gguf');
