@@ -8,7 +8,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <vector>
 
 #include "diffusekit_cpu_gemm.h"
 #include "diffusekit_cpu_paired.h"
